@@ -1,0 +1,253 @@
+//! The command line of DESIGN §7. The inspecting commands (`status`, `events`, `replay`) talk to
+//! a running daemon's admin API; `config validate` runs the same checks as startup.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::control::admin::ReplayRequest;
+use crate::control::status::{human_hours, Status};
+
+/// dockgate: warehouse edge gateway.
+#[derive(Debug, Parser)]
+#[command(name = "dockgate", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, env = "DOCKGATE_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// Admin API of the running daemon (default: `admin.listen` of the configuration).
+    #[arg(long, global = true, env = "DOCKGATE_ADMIN")]
+    pub admin: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon (systemd Type=notify).
+    Run,
+    /// Show devices, sinks, backlog, oldest pending age and last errors.
+    Status {
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect the buffer.
+    Events(EventsArgs),
+    /// Deliver events again.
+    Replay(ReplayArgs),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `dockgate events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only this sink.
+    #[arg(long)]
+    pub sink: Option<String>,
+    /// Only this state.
+    #[arg(long, value_parser = ["pending", "held", "dead", "delivered"])]
+    pub state: Option<String>,
+    /// Most events shown.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Print a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `dockgate replay`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["dead", "event", "since"])))]
+pub struct ReplayArgs {
+    /// Sink to deliver to.
+    #[arg(long)]
+    pub sink: String,
+    /// Every dead letter of the sink.
+    #[arg(long)]
+    pub dead: bool,
+    /// One event, by id.
+    #[arg(long)]
+    pub event: Option<String>,
+    /// Every event since TIME (RFC 3339, or a duration ago such as `2h`), delivered ones too.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+}
+
+/// `dockgate config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a configuration file; exits non-zero with file, line, key and reason.
+    Validate {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+/// Base URL of the admin API for the inspecting commands.
+fn admin_base(cli: &Cli) -> anyhow::Result<String> {
+    if let Some(url) = &cli.admin {
+        let url = url.trim_end_matches('/');
+        return Ok(if url.contains("://") {
+            url.to_owned()
+        } else {
+            format!("http://{url}")
+        });
+    }
+    if Path::new(&cli.config).exists() {
+        let config = Config::load(&cli.config)?;
+        return Ok(format!("http://{}", config.admin.listen));
+    }
+    Ok("http://127.0.0.1:8686".to_owned())
+}
+
+async fn admin_call(
+    cli: &Cli,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    let base = admin_base(cli)?;
+    let url = format!("{base}{path}");
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    let mut req = client.request(method, &url);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.with_context(|| {
+        format!("cannot reach the dockgate admin API at {base} (is the daemon running?)")
+    })?;
+    let status = resp.status();
+    let text = resp.text().await.context("reading admin API answer")?;
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if !status.is_success() {
+        let why = value
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| value.to_string());
+        bail!("admin API answered {status}: {why}");
+    }
+    Ok(value)
+}
+
+/// `dockgate status`.
+pub async fn status(cli: &Cli, json: bool) -> anyhow::Result<()> {
+    let value = admin_call(cli, reqwest::Method::GET, "/api/v1/status", None).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let st: Status = serde_json::from_value(value).context("unexpected status format")?;
+    println!(
+        "site {} · config version {} · dockgate {} · up {}",
+        st.site,
+        st.config_version,
+        st.version,
+        human_hours(st.uptime_seconds as f64 / 3600.0)
+    );
+    println!(
+        "buffer: {} · {} events stored, last sequence {}",
+        st.buffer.summary, st.buffer.events, st.buffer.last_sequence
+    );
+    println!();
+    println!(
+        "{:<12} {:<9} {:>9} {:>6} {:>6} {:>10}  LAST ERROR",
+        "SINK", "STATE", "PENDING", "HELD", "DEAD", "OLDEST"
+    );
+    for s in &st.sinks {
+        let oldest = s
+            .oldest_pending_age_seconds
+            .map(|a| human_hours(a / 3600.0))
+            .unwrap_or_else(|| "-".into());
+        let err = match (&s.last_error, &s.last_error_at) {
+            (Some(e), Some(at)) => format!("{e} (at {at})"),
+            (Some(e), None) => e.clone(),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<12} {:<9} {:>9} {:>6} {:>6} {:>10}  {}",
+            s.name, s.state, s.pending, s.held, s.dead, oldest, err
+        );
+    }
+    Ok(())
+}
+
+/// `dockgate events`.
+pub async fn events(cli: &Cli, args: &EventsArgs) -> anyhow::Result<()> {
+    let mut query = format!("/api/v1/events?limit={}", args.limit);
+    if let Some(s) = &args.sink {
+        query.push_str(&format!("&sink={}", urlencode(s)));
+    }
+    if let Some(s) = &args.state {
+        query.push_str(&format!("&state={s}"));
+    }
+    let value = admin_call(cli, reqwest::Method::GET, &query, None).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let rows = value.as_array().cloned().unwrap_or_default();
+    for r in rows {
+        let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
+        let n = |k: &str| {
+            r.get(k)
+                .and_then(Value::as_i64)
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "-".into())
+        };
+        let mut line = format!(
+            "{}  seq={}  {}  {}  {}  subject={}  attempts={}",
+            s("id"),
+            n("sequence"),
+            s("sink"),
+            s("state"),
+            s("type"),
+            s("subject"),
+            n("attempts")
+        );
+        if let Some(e) = r.get("last_error").and_then(Value::as_str) {
+            line.push_str(&format!("  last_error={e:?}"));
+        }
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `dockgate replay`.
+pub async fn replay(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<()> {
+    let req = ReplayRequest {
+        sink: args.sink.clone(),
+        dead: args.dead,
+        event: args.event.clone(),
+        since: args.since.clone(),
+    };
+    let value = admin_call(
+        cli,
+        reqwest::Method::POST,
+        "/api/v1/replay",
+        Some(serde_json::to_value(&req)?),
+    )
+    .await?;
+    let n = value.get("replayed").and_then(Value::as_u64).unwrap_or(0);
+    println!("{n} events put back for delivery to {}", args.sink);
+    Ok(())
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

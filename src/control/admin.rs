@@ -1,0 +1,419 @@
+//! The admin API (DESIGN §8): health, readiness, metrics, status, buffer inspection, replay,
+//! and `POST /api/v1/events` for business events formed by local software.
+//!
+//! Every read runs on a blocking thread through [`ReadPool`]; every write goes through the
+//! ledger, and an ingest answers 202 only after the commit.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::status::{self, Status};
+use crate::config::Config;
+use crate::forward::SinkStatus;
+use crate::model::{now_ms, DeliveryState, NewEvent};
+use crate::store::read::{self, EventFilter, ReadPool};
+use crate::store::{IdempotencyKey, IngestError, ReplaySelector, StoreHandle};
+
+/// Most events accepted in one POST.
+const MAX_EVENTS_PER_POST: usize = 10_000;
+/// Most rows `GET /api/v1/events` returns.
+const MAX_LIST: usize = 10_000;
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The ledger.
+    pub store: StoreHandle,
+    /// Read connections.
+    pub reads: ReadPool,
+    /// Running configuration.
+    pub config: Arc<Config>,
+    /// Sink workers' views, by name.
+    pub sinks: Arc<Vec<(String, SinkStatus)>>,
+    /// Set once the buffer is open and recovered.
+    pub ready: Arc<AtomicBool>,
+    /// Renders `/metrics`.
+    pub prometheus: PrometheusHandle,
+    /// Process start, for uptime.
+    pub started: Instant,
+}
+
+/// The admin router.
+pub fn router(state: AdminState) -> Router {
+    let max_body = state.config.admin.max_body as usize;
+    Router::new()
+        .route("/", get(page))
+        .route("/health", get(|| async { "ok\n" }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/status", get(status_json))
+        .route("/api/v1/events", get(list_events).post(post_events))
+        .route("/api/v1/replay", post(replay))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// A JSON error answer: `{"error": "..."}`.
+fn fail(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn ready(State(s): State<AdminState>) -> Response {
+    if s.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "buffer not open yet\n").into_response()
+    }
+}
+
+async fn collect_status(s: &AdminState) -> Result<Status, Response> {
+    status::collect(&s.reads, &s.config, &s.sinks, s.started)
+        .await
+        .map_err(|e| {
+            fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reading buffer: {e}"),
+            )
+        })
+}
+
+async fn status_json(State(s): State<AdminState>) -> Response {
+    match collect_status(&s).await {
+        Ok(st) => Json(st).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn page(State(s): State<AdminState>) -> Response {
+    match collect_status(&s).await {
+        Ok(st) => Html(status::render_page(&st)).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn metrics_text(State(s): State<AdminState>) -> Response {
+    // Buffer gauges are read from the buffer at scrape time, so they are never stale.
+    if let Ok(st) = collect_status(&s).await {
+        status::publish_gauges(&st);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.prometheus.render(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    sink: Option<String>,
+    state: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_events(State(s): State<AdminState>, Query(q): Query<ListQuery>) -> Response {
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(name) => match DeliveryState::parse(name) {
+            Some(st) => Some(st),
+            None => {
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown state {name:?}; expected pending, held, dead or delivered"),
+                )
+            }
+        },
+    };
+    if let Some(sink) = &q.sink {
+        if !s.config.sinks.contains_key(sink) {
+            return fail(StatusCode::NOT_FOUND, format!("no sink named {sink:?}"));
+        }
+    }
+    let filter = EventFilter {
+        sink: q.sink,
+        state,
+        limit: q.limit.unwrap_or(100).min(MAX_LIST),
+    };
+    match s.reads.run(move |c| read::list_events(c, &filter)).await {
+        Ok(rows) => Json(rows).into_response(),
+        Err(e) => fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading buffer: {e}"),
+        ),
+    }
+}
+
+/// Body of `POST /api/v1/replay`: a sink and exactly one selector.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// Sink name.
+    pub sink: String,
+    /// Replay every dead letter.
+    #[serde(default)]
+    pub dead: bool,
+    /// Replay one event by id.
+    pub event: Option<String>,
+    /// Replay every event since this time (RFC 3339, or a duration ago such as `2h`).
+    pub since: Option<String>,
+}
+
+async fn replay(
+    State(s): State<AdminState>,
+    body: Result<Json<ReplayRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return fail(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    if !s.config.sinks.contains_key(&req.sink) {
+        return fail(
+            StatusCode::NOT_FOUND,
+            format!("no sink named {:?}", req.sink),
+        );
+    }
+    let selector =
+        match (req.dead, req.event, req.since) {
+            (true, None, None) => ReplaySelector::Dead,
+            (false, Some(id), None) => ReplaySelector::Event(id),
+            (false, None, Some(since)) => match parse_since(&since) {
+                Some(ms) => ReplaySelector::Since(ms),
+                None => return fail(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "since {since:?} is neither an RFC 3339 time nor a duration such as \"2h\""
+                    ),
+                ),
+            },
+            _ => {
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    "give exactly one of dead, event or since",
+                )
+            }
+        };
+    match s.store.replay(req.sink, selector).await {
+        Ok(n) => Json(json!({ "replayed": n })).into_response(),
+        Err(e) => fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("replay failed: {e}"),
+        ),
+    }
+}
+
+/// Parses `--since`: an RFC 3339 time, or a duration meaning that long ago.
+pub fn parse_since(text: &str) -> Option<i64> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(text) {
+        let ms = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis();
+        return Some(ms as i64);
+    }
+    let ago = humantime::parse_duration(text).ok()?;
+    Some(now_ms() - ago.as_millis() as i64)
+}
+
+/// One event of `POST /api/v1/events`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InEvent {
+    #[serde(rename = "type")]
+    event_type: String,
+    subject: String,
+    data: Box<serde_json::value::RawValue>,
+}
+
+async fn post_events(
+    State(s): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let arrived = now_ms();
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "body larger than admin.max_body ({} bytes)",
+                    s.config.admin.max_body
+                ),
+            )
+        }
+        Err(e) => return fail(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.trim().is_empty() && k.len() <= 255 => Some(IdempotencyKey {
+                key: k.trim().trim_matches('"').to_owned(),
+                body_hash: Sha256::digest(&body).into(),
+            }),
+            _ => {
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                )
+            }
+        },
+    };
+    let events = match parse_events(&body) {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let source = format!("dockgate://{}/api", s.config.site.id);
+    let events = events
+        .into_iter()
+        .map(|e| NewEvent {
+            event_type: e.event_type,
+            subject: e.subject,
+            source: source.clone(),
+            time_ms: arrived,
+            data: e.data,
+        })
+        .collect();
+    match s.store.ingest(events, key).await {
+        Ok(ids) => (StatusCode::ACCEPTED, Json(json!({ "ids": ids }))).into_response(),
+        Err(e @ IngestError::KeyConflict) => fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        Err(e) => {
+            let mut r = fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            r
+        }
+    }
+}
+
+/// Parses and checks a body of one event or an array of events.
+fn parse_events(body: &[u8]) -> Result<Vec<InEvent>, Response> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    let parsed = match first {
+        Some(b'[') => serde_json::from_slice::<Vec<InEvent>>(body),
+        Some(b'{') => serde_json::from_slice::<InEvent>(body).map(|e| vec![e]),
+        _ => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "body must be a JSON object or array of {\"type\",\"subject\",\"data\"}",
+            ))
+        }
+    };
+    let events = parsed.map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => fail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("invalid event: {e}"),
+        ),
+        _ => fail(
+            StatusCode::BAD_REQUEST,
+            format!("body is not valid JSON: {e}"),
+        ),
+    })?;
+    if events.is_empty() {
+        return Err(fail(StatusCode::UNPROCESSABLE_ENTITY, "no events in body"));
+    }
+    if events.len() > MAX_EVENTS_PER_POST {
+        return Err(fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} events in one body; at most {MAX_EVENTS_PER_POST}",
+                events.len()
+            ),
+        ));
+    }
+    for (i, e) in events.iter().enumerate() {
+        if let Err(why) = check_event(e) {
+            return Err(fail(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("event {i}: {why}"),
+            ));
+        }
+    }
+    Ok(events)
+}
+
+fn check_event(e: &InEvent) -> Result<(), String> {
+    let t = &e.event_type;
+    if t.is_empty()
+        || t.len() > 128
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        return Err(format!(
+            "type {t:?} must be 1 to 128 letters, digits, '.', '-' or '_'"
+        ));
+    }
+    if e.subject.is_empty() || e.subject.len() > 256 || e.subject.chars().any(char::is_control) {
+        return Err("subject must be 1 to 256 characters without control characters".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of(r: Result<Vec<InEvent>, Response>) -> StatusCode {
+        match r {
+            Ok(_) => StatusCode::OK,
+            Err(r) => r.status(),
+        }
+    }
+
+    #[test]
+    fn body_shapes() {
+        assert_eq!(
+            status_of(parse_events(
+                br#"{"type":"pick.confirmed","subject":"SO-1","data":{}}"#
+            )),
+            StatusCode::OK
+        );
+        assert_eq!(
+            status_of(parse_events(br#" [{"type":"a","subject":"b","data":[1]}]"#)),
+            StatusCode::OK
+        );
+        assert_eq!(
+            status_of(parse_events(b"not json")),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status_of(parse_events(b"{\"type\":")),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status_of(parse_events(b"[]")),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            status_of(parse_events(br#"{"type":"a","data":{}}"#)),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            status_of(parse_events(br#"{"type":"a b","subject":"x","data":{}}"#)),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            status_of(parse_events(
+                br#"{"type":"a","subject":"x","data":{},"id":"mine"}"#
+            )),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+
+    #[test]
+    fn since_accepts_times_and_durations() {
+        assert_eq!(parse_since("1970-01-01T00:00:01Z"), Some(1000));
+        let two_h = parse_since("2h").unwrap();
+        assert!((now_ms() - two_h - 7_200_000).abs() < 5_000);
+        assert_eq!(parse_since("yesterday-ish"), None);
+    }
+}

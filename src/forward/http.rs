@@ -1,0 +1,255 @@
+//! HTTP side of a sink: the reqwest client (no redirects, per-request timeout, credentials from
+//! files) and one POST with its answer read into a bounded excerpt.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER,
+};
+
+use super::retry::{classify, parse_retry_after, Verdict};
+use crate::config::SinkConfig;
+
+/// Most bytes of an answer read; the rest is discarded unread.
+const MAX_ANSWER: usize = 64 * 1024;
+/// Bytes of an answer kept as evidence on a dead letter or in a last error.
+const EXCERPT: usize = 512;
+
+/// Errors building a sink's client.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkBuildError {
+    /// A credential file could not be read.
+    #[error("reading credential file {path}")]
+    Credential {
+        /// File.
+        path: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A credential is not usable in an HTTP header.
+    #[error("credential in {path} is not a valid HTTP header value")]
+    BadCredential {
+        /// File.
+        path: String,
+    },
+    /// The URL does not parse (config validation normally catches this).
+    #[error("sink URL {0:?} is not a valid URL")]
+    BadUrl(String),
+    /// reqwest refused the settings.
+    #[error("building HTTP client")]
+    Client(#[from] reqwest::Error),
+}
+
+/// A ready-to-use HTTP client for one sink.
+#[derive(Clone)]
+pub struct SinkClient {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    auth: HeaderMap,
+}
+
+/// What came back from one POST.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Classification of the answer.
+    pub verdict: Verdict,
+    /// HTTP status, if the receiver answered.
+    pub status: Option<u16>,
+    /// Short description for logs and the event's last error.
+    pub detail: String,
+    /// Start of the answer body (escaped), kept as evidence.
+    pub excerpt: String,
+}
+
+impl SinkClient {
+    /// Builds the client of a sink, reading its credential files.
+    pub fn build(config: &SinkConfig) -> Result<Self, SinkBuildError> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .user_agent(concat!("dockgate/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let url = reqwest::Url::parse(&config.url)
+            .map_err(|_| SinkBuildError::BadUrl(config.url.clone()))?;
+        let mut auth = HeaderMap::new();
+        let a = &config.auth;
+        if let Some(file) = &a.bearer_token_file {
+            let token = read_secret(file)?;
+            auth.insert(
+                AUTHORIZATION,
+                header_value(&format!("Bearer {token}"), file)?,
+            );
+        }
+        if let (Some(user), Some(file)) = (&a.username, &a.password_file) {
+            // reqwest encodes basic auth; a throwaway request yields the header value.
+            let password = read_secret(file)?;
+            let probe = reqwest::Client::new()
+                .get(url.clone())
+                .basic_auth(user, Some(password))
+                .build()?;
+            if let Some(value) = probe.headers().get(AUTHORIZATION) {
+                auth.insert(AUTHORIZATION, value.clone());
+            }
+        }
+        if let (Some(name), Some(file)) = (&a.header_name, &a.header_value_file) {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                SinkBuildError::BadCredential {
+                    path: file.display().to_string(),
+                }
+            })?;
+            let value = read_secret(file)?;
+            auth.insert(name, header_value(&value, file)?);
+        }
+        for v in auth.values_mut() {
+            v.set_sensitive(true);
+        }
+        Ok(Self { client, url, auth })
+    }
+
+    /// POSTs one body and classifies the answer. Never fails: transport errors are answers too.
+    pub async fn post(&self, body: String, batch: bool, key: &str) -> Answer {
+        let content_type = if batch {
+            "application/cloudevents-batch+json"
+        } else {
+            "application/cloudevents+json; charset=utf-8"
+        };
+        let request = self
+            .client
+            .post(self.url.clone())
+            .headers(self.auth.clone())
+            .header(CONTENT_TYPE, content_type)
+            .header("Idempotency-Key", key)
+            .body(body);
+        let mut response = match request.send().await {
+            Ok(r) => r,
+            Err(error) => {
+                let reason = if error.is_timeout() {
+                    "timeout"
+                } else if error.is_connect() {
+                    "connect"
+                } else {
+                    "transport"
+                };
+                return Answer {
+                    verdict: Verdict::Retry {
+                        reason,
+                        retry_after: None,
+                    },
+                    status: None,
+                    detail: format!("{reason}: {}", error_chain(&error)),
+                    excerpt: String::new(),
+                };
+            }
+        };
+        let status = response.status().as_u16();
+        let content_type = header_str(response.headers(), CONTENT_TYPE);
+        let retry_after = header_str(response.headers(), RETRY_AFTER)
+            .and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let mut body = Vec::new();
+        let mut truncated_read = None;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = MAX_ANSWER.saturating_sub(body.len());
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if body.len() >= MAX_ANSWER {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    truncated_read = Some(error_chain(&error));
+                    break;
+                }
+            }
+        }
+        let excerpt = excerpt(&body);
+        let mut verdict = classify(status, content_type.as_deref(), retry_after);
+        // A 2xx whose body broke off mid-way is not a trustworthy acknowledgement.
+        if let (Verdict::Delivered, Some(err)) = (&verdict, &truncated_read) {
+            verdict = Verdict::Retry {
+                reason: "truncated_answer",
+                retry_after: None,
+            };
+            return Answer {
+                verdict,
+                status: Some(status),
+                detail: format!("HTTP {status}, answer broke off: {err}"),
+                excerpt,
+            };
+        }
+        let detail = match &verdict {
+            Verdict::Delivered => format!("HTTP {status}"),
+            Verdict::Retry { reason, .. }
+            | Verdict::Pause { reason }
+            | Verdict::Refused { reason } => {
+                format!("HTTP {status} ({reason})")
+            }
+        };
+        Answer {
+            verdict,
+            status: Some(status),
+            detail,
+            excerpt,
+        }
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Printable start of an answer body: lossy UTF-8, control characters escaped.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(EXCERPT)]);
+    text.chars()
+        .flat_map(char::escape_default)
+        .take(EXCERPT * 2)
+        .collect()
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+fn read_secret(path: &Path) -> Result<String, SinkBuildError> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .map_err(|source| SinkBuildError::Credential {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+fn header_value(value: &str, file: &Path) -> Result<HeaderValue, SinkBuildError> {
+    HeaderValue::from_str(value).map_err(|_| SinkBuildError::BadCredential {
+        path: file.display().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_is_bounded_and_escaped() {
+        let e = excerpt(b"<html>\n\x01oops</html>");
+        assert_eq!(e, "<html>\\n\\u{1}oops</html>");
+        assert!(excerpt(&[b'a'; 10_000]).len() <= EXCERPT * 2);
+    }
+}

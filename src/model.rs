@@ -1,0 +1,181 @@
+//! Types that cross module lines: events on their way into the ledger, delivery states, and the
+//! CloudEvents envelope a sink receives.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+/// A business event before the ledger gives it an id and a sequence number.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// CloudEvents `type`, e.g. `pick.confirmed`.
+    pub event_type: String,
+    /// Business key that orders events (order number, SSCC, door).
+    pub subject: String,
+    /// CloudEvents `source`, e.g. `dockgate://wh-berlin-01/api`.
+    pub source: String,
+    /// When the input arrived, in milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    /// The event body, kept as the client wrote it.
+    pub data: Box<RawValue>,
+}
+
+/// Where one event stands on one sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Waiting to be sent (or being sent).
+    Pending,
+    /// Waiting behind a dead-lettered event of the same subject.
+    Held,
+    /// Refused by the receiver; kept with its status and response excerpt until replayed.
+    Dead,
+    /// Acknowledged with a 2xx; kept as a receipt until retention.
+    Delivered,
+}
+
+impl DeliveryState {
+    /// The value stored in the `deliveries.state` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Held => "held",
+            Self::Dead => "dead",
+            Self::Delivered => "delivered",
+        }
+    }
+
+    /// Parses a stored or user-given state name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "held" => Self::Held,
+            "dead" => Self::Dead,
+            "delivered" => Self::Delivered,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Draining order of a backlog (DESIGN §4): lower drains first. It only reorders across
+/// subjects; within a subject, sequence order always wins.
+pub fn priority_of(event_type: &str) -> i64 {
+    if event_type.starts_with("shipment.") || event_type.ends_with(".exception") {
+        0
+    } else if is_telemetry(event_type) {
+        2
+    } else {
+        1
+    }
+}
+
+/// Telemetry may be dropped when the buffer is full; business events never are.
+pub fn is_telemetry(event_type: &str) -> bool {
+    event_type.starts_with("dock.") || event_type == "scan.unmatched"
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// RFC 3339 UTC with exactly three fractional digits and `Z`, as CloudEvents `time` requires here.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Appends the CloudEvents 1.0 structured-mode JSON of one stored event to `out`.
+///
+/// Built by hand from stored columns (the `data` text is already JSON) so sending a backlog
+/// does not re-parse every body.
+#[allow(clippy::too_many_arguments)]
+pub fn write_cloudevent(
+    out: &mut String,
+    id: &str,
+    source: &str,
+    event_type: &str,
+    subject: &str,
+    time: &str,
+    seq: i64,
+    data: &str,
+) {
+    use std::fmt::Write;
+    out.push_str("{\"specversion\":\"1.0\",\"id\":");
+    push_json_str(out, id);
+    out.push_str(",\"source\":");
+    push_json_str(out, source);
+    out.push_str(",\"type\":");
+    push_json_str(out, event_type);
+    out.push_str(",\"subject\":");
+    push_json_str(out, subject);
+    out.push_str(",\"time\":");
+    push_json_str(out, time);
+    let _ = write!(
+        out,
+        ",\"datacontenttype\":\"application/json\",\"sequence\":\"{seq}\",\"data\":"
+    );
+    out.push_str(data);
+    out.push('}');
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    // serde_json's escaping of a &str cannot fail; fall back to an empty string just in case.
+    match serde_json::to_string(s) {
+        Ok(quoted) => out.push_str(&quoted),
+        Err(_) => out.push_str("\"\""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priorities_follow_design() {
+        assert_eq!(priority_of("shipment.loaded"), 0);
+        assert_eq!(priority_of("pick.exception"), 0);
+        assert_eq!(priority_of("pick.confirmed"), 1);
+        assert_eq!(priority_of("dock.door.opened"), 2);
+        assert_eq!(priority_of("scan.unmatched"), 2);
+        assert!(is_telemetry("dock.trailer.arrived"));
+        assert!(!is_telemetry("receipt.confirmed"));
+    }
+
+    #[test]
+    fn time_has_three_fraction_digits_and_z() {
+        assert_eq!(rfc3339_ms(1_700_000_000_000), "2023-11-14T22:13:20.000Z");
+        assert_eq!(rfc3339_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn cloudevent_is_valid_json_with_string_sequence() {
+        let mut out = String::new();
+        write_cloudevent(
+            &mut out,
+            "0190-x",
+            "dockgate://wh/api",
+            "pick.confirmed",
+            "SO-\"1\"",
+            "2023-11-14T22:13:20.000Z",
+            42,
+            "{\"a\":1}",
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["specversion"], "1.0");
+        assert_eq!(v["sequence"], "42");
+        assert_eq!(v["subject"], "SO-\"1\"");
+        assert_eq!(v["data"]["a"], 1);
+    }
+}

@@ -1,0 +1,321 @@
+//! Read side of the buffer: queries for sink workers and the admin API, each run on a blocking
+//! thread with a pooled read-only connection, never on a tokio worker.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+use super::{open_reader, StoreError};
+use crate::model::{now_ms, write_cloudevent, DeliveryState};
+
+/// Idle read connections kept for reuse.
+const POOL_SIZE: usize = 8;
+
+/// Pool of read-only connections, used from `spawn_blocking`.
+#[derive(Clone)]
+pub struct ReadPool {
+    path: Arc<PathBuf>,
+    idle: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl ReadPool {
+    /// A pool for the buffer at `path`; connections open lazily.
+    pub fn new(path: &Path) -> Self {
+        Self {
+            path: Arc::new(path.to_owned()),
+            idle: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Runs `f` with a read connection on a blocking thread.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let pool = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match pool.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+                Some(conn) => conn,
+                None => open_reader(&pool.path)?,
+            };
+            let result = f(&conn).map_err(StoreError::from);
+            if let Ok(mut idle) = pool.idle.lock() {
+                if idle.len() < POOL_SIZE {
+                    idle.push(conn);
+                }
+            }
+            result
+        })
+        .await?
+    }
+}
+
+/// One delivery a sink worker may send, with its CloudEvent already rendered.
+#[derive(Debug, Clone)]
+pub struct ReadyDelivery {
+    /// Sequence number.
+    pub seq: i64,
+    /// Event id.
+    pub id: String,
+    /// Batch this delivery was already assigned to (a restart resumes it).
+    pub batch_key: Option<String>,
+    /// When the event was committed (ms), for the latency histogram.
+    pub created_ms: i64,
+    /// CloudEvents JSON of the event.
+    pub json: String,
+}
+
+/// Heads of subjects that are pending on `sink`, in draining order, skipping `exclude`
+/// (already queued or in flight in the worker).
+pub fn ready_deliveries(
+    conn: &Connection,
+    sink: &str,
+    limit: usize,
+    exclude: &std::collections::HashSet<i64>,
+) -> rusqlite::Result<Vec<ReadyDelivery>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.seq, e.id, d.batch_key, e.created_ms, e.source, e.type, e.subject, e.time, e.data
+         FROM deliveries d JOIN events e ON e.seq = d.seq
+         WHERE d.sink = ?1 AND d.state = 'pending' AND d.ready = 1
+         ORDER BY d.priority, d.seq LIMIT ?2",
+    )?;
+    let mut rows = stmt.query(params![sink, (limit + exclude.len()) as i64])?;
+    let mut out = Vec::with_capacity(limit);
+    while let Some(r) = rows.next()? {
+        let seq: i64 = r.get(0)?;
+        if exclude.contains(&seq) {
+            continue;
+        }
+        let id: String = r.get(1)?;
+        let mut json = String::with_capacity(256);
+        write_cloudevent(
+            &mut json,
+            &id,
+            r.get_ref(4)?.as_str()?,
+            r.get_ref(5)?.as_str()?,
+            r.get_ref(6)?.as_str()?,
+            r.get_ref(7)?.as_str()?,
+            seq,
+            r.get_ref(8)?.as_str()?,
+        );
+        out.push(ReadyDelivery {
+            seq,
+            id,
+            batch_key: r.get(2)?,
+            created_ms: r.get(3)?,
+            json,
+        });
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Sequence numbers of a recorded batch that are still pending.
+pub fn batch_members(conn: &Connection, sink: &str, key: &str) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq FROM deliveries WHERE sink = ?1 AND batch_key = ?2 AND state = 'pending' ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![sink, key], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// Rendered CloudEvents of the given pending deliveries (used to rebuild a recorded batch).
+pub fn deliveries_by_seq(conn: &Connection, seqs: &[i64]) -> rusqlite::Result<Vec<ReadyDelivery>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.seq, e.id, e.created_ms, e.source, e.type, e.subject, e.time, e.data
+         FROM events e WHERE e.seq = ?1",
+    )?;
+    let mut out = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        let mut rows = stmt.query([seq])?;
+        if let Some(r) = rows.next()? {
+            let id: String = r.get(1)?;
+            let mut json = String::with_capacity(256);
+            write_cloudevent(
+                &mut json,
+                &id,
+                r.get_ref(3)?.as_str()?,
+                r.get_ref(4)?.as_str()?,
+                r.get_ref(5)?.as_str()?,
+                r.get_ref(6)?.as_str()?,
+                *seq,
+                r.get_ref(7)?.as_str()?,
+            );
+            out.push(ReadyDelivery {
+                seq: *seq,
+                id,
+                batch_key: None,
+                created_ms: r.get(2)?,
+                json,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Undelivered rows of one sink, by state.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Backlog {
+    /// Sink name.
+    pub sink: String,
+    /// Waiting to be sent.
+    pub pending: u64,
+    /// Waiting behind a dead letter.
+    pub held: u64,
+    /// Refused by the receiver.
+    pub dead: u64,
+    /// Age in seconds of the oldest pending event, if any.
+    pub oldest_pending_age_seconds: Option<f64>,
+}
+
+/// Backlog of each named sink.
+pub fn backlog(conn: &Connection, sinks: &[String]) -> rusqlite::Result<Vec<Backlog>> {
+    let mut count =
+        conn.prepare_cached("SELECT COUNT(*) FROM deliveries WHERE sink = ?1 AND state = ?2")?;
+    // The oldest pending row of a sink is always a subject head: anything pending behind it
+    // in its subject is younger. So the ready index answers this.
+    let mut oldest = conn.prepare_cached(
+        "SELECT MIN(e.created_ms) FROM deliveries d JOIN events e ON e.seq = d.seq
+         WHERE d.sink = ?1 AND d.state = 'pending' AND d.ready = 1",
+    )?;
+    let now = now_ms();
+    let mut out = Vec::with_capacity(sinks.len());
+    for sink in sinks {
+        let mut n = |state: &str| -> rusqlite::Result<u64> {
+            count
+                .query_row(params![sink, state], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        };
+        let (pending, held, dead) = (n("pending")?, n("held")?, n("dead")?);
+        let min: Option<i64> = oldest.query_row([sink], |r| r.get(0))?;
+        out.push(Backlog {
+            sink: sink.clone(),
+            pending,
+            held,
+            dead,
+            oldest_pending_age_seconds: min.map(|m| ((now - m).max(0)) as f64 / 1000.0),
+        });
+    }
+    Ok(out)
+}
+
+/// Buffer-wide figures for status and capacity forecasts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BufferFigures {
+    /// Events stored (any state).
+    pub events: u64,
+    /// Events committed in the last hour.
+    pub events_last_hour: u64,
+    /// Bytes of event data committed in the last hour.
+    pub data_bytes_last_hour: u64,
+    /// Bytes of event data stored.
+    pub data_bytes: u64,
+    /// Highest sequence number handed out.
+    pub last_sequence: i64,
+}
+
+/// Buffer-wide figures.
+pub fn figures(conn: &Connection) -> rusqlite::Result<BufferFigures> {
+    let hour_ago = now_ms() - 3_600_000;
+    let (events, data_bytes): (i64, i64) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(length(data) + length(subject) + length(type)), 0) FROM events",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (recent, recent_bytes): (i64, i64) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(length(data) + length(subject) + length(type)), 0)
+         FROM events WHERE created_ms >= ?1",
+        [hour_ago],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let last_sequence: i64 = conn
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(0);
+    Ok(BufferFigures {
+        events: events as u64,
+        events_last_hour: recent as u64,
+        data_bytes_last_hour: recent_bytes as u64,
+        data_bytes: data_bytes as u64,
+        last_sequence,
+    })
+}
+
+/// One row of `GET /api/v1/events`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRow {
+    /// Event id.
+    pub id: String,
+    /// Sequence number.
+    pub sequence: i64,
+    /// Subject.
+    pub subject: String,
+    /// Event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Sink.
+    pub sink: String,
+    /// Delivery state on that sink.
+    pub state: DeliveryState,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// HTTP status of the last answer.
+    pub last_status: Option<i64>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Start of the refusing answer (dead letters).
+    pub excerpt: Option<String>,
+    /// Event time.
+    pub time: String,
+    /// When it was delivered (receipt).
+    pub delivered_at: Option<String>,
+}
+
+/// Filter of `GET /api/v1/events`.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only this sink.
+    pub sink: Option<String>,
+    /// Only this state.
+    pub state: Option<DeliveryState>,
+    /// Most rows returned.
+    pub limit: usize,
+}
+
+/// Deliveries matching `filter`, oldest first.
+pub fn list_events(conn: &Connection, filter: &EventFilter) -> rusqlite::Result<Vec<EventRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.id, e.seq, e.subject, e.type, d.sink, d.state, d.attempts, d.last_status,
+                d.last_error, d.excerpt, e.time, d.delivered_ms
+         FROM deliveries d JOIN events e ON e.seq = d.seq
+         WHERE (?1 IS NULL OR d.sink = ?1) AND (?2 IS NULL OR d.state = ?2)
+         ORDER BY d.seq, d.sink LIMIT ?3",
+    )?;
+    let state = filter.state.map(|s| s.as_str());
+    let rows = stmt.query_map(params![filter.sink, state, filter.limit as i64], |r| {
+        let state: String = r.get(5)?;
+        Ok(EventRow {
+            id: r.get(0)?,
+            sequence: r.get(1)?,
+            subject: r.get(2)?,
+            event_type: r.get(3)?,
+            sink: r.get(4)?,
+            state: DeliveryState::parse(&state).unwrap_or(DeliveryState::Pending),
+            attempts: r.get(6)?,
+            last_status: r.get(7)?,
+            last_error: r.get(8)?,
+            excerpt: r.get(9)?,
+            time: r.get(10)?,
+            delivered_at: r.get::<_, Option<i64>>(11)?.map(crate::model::rfc3339_ms),
+        })
+    })?;
+    rows.collect()
+}

@@ -1,0 +1,46 @@
+//! Logging: journald (structured fields) when started by systemd, stderr otherwise; and the
+//! Prometheus recorder behind `/metrics`.
+
+use std::io::IsTerminal;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
+
+/// Starts logging. The filter comes from `DOCKGATE_LOG` (e.g. `debug`, `dockgate=trace`),
+/// default `info`.
+pub fn init_logging() {
+    let filter = EnvFilter::try_from_env("DOCKGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        if let Ok(journald) = tracing_journald::layer() {
+            let _ = registry
+                .with(journald.with_syslog_identifier("dockgate".into()))
+                .try_init();
+            return;
+        }
+    }
+    let _ = registry
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false),
+        )
+        .try_init();
+}
+
+/// Installs the metrics recorder and returns the handle `/metrics` renders.
+pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
+    const LATENCY: &[f64] = &[
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
+        3600.0,
+    ];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("dockgate_delivery_latency_seconds".into()),
+            LATENCY,
+        )?
+        .install_recorder()?;
+    Ok(handle)
+}
