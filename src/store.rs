@@ -11,6 +11,9 @@ pub mod read;
 pub mod schema;
 pub mod writer;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -184,26 +184,27 @@ async fn replay(
             format!("no sink named {:?}", req.sink),
         );
     }
-    let selector =
-        match (req.dead, req.event, req.since) {
-            (true, None, None) => ReplaySelector::Dead,
-            (false, Some(id), None) => ReplaySelector::Event(id),
-            (false, None, Some(since)) => match parse_since(&since) {
-                Some(ms) => ReplaySelector::Since(ms),
-                None => return fail(
+    let selector = match (req.dead, req.event, req.since) {
+        (true, None, None) => ReplaySelector::Dead,
+        (false, Some(id), None) => ReplaySelector::Event(id),
+        (false, None, Some(since)) => match parse_since(&since) {
+            Some(ms) => ReplaySelector::Since(ms),
+            None => {
+                return fail(
                     StatusCode::BAD_REQUEST,
                     format!(
                         "since {since:?} is neither an RFC 3339 time nor a duration such as \"2h\""
                     ),
-                ),
-            },
-            _ => {
-                return fail(
-                    StatusCode::BAD_REQUEST,
-                    "give exactly one of dead, event or since",
                 )
             }
-        };
+        },
+        _ => {
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "give exactly one of dead, event or since",
+            )
+        }
+    };
     match s.store.replay(req.sink, selector).await {
         Ok(n) => Json(json!({ "replayed": n })).into_response(),
         Err(e) => fail(
@@ -269,7 +270,7 @@ async fn post_events(
     };
     let events = match parse_events(&body) {
         Ok(e) => e,
-        Err(r) => return r,
+        Err((status, why)) => return fail(status, why),
     };
     let source = format!("dockgate://{}/api", s.config.site.id);
     let events = events
@@ -295,33 +296,33 @@ async fn post_events(
 }
 
 /// Parses and checks a body of one event or an array of events.
-fn parse_events(body: &[u8]) -> Result<Vec<InEvent>, Response> {
+fn parse_events(body: &[u8]) -> Result<Vec<InEvent>, (StatusCode, String)> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     let parsed = match first {
         Some(b'[') => serde_json::from_slice::<Vec<InEvent>>(body),
         Some(b'{') => serde_json::from_slice::<InEvent>(body).map(|e| vec![e]),
         _ => {
-            return Err(fail(
+            return Err((
                 StatusCode::BAD_REQUEST,
-                "body must be a JSON object or array of {\"type\",\"subject\",\"data\"}",
+                "body must be a JSON object or array of {\"type\",\"subject\",\"data\"}".into(),
             ))
         }
     };
     let events = parsed.map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => fail(
+        serde_json::error::Category::Data => (
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("invalid event: {e}"),
         ),
-        _ => fail(
+        _ => (
             StatusCode::BAD_REQUEST,
             format!("body is not valid JSON: {e}"),
         ),
     })?;
     if events.is_empty() {
-        return Err(fail(StatusCode::UNPROCESSABLE_ENTITY, "no events in body"));
+        return Err((StatusCode::UNPROCESSABLE_ENTITY, "no events in body".into()));
     }
     if events.len() > MAX_EVENTS_PER_POST {
-        return Err(fail(
+        return Err((
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
                 "{} events in one body; at most {MAX_EVENTS_PER_POST}",
@@ -331,7 +332,7 @@ fn parse_events(body: &[u8]) -> Result<Vec<InEvent>, Response> {
     }
     for (i, e) in events.iter().enumerate() {
         if let Err(why) = check_event(e) {
-            return Err(fail(
+            return Err((
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("event {i}: {why}"),
             ));
@@ -362,10 +363,10 @@ fn check_event(e: &InEvent) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn status_of(r: Result<Vec<InEvent>, Response>) -> StatusCode {
+    fn status_of(r: Result<Vec<InEvent>, (StatusCode, String)>) -> StatusCode {
         match r {
             Ok(_) => StatusCode::OK,
-            Err(r) => r.status(),
+            Err((status, _)) => status,
         }
     }
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs dockgate's whole test suite: unit tests beside the code and the end-to-end tests in
+# hil-tests/ that drive the real binary against HTTP stand-ins. Installs what the tests need
+# when it is missing (Debian/Ubuntu; uses sudo when not root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# tool:package pairs the end-to-end tests run.
+need=()
+for pair in kill:procps; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${need[@]}"
+fi
+
+cargo test --locked "$@"
