@@ -1,1 +1,16 @@
 //! End-to-end tests against the real dockgate binary.
+//!
+//! Every test starts its own daemon (`CARGO_BIN_EXE_dockgate`) on a tempdir and free ports,
+//! with HTTP ERP/CRM stand-ins on loopback that inject faults, and asserts what reaches them.
+//! Run with `cargo test --test hil`.
+
+mod harness;
+
+mod answers;
+mod buffer_full;
+mod cli;
+mod crash;
+mod ingest;
+mod outage;
+mod pause;
+mod poison;

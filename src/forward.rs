@@ -62,6 +62,7 @@ pub type SinkStatus = Arc<Mutex<SinkSnapshot>>;
 struct Batch {
     key: String,
     seqs: Vec<i64>,
+    subjects: Vec<String>,
     created_ms: Vec<i64>,
     json: Vec<String>,
     /// Whether the ledger already knows this batch's membership.
@@ -79,6 +80,7 @@ impl Batch {
         Self {
             key,
             seqs: items.iter().map(|d| d.seq).collect(),
+            subjects: items.iter().map(|d| d.subject.clone()).collect(),
             created_ms: items.iter().map(|d| d.created_ms).collect(),
             json: items.into_iter().map(|d| d.json).collect(),
             recorded,
@@ -96,6 +98,7 @@ impl Batch {
             let mut h = Batch {
                 key: String::new(),
                 seqs: self.seqs[range.clone()].to_vec(),
+                subjects: self.subjects[range.clone()].to_vec(),
                 created_ms: self.created_ms[range.clone()].to_vec(),
                 json: self.json[range].to_vec(),
                 recorded: false,
@@ -208,7 +211,10 @@ impl SinkWorker {
         let batch_mode = cfg.batch_max_events > 1;
         let mut commits = self.store.commits();
         let mut queue: VecDeque<Batch> = VecDeque::new();
-        let mut known: HashSet<i64> = HashSet::new();
+        // Subjects with an event queued or in flight here: at most one per subject in hand,
+        // which is what keeps per-subject order whatever the ledger does meanwhile.
+        let mut busy: HashSet<String> = HashSet::new();
+        let mut drops_seen = commits.borrow().drops;
         let mut inflight: JoinSet<Done> = JoinSet::new();
         let mut failures: u32 = 0;
         let mut gate = Instant::now();
@@ -224,12 +230,12 @@ impl SinkWorker {
         let sink = self.name.to_string();
 
         loop {
-            if need_fetch && known.len() < target {
+            if need_fetch && busy.len() < target {
                 need_fetch = false;
-                match self.fetch(&known, target - known.len()).await {
+                match self.fetch(&busy, target - busy.len()).await {
                     Ok(batches) => {
                         for b in batches {
-                            known.extend(b.seqs.iter().copied());
+                            busy.extend(b.subjects.iter().cloned());
                             queue.push_back(b);
                         }
                     }
@@ -299,7 +305,7 @@ impl SinkWorker {
                         // The ledger did not take the outcome: forget the batch so it is read
                         // again; the receiver may see it twice, under the same key.
                         error!(error = %error, "Recording a delivery outcome failed.");
-                        for s in &batch.seqs { known.remove(s); }
+                        for s in &batch.subjects { busy.remove(s); }
                         need_fetch = true;
                         continue;
                     }
@@ -311,7 +317,7 @@ impl SinkWorker {
                                 histogram.record(((now_ms - c).max(0)) as f64 / 1000.0);
                             }
                             metrics::counter!("dockgate_deliveries_total", "sink" => sink.clone()).increment(batch.seqs.len() as u64);
-                            for s in &batch.seqs { known.remove(s); }
+                            for s in &batch.subjects { busy.remove(s); }
                             if paused.take().is_some() || failures > 0 {
                                 info!(after_failures = failures, "Sink is accepting events again.");
                                 metrics::gauge!("dockgate_sink_paused", "sink" => sink.clone()).set(0.0);
@@ -367,7 +373,7 @@ impl SinkWorker {
                             } else {
                                 error!(event_seq = batch.seqs[0], error = %answer.detail, excerpt = %answer.excerpt,
                                     "Event refused by the receiver; dead-lettered. Later events of its subject are held until it is replayed.");
-                                for s in &batch.seqs { known.remove(s); }
+                                for s in &batch.subjects { busy.remove(s); }
                                 self.note_error(&answer, "ok", failures);
                                 need_fetch = true;
                             }
@@ -377,6 +383,15 @@ impl SinkWorker {
                 // New commits (events, outcomes, replays) may have made new heads ready.
                 changed = commits.changed() => {
                     if changed.is_err() { break; }
+                    let drops = commits.borrow_and_update().drops;
+                    if drops != drops_seen {
+                        // The ledger dropped undelivered events to make room; what is queued
+                        // here may be gone. Forget it and read again (requests in flight finish).
+                        drops_seen = drops;
+                        for b in queue.drain(..) {
+                            for s in &b.subjects { busy.remove(s); }
+                        }
+                    }
                     need_fetch = true;
                 }
                 // Backoff, probe or rate slot is due.
@@ -394,11 +409,11 @@ impl SinkWorker {
 
     async fn fetch(
         &self,
-        known: &HashSet<i64>,
+        busy: &HashSet<String>,
         want: usize,
     ) -> Result<Vec<Batch>, crate::store::StoreError> {
         let sink = self.name.to_string();
-        let exclude = known.clone();
+        let exclude = busy.clone();
         let batch_max = self.config.batch_max_events;
         self.reads
             .run(move |conn| {
@@ -524,6 +539,7 @@ mod tests {
         ReadyDelivery {
             seq,
             id: id.into(),
+            subject: format!("S{seq}"),
             batch_key: None,
             created_ms: 0,
             json,

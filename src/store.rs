@@ -197,11 +197,21 @@ pub(crate) enum Command {
     },
 }
 
+/// What the writer announces after each commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Commits {
+    /// Increases with every commit: new work may be ready.
+    pub generation: u64,
+    /// Increases whenever undelivered events were removed to make room: sink workers must
+    /// forget what they queued, since some of it may no longer exist.
+    pub drops: u64,
+}
+
 /// Cloneable front door of the ledger.
 #[derive(Clone)]
 pub struct StoreHandle {
     tx: mpsc::Sender<Command>,
-    committed: watch::Receiver<u64>,
+    committed: watch::Receiver<Commits>,
     path: Arc<Path>,
 }
 
@@ -274,7 +284,7 @@ impl StoreHandle {
     }
 
     /// A receiver that changes after every commit; sink workers wait on it for new work.
-    pub fn commits(&self) -> watch::Receiver<u64> {
+    pub fn commits(&self) -> watch::Receiver<Commits> {
         self.committed.clone()
     }
 
@@ -306,7 +316,7 @@ pub fn open(config: &Config) -> Result<(StoreHandle, std::thread::JoinHandle<()>
     let path = config.buffer_path();
     let conn = open_connection(&path, config.buffer.sync)?;
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-    let (committed_tx, committed) = watch::channel(0);
+    let (committed_tx, committed) = watch::channel(Commits::default());
     let settings = LedgerSettings::from_config(config);
     let writer = writer::Writer::new(conn, settings, committed_tx)?;
     let thread = std::thread::Builder::new()

@@ -16,6 +16,15 @@ use crate::model::now_ms;
 /// Rows removed per statement, so one step never builds a huge transaction.
 const CHUNK: i64 = 500;
 
+/// What [`make_room`] removed.
+#[derive(Debug, Default)]
+pub struct Freed {
+    /// One description per step that removed events.
+    pub steps: Vec<String>,
+    /// Whether events not yet delivered everywhere were dropped.
+    pub dropped_undelivered: bool,
+}
+
 /// How full the buffer is, measured from SQLite's own page counts.
 #[derive(Debug, Clone)]
 pub struct Capacity {
@@ -122,13 +131,13 @@ pub fn expired(conn: &Connection, settings: &LedgerSettings) -> rusqlite::Result
 /// Frees room for `needed` bytes, in the DESIGN §4 order: delivered events past retention,
 /// then the oldest undelivered telemetry (`dock.*`, `scan.unmatched`), then (beyond the
 /// design, so a full disk of receipts never stops business input) the oldest delivered
-/// receipts still within retention. Returns a description of each step that removed events.
+/// receipts still within retention.
 pub fn make_room(
     conn: &Connection,
     settings: &LedgerSettings,
     capacity: &mut Capacity,
     needed: u64,
-) -> rusqlite::Result<Vec<String>> {
+) -> rusqlite::Result<Freed> {
     let mut steps = Vec::new();
     let n = expired(conn, settings)?;
     capacity.refresh(conn)?;
@@ -192,7 +201,10 @@ pub fn make_room(
             .increment(receipts as u64);
         steps.push(format!("{receipts} receipts pruned early"));
     }
-    Ok(steps)
+    Ok(Freed {
+        steps,
+        dropped_undelivered: dropped > 0,
+    })
 }
 
 fn select_seqs(

@@ -60,6 +60,8 @@ pub struct ReadyDelivery {
     pub seq: i64,
     /// Event id.
     pub id: String,
+    /// Subject (the worker keeps at most one event per subject in hand).
+    pub subject: String,
     /// Batch this delivery was already assigned to (a restart resumes it).
     pub batch_key: Option<String>,
     /// When the event was committed (ms), for the latency histogram.
@@ -68,13 +70,13 @@ pub struct ReadyDelivery {
     pub json: String,
 }
 
-/// Heads of subjects that are pending on `sink`, in draining order, skipping `exclude`
-/// (already queued or in flight in the worker).
+/// Heads of subjects that are pending on `sink`, in draining order, skipping the subjects in
+/// `busy` (an event of theirs is already queued or in flight in the worker).
 pub fn ready_deliveries(
     conn: &Connection,
     sink: &str,
     limit: usize,
-    exclude: &std::collections::HashSet<i64>,
+    busy: &std::collections::HashSet<String>,
 ) -> rusqlite::Result<Vec<ReadyDelivery>> {
     let mut stmt = conn.prepare_cached(
         "SELECT d.seq, e.id, d.batch_key, e.created_ms, e.source, e.type, e.subject, e.time, e.data
@@ -82,13 +84,14 @@ pub fn ready_deliveries(
          WHERE d.sink = ?1 AND d.state = 'pending' AND d.ready = 1
          ORDER BY d.priority, d.seq LIMIT ?2",
     )?;
-    let mut rows = stmt.query(params![sink, (limit + exclude.len()) as i64])?;
+    let mut rows = stmt.query(params![sink, (limit + busy.len()) as i64])?;
     let mut out = Vec::with_capacity(limit);
     while let Some(r) = rows.next()? {
-        let seq: i64 = r.get(0)?;
-        if exclude.contains(&seq) {
+        let subject = r.get_ref(6)?.as_str()?;
+        if busy.contains(subject) {
             continue;
         }
+        let seq: i64 = r.get(0)?;
         let id: String = r.get(1)?;
         let mut json = String::with_capacity(256);
         write_cloudevent(
@@ -96,7 +99,7 @@ pub fn ready_deliveries(
             &id,
             r.get_ref(4)?.as_str()?,
             r.get_ref(5)?.as_str()?,
-            r.get_ref(6)?.as_str()?,
+            subject,
             r.get_ref(7)?.as_str()?,
             seq,
             r.get_ref(8)?.as_str()?,
@@ -104,6 +107,7 @@ pub fn ready_deliveries(
         out.push(ReadyDelivery {
             seq,
             id,
+            subject: subject.to_owned(),
             batch_key: r.get(2)?,
             created_ms: r.get(3)?,
             json,
@@ -135,13 +139,14 @@ pub fn deliveries_by_seq(conn: &Connection, seqs: &[i64]) -> rusqlite::Result<Ve
         let mut rows = stmt.query([seq])?;
         if let Some(r) = rows.next()? {
             let id: String = r.get(1)?;
+            let subject = r.get_ref(5)?.as_str()?;
             let mut json = String::with_capacity(256);
             write_cloudevent(
                 &mut json,
                 &id,
                 r.get_ref(3)?.as_str()?,
                 r.get_ref(4)?.as_str()?,
-                r.get_ref(5)?.as_str()?,
+                subject,
                 r.get_ref(6)?.as_str()?,
                 *seq,
                 r.get_ref(7)?.as_str()?,
@@ -149,6 +154,7 @@ pub fn deliveries_by_seq(conn: &Connection, seqs: &[i64]) -> rusqlite::Result<Ve
             out.push(ReadyDelivery {
                 seq: *seq,
                 id,
+                subject: subject.to_owned(),
                 batch_key: None,
                 created_ms: r.get(2)?,
                 json,

@@ -11,7 +11,8 @@ use tracing::{error, info, warn};
 
 use super::prune::{self, Capacity};
 use super::{
-    Command, IdempotencyKey, IngestError, LedgerSettings, Outcome, ReplaySelector, StoreError,
+    Command, Commits, IdempotencyKey, IngestError, LedgerSettings, Outcome, ReplaySelector,
+    StoreError,
 };
 use crate::model::{is_telemetry, now_ms, priority_of, rfc3339_ms, NewEvent};
 
@@ -26,8 +27,10 @@ pub struct Writer {
     conn: Connection,
     settings: LedgerSettings,
     /// Bumped after every commit so sink workers look for new work.
-    committed: watch::Sender<u64>,
-    generation: u64,
+    committed: watch::Sender<Commits>,
+    announced: Commits,
+    /// Set when this group removed undelivered events.
+    dropped_in_group: bool,
     capacity: Capacity,
     last_maintain: Instant,
 }
@@ -80,14 +83,15 @@ impl Writer {
     pub fn new(
         conn: Connection,
         settings: LedgerSettings,
-        committed: watch::Sender<u64>,
+        committed: watch::Sender<Commits>,
     ) -> Result<Self, StoreError> {
         let capacity = Capacity::measure(&conn, settings.max_disk)?;
         Ok(Self {
             conn,
             settings,
             committed,
-            generation: 0,
+            announced: Commits::default(),
+            dropped_in_group: false,
             capacity,
             last_maintain: Instant::now(),
         })
@@ -119,6 +123,7 @@ impl Writer {
     fn apply_group(&mut self, group: &mut Vec<Command>) {
         let mut replies = Vec::with_capacity(group.len());
         let mut tally = Tally::default();
+        self.dropped_in_group = false;
         let result = (|| -> rusqlite::Result<()> {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             for cmd in group.drain(..) {
@@ -146,8 +151,11 @@ impl Writer {
             reply.send();
         }
         tally.emit();
-        self.generation += 1;
-        self.committed.send_replace(self.generation);
+        self.announced.generation += 1;
+        if self.dropped_in_group {
+            self.announced.drops += 1;
+        }
+        self.committed.send_replace(self.announced);
     }
 
     fn apply(&mut self, cmd: Command, tally: &mut Tally) -> rusqlite::Result<Reply> {
@@ -222,9 +230,10 @@ impl Writer {
             .sum();
         if !self.capacity.fits(needed) {
             let freed = prune::make_room(&self.conn, &self.settings, &mut self.capacity, needed)?;
+            self.dropped_in_group |= freed.dropped_undelivered;
             if !self.capacity.fits(needed) {
                 tally.refused += events.len() as u64;
-                if freed.is_empty() {
+                if freed.steps.is_empty() {
                     warn!(
                         used = self.capacity.used,
                         max = self.settings.max_disk,

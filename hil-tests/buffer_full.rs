@@ -1,0 +1,141 @@
+//! (e) A full buffer: with the ERP down, telemetry (`dock.*`) is dropped (and counted) to make
+//! room, and only then is input refused with 503; no business event acknowledged with 202 is
+//! ever lost.
+
+use serde_json::{json, Value};
+
+use crate::harness::*;
+
+const TELEMETRY_POSTS: usize = 10;
+const PER_POST: usize = 20;
+
+fn padded(event_type: &str, subject: &str, n: usize) -> Value {
+    event(
+        event_type,
+        subject,
+        json!({ "n": n, "pad": "x".repeat(900) }),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_buffer_drops_telemetry_first_and_never_an_acknowledged_business_event() {
+    let erp = StandIn::start("erp", Mode::Status(503)).await;
+    let daemon = Daemon::start(
+        Setup::new(vec![SinkSpec::new("erp", &erp).retry_max("200ms")]).max_disk("1MiB"),
+    )
+    .await;
+
+    let mut telemetry = 0;
+    for p in 0..TELEMETRY_POSTS {
+        let body: Vec<Value> = (0..PER_POST)
+            .map(|i| {
+                padded(
+                    "dock.door.opened",
+                    &format!("D{:02}", i % 4),
+                    p * PER_POST + i,
+                )
+            })
+            .collect();
+        let answer = daemon.post_events(&json!(body), None).await;
+        assert_eq!(
+            answer.status, 202,
+            "telemetry while there is room: {answer:?}"
+        );
+        telemetry += PER_POST;
+    }
+
+    let mut business: Vec<String> = Vec::new();
+    let mut refused = None;
+    for p in 0..400 {
+        let body: Vec<Value> = (0..10)
+            .map(|i| padded("pick.confirmed", &format!("SO-{}", i % 7), p * 10 + i))
+            .collect();
+        let answer = daemon.post_events(&json!(body), None).await;
+        match answer.status {
+            202 => business.extend(answer.ids()),
+            _ => {
+                refused = Some(answer);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("the buffer never refused input");
+    refused.assert_error(503);
+    assert!(
+        refused.retry_after.is_some(),
+        "503 with Retry-After: {refused:?}"
+    );
+    assert!(!business.is_empty(), "some business events fit");
+
+    // Telemetry went first: counted as dropped, and none is left waiting.
+    let dropped = daemon.metric_total("dockgate_events_dropped_total").await;
+    assert!(
+        dropped > 0.0,
+        "no telemetry was dropped before input was refused"
+    );
+    let pending = daemon.events("erp", "pending").await;
+    let dock_left = pending
+        .iter()
+        .filter(|e| str_field(e, "type").starts_with("dock."))
+        .count();
+    assert_eq!(
+        dock_left, 0,
+        "input was refused while telemetry could still have been dropped"
+    );
+    assert!(
+        daemon.metric_total("dockgate_ingest_refused_total").await >= 1.0,
+        "refusals are counted"
+    );
+    // Telemetry does not push business events out either.
+    let answer = daemon
+        .post_events(&padded("dock.door.closed", "D01", 0), None)
+        .await;
+    answer.assert_error(503);
+
+    // The ERP comes back: every acknowledged business event arrives.
+    erp.set_mode(Mode::Ok);
+    wait_for(
+        secs(60),
+        "every acknowledged business event reached the ERP",
+        async || match erp.missing(&business) {
+            m if m.is_empty() => Ok(()),
+            m => Err(format!("{} of {} missing", m.len(), business.len())),
+        },
+    )
+    .await;
+    wait_until(secs(20), "the ERP backlog is empty", async || {
+        daemon.sink_status("erp").await["pending"] == 0
+    })
+    .await;
+    erp.check_subject_order().unwrap();
+    erp.check_repeats_identical().unwrap();
+
+    // With the backlog delivered, the buffer takes input again.
+    let answer = daemon
+        .post_events(&padded("pick.confirmed", "SO-AFTER", 0), None)
+        .await;
+    let after = answer.ids();
+    wait_until(
+        secs(20),
+        "the event posted after recovery arrives",
+        async || erp.missing(&after).is_empty(),
+    )
+    .await;
+
+    // Accounting last (so the checks above run even if it fails): every telemetry event is
+    // either delivered or counted as dropped, never both.
+    let dock_at_erp: Vec<String> = erp
+        .delivered()
+        .iter()
+        .filter(|d| str_field(&d.event, "type").starts_with("dock."))
+        .map(|d| format!("{} n={}", d.subject, d.event["data"]["n"]))
+        .collect();
+    let dropped = daemon.metric_total("dockgate_events_dropped_total").await;
+    assert_eq!(
+        dock_at_erp.len() as f64 + dropped,
+        telemetry as f64,
+        "every telemetry event was either delivered or counted as dropped \
+         ({} delivered: {dock_at_erp:?}; {dropped} counted as dropped; {telemetry} posted)",
+        dock_at_erp.len()
+    );
+}

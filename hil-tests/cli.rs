@@ -1,0 +1,221 @@
+//! The command line: `config validate`, `run` with a bad config, and the inspecting commands
+//! (`status`, `events`, `replay`) against a running and a stopped daemon.
+
+use serde_json::{json, Value};
+
+use crate::harness::*;
+
+const VALID: &str = r#"version = 3
+[site]
+id = "wh-cli"
+data_dir = "DATA"
+[admin]
+listen = "127.0.0.1:1"
+[sinks.erp]
+url = "http://127.0.0.1:9/events"
+events = ["pick.*"]
+timeout = "2s"
+[buffer]
+max_disk = "64MiB"
+"#;
+
+fn config_text(data_dir: &std::path::Path, replace: Option<(&str, &str)>) -> String {
+    let text = VALID.replace("DATA", &data_dir.display().to_string());
+    match replace {
+        Some((from, to)) => {
+            assert!(text.contains(from), "test bug: {from:?} not in the config");
+            text.replace(from, to)
+        }
+        None => text,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_validate_names_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let good = dir.path().join("good.toml");
+    write_file(&good, &config_text(&data, None));
+    let good_s = good.display().to_string();
+    let out = dockgate(&["config", "validate", &good_s]).await;
+    out.assert_ok();
+    assert!(out.stdout.contains("valid"), "{out:#?}");
+
+    // (what, replacement, line, key)
+    let cases = [
+        (
+            "unknown key",
+            ("timeout = \"2s\"", "timout = \"2s\""),
+            10,
+            "sinks.erp.timout",
+        ),
+        (
+            "bad duration",
+            ("timeout = \"2s\"", "timeout = \"soon\""),
+            10,
+            "sinks.erp.timeout",
+        ),
+        (
+            "bad size",
+            ("max_disk = \"64MiB\"", "max_disk = \"lots\""),
+            12,
+            "buffer.max_disk",
+        ),
+        ("malformed TOML", ("[admin]", "[admin"), 5, "admin"),
+    ];
+    for (what, replace, line, key) in cases {
+        let path = dir.path().join(format!("{}.toml", what.replace(' ', "-")));
+        write_file(&path, &config_text(&data, Some(replace)));
+        let path_s = path.display().to_string();
+        let out = dockgate(&["config", "validate", &path_s]).await;
+        assert_ne!(out.code, Some(0), "{what}: validate accepted it: {out:#?}");
+        let want = format!("{path_s}:{line}");
+        assert!(
+            out.stderr.contains(&want) && out.stderr.contains(key),
+            "{what}: expected {want:?} and key {key:?} in stderr: {out:#?}"
+        );
+    }
+    assert!(!data.exists(), "validate created the data directory");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_with_an_unknown_key_exits_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = dir.path().join("dockgate.toml");
+    write_file(
+        &path,
+        &config_text(&data, Some(("[buffer]", "[buffer]\nmax_size = \"1GiB\""))),
+    );
+    let path_s = path.display().to_string();
+    let out = dockgate(&["--config", &path_s, "run"]).await;
+    assert_eq!(out.code, Some(78), "{out:#?}");
+    assert!(
+        out.stderr.contains(&format!("{path_s}:12")) && out.stderr.contains("buffer.max_size"),
+        "stderr names file:line and key: {out:#?}"
+    );
+    assert!(
+        !data.exists(),
+        "the buffer was touched with an invalid config"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_status_events_and_replay_against_the_daemon() {
+    let erp = StandIn::start("erp", Mode::Ok).await;
+    let daemon = Daemon::start(Setup::new(vec![SinkSpec::new("erp", &erp)])).await;
+    let ids = daemon
+        .post_events(
+            &json!([
+                event("pick.confirmed", "SO-1", json!({ "n": 1 })),
+                event("pick.confirmed", "SO-2", json!({ "n": 2 })),
+            ]),
+            None,
+        )
+        .await
+        .ids();
+    wait_until(
+        secs(20),
+        "both events are recorded as delivered",
+        async || daemon.events("erp", "delivered").await.len() == 2,
+    )
+    .await;
+
+    let (code, page) = daemon.get_text("/").await;
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("<html") && page.contains(SITE),
+        "status page: {page}"
+    );
+    assert_eq!(daemon.get_text("/health").await.0, 200);
+
+    let out = daemon.run_cli(&["status"]).await;
+    out.assert_ok();
+    assert!(
+        out.stdout.contains(SITE) && out.stdout.lines().any(|l| l.starts_with("erp")),
+        "status shows the site and the sink: {out:#?}"
+    );
+    let out = daemon.run_cli(&["status", "--json"]).await;
+    out.assert_ok();
+    let st: Value = serde_json::from_str(&out.stdout).expect("status --json is JSON");
+    assert_eq!(st["site"], SITE);
+    assert_eq!(st["sinks"][0]["name"], "erp");
+    assert_eq!(st["sinks"][0]["pending"], 0);
+
+    let out = daemon
+        .run_cli(&["events", "--sink", "erp", "--state", "delivered", "--json"])
+        .await;
+    out.assert_ok();
+    let rows: Vec<Value> = serde_json::from_str(&out.stdout).expect("events --json is JSON");
+    let mut got: Vec<String> = rows.iter().map(|r| str_field(r, "id")).collect();
+    got.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(got, want, "events --json: {rows:?}");
+    for r in &rows {
+        assert_eq!(r["state"], "delivered");
+        assert_eq!(r["sink"], "erp");
+        assert!(r["sequence"].is_i64(), "sequence in {r}");
+    }
+    let out = daemon.run_cli(&["events", "--sink", "erp"]).await;
+    out.assert_ok();
+    for id in &ids {
+        assert!(
+            out.stdout.lines().any(|l| l.contains(id.as_str())),
+            "events lists {id}: {out:#?}"
+        );
+    }
+
+    let out = daemon
+        .run_cli(&["replay", "--sink", "erp", "--event", &ids[0]])
+        .await;
+    out.assert_ok();
+    assert_eq!(out.stdout.trim(), "1 events put back for delivery to erp");
+    wait_until(
+        secs(20),
+        "the replayed event is delivered again",
+        async || erp.delivered_ids().iter().filter(|i| **i == ids[0]).count() == 2,
+    )
+    .await;
+    erp.check_repeats_identical().unwrap();
+
+    let out = daemon
+        .run_cli(&["replay", "--sink", "nosuch", "--dead"])
+        .await;
+    assert_ne!(out.code, Some(0), "replay to an unknown sink: {out:#?}");
+    assert_eq!(
+        out.stderr.trim().lines().count(),
+        1,
+        "one-line reason: {out:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_of_a_stopped_daemon_fails_with_a_one_line_reason() {
+    let erp = StandIn::start("erp", Mode::Ok).await;
+    let mut daemon = Daemon::start(Setup::new(vec![SinkSpec::new("erp", &erp)])).await;
+    daemon.run_cli(&["status"]).await.assert_ok();
+    let status = daemon.terminate().await;
+    assert!(status.success(), "SIGTERM is a clean stop, got {status}");
+
+    // The admin address comes from the config file, as an operator would run it.
+    let config = daemon.config_path().display().to_string();
+    for args in [vec!["status"], vec!["events", "--json"]] {
+        let mut all = vec!["--config", config.as_str()];
+        all.extend(args);
+        let out = dockgate(&all).await;
+        assert!(
+            out.code.is_some_and(|c| c != 0),
+            "{all:?} against a stopped daemon: {out:#?}"
+        );
+        let reason = out.stderr.trim();
+        assert!(
+            !reason.is_empty() && reason.lines().count() == 1,
+            "{all:?}: expected a one-line reason on stderr: {out:#?}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{all:?}: nothing on stdout: {out:#?}"
+        );
+    }
+}

@@ -1,0 +1,55 @@
+//! Test harness: the daemon under test, ERP/CRM stand-ins, and bounded waits.
+
+pub mod daemon;
+pub mod standin;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub use daemon::{dockgate, metric_total, write_file, Daemon, Setup, SinkSpec, SITE};
+pub use standin::{str_field, Mode, Outcome, StandIn};
+
+/// How often a wait looks again.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Polls `cond` until it holds; panics with `what` once `timeout` has passed.
+pub async fn wait_until(timeout: Duration, what: &str, mut cond: impl AsyncFnMut() -> bool) {
+    wait_for(timeout, what, async || {
+        if cond().await {
+            Ok(())
+        } else {
+            Err(String::new())
+        }
+    })
+    .await
+}
+
+/// Polls `probe` until it returns `Ok`; panics with `what` and the last `Err` (a description
+/// of what was seen) once `timeout` has passed.
+pub async fn wait_for<T>(
+    timeout: Duration,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        match probe().await {
+            Ok(v) => return v,
+            Err(seen) if start.elapsed() > timeout => {
+                panic!("timed out after {timeout:?} waiting until {what}; last seen: {seen}")
+            }
+            Err(_) => tokio::time::sleep(POLL).await,
+        }
+    }
+}
+
+/// Seconds.
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// One event of a `POST /api/v1/events` body.
+pub fn event(event_type: &str, subject: &str, data: Value) -> Value {
+    json!({ "type": event_type, "subject": subject, "data": data })
+}

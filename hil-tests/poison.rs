@@ -1,0 +1,233 @@
+//! (c) A poison event: the ERP refuses one event of a subject with 400. It is dead-lettered
+//! with its evidence, later events of that subject are held, other subjects flow; after the
+//! ERP is fixed, `dockgate replay --dead` delivers the dead one and the held ones in order.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::harness::*;
+
+const S: &str = "SO-POISON";
+
+fn line(subject: &str, n: u64, poison: bool) -> Value {
+    event(
+        "pick.confirmed",
+        subject,
+        json!({ "n": n, "poison": poison }),
+    )
+}
+
+fn ids_of(rows: &[Value]) -> Vec<String> {
+    rows.iter().map(|r| str_field(r, "id")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_event_is_dead_lettered_held_and_replayed_in_order() {
+    let refuse = Mode::RefuseEvent(Arc::new(|e: &Value| e["data"]["poison"] == true));
+    let erp = StandIn::start("erp", refuse).await;
+    let daemon = Daemon::start(Setup::new(vec![SinkSpec::new("erp", &erp)])).await;
+
+    let first = daemon
+        .post_events(
+            &json!([
+                line(S, 1, false),
+                line(S, 2, true),
+                line(S, 3, false),
+                line("SO-OTHER-1", 1, false),
+                line("SO-OTHER-2", 1, false),
+            ]),
+            None,
+        )
+        .await
+        .ids();
+    let dead_id = first[1].clone();
+    wait_for(secs(20), "the poison event is dead", async || {
+        let dead = daemon.events("erp", "dead").await;
+        if dead.len() == 1 {
+            Ok(())
+        } else {
+            Err(format!("{dead:?}"))
+        }
+    })
+    .await;
+    // Posted after the dead letter: held at once.
+    let later = daemon
+        .post_events(
+            &json!([
+                line(S, 4, false),
+                line("SO-OTHER-1", 2, false),
+                line("SO-OTHER-3", 1, false),
+            ]),
+            None,
+        )
+        .await
+        .ids();
+    let flowing = [&first[0], &first[3], &first[4], &later[1], &later[2]];
+    wait_for(
+        secs(20),
+        "the other subjects are delivered",
+        async || match erp.missing(flowing) {
+            m if m.is_empty() => Ok(()),
+            m => Err(format!("missing {m:?}")),
+        },
+    )
+    .await;
+
+    // The dead letter, as the operator sees it.
+    let out = daemon
+        .run_cli(&["events", "--sink", "erp", "--state", "dead", "--json"])
+        .await;
+    out.assert_ok();
+    let dead: Vec<Value> = serde_json::from_str(&out.stdout).expect("events --json is JSON");
+    assert_eq!(
+        ids_of(&dead),
+        vec![dead_id.clone()],
+        "dead letters: {dead:?}"
+    );
+    assert_eq!(dead[0]["state"], "dead");
+    assert_eq!(dead[0]["subject"], S);
+    assert_eq!(dead[0]["last_status"], 400, "dead letter: {}", dead[0]);
+    assert!(
+        dead[0]["excerpt"]
+            .as_str()
+            .is_some_and(|e| e.contains("quantity must be positive")),
+        "the dead letter keeps an excerpt of the refusal: {}",
+        dead[0]
+    );
+    let held = daemon.events("erp", "held").await;
+    let mut held_ids = ids_of(&held);
+    held_ids.sort();
+    let mut want_held = vec![first[2].clone(), later[0].clone()];
+    want_held.sort();
+    assert_eq!(held_ids, want_held, "held events: {held:?}");
+    let s = daemon.sink_status("erp").await;
+    assert_eq!(
+        (&s["dead"], &s["held"], &s["pending"]),
+        (&json!(1), &json!(2), &json!(0)),
+        "ERP sink with a dead letter: {s}"
+    );
+    for id in [&first[1], &first[2], &later[0]] {
+        assert!(
+            !erp.unique_ids().contains(id),
+            "{id} of {S} was accepted before its dead predecessor"
+        );
+    }
+    assert!(daemon.metric_total("dockgate_dead_letters_total").await >= 1.0);
+
+    // The ERP is fixed; the operator replays the dead letters.
+    erp.set_mode(Mode::Ok);
+    let out = daemon.run_cli(&["replay", "--sink", "erp", "--dead"]).await;
+    out.assert_ok();
+    let n: u64 = out
+        .stdout
+        .trim()
+        .strip_suffix(" events put back for delivery to erp")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected replay output {:?}", out.stdout));
+    assert!(n >= 1, "replay put back {n} events");
+
+    let subject_s = [&first[0], &first[1], &first[2], &later[0]];
+    wait_for(
+        secs(20),
+        "every event of the poisoned subject is delivered",
+        async || match erp.missing(subject_s) {
+            m if m.is_empty() => Ok(()),
+            m => Err(format!("missing {m:?}")),
+        },
+    )
+    .await;
+    let order: Vec<String> = erp
+        .delivered()
+        .into_iter()
+        .filter(|d| d.subject == S)
+        .map(|d| d.id)
+        .collect();
+    let want: Vec<String> = subject_s.iter().map(|s| s.to_string()).collect();
+    assert_eq!(order, want, "delivery order of {S}");
+    erp.check_subject_order().unwrap();
+    erp.check_repeats_identical().unwrap();
+    wait_for(secs(20), "the ERP backlog is back to 0", async || {
+        let s = daemon.sink_status("erp").await;
+        if s["pending"] == 0 && s["held"] == 0 && s["dead"] == 0 {
+            Ok(())
+        } else {
+            Err(s.to_string())
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_event_in_a_batch_is_isolated_and_the_rest_delivered() {
+    let refuse = Mode::RefuseEvent(Arc::new(|e: &Value| e["data"]["poison"] == true));
+    let erp = StandIn::start("erp", refuse).await;
+    let daemon = Daemon::start(Setup::new(vec![SinkSpec::new("erp", &erp).batch(10)])).await;
+    // Ten subjects, three events each; the second event of SO-B3 is refused.
+    let body: Vec<Value> = (0..30)
+        .map(|k| line(&format!("SO-B{}", k % 10), (k / 10) as u64, k == 13))
+        .collect();
+    let ids = daemon.post_events(&json!(body), None).await.ids();
+    let (poison, behind) = (&ids[13], &ids[23]);
+    let others: Vec<&String> = ids
+        .iter()
+        .filter(|id| *id != poison && *id != behind)
+        .collect();
+    wait_for(
+        secs(30),
+        "every event but the refused one and its follower is delivered",
+        async || match erp.missing(others.iter().copied()) {
+            m if m.is_empty() => Ok(()),
+            m => Err(format!("missing {m:?}")),
+        },
+    )
+    .await;
+    wait_for(
+        secs(20),
+        "the refused event is dead and its follower held",
+        async || {
+            let dead = ids_of(&daemon.events("erp", "dead").await);
+            let held = ids_of(&daemon.events("erp", "held").await);
+            if dead == [poison.clone()] && held == [behind.clone()] {
+                Ok(())
+            } else {
+                Err(format!("dead {dead:?}, held {held:?}"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(erp.duplicates(), 0, "no event accepted twice");
+    assert!(!erp.unique_ids().contains(behind));
+    // A key always stands for the same members, also across the splits.
+    let mut members: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for r in erp.requests() {
+        let key = r.key().unwrap_or("").to_owned();
+        let ids = r.ids();
+        if let Some(before) = members.insert(key.clone(), ids.clone()) {
+            assert_eq!(before, ids, "key {key} sent with different members");
+        }
+    }
+
+    erp.set_mode(Mode::Ok);
+    let replayed = daemon.replay(&json!({ "sink": "erp", "dead": true })).await;
+    assert!(
+        replayed["replayed"].as_u64().is_some_and(|n| n >= 1),
+        "{replayed}"
+    );
+    wait_until(secs(20), "all 30 events are delivered", async || {
+        erp.missing(&ids).is_empty()
+    })
+    .await;
+    let order: Vec<String> = erp
+        .delivered()
+        .into_iter()
+        .filter(|d| d.subject == "SO-B3")
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(
+        order,
+        vec![ids[3].clone(), ids[13].clone(), ids[23].clone()]
+    );
+    erp.check_subject_order().unwrap();
+    erp.check_cloudevents(SITE, true).unwrap();
+}
