@@ -400,6 +400,20 @@ impl Config {
                     "header_name and header_value_file go together".into(),
                 );
             }
+            for (field, file) in [
+                ("auth.bearer_token_file", &auth.bearer_token_file),
+                ("auth.password_file", &auth.password_file),
+                ("auth.header_value_file", &auth.header_value_file),
+            ] {
+                if let Some(file) = file {
+                    if let Err(error) = std::fs::File::open(file) {
+                        bad(
+                            key(field),
+                            format!("cannot read {}: {error}", file.display()),
+                        );
+                    }
+                }
+            }
             if let Some(name) = &auth.header_name {
                 if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                     bad(
@@ -557,6 +571,17 @@ mod tests {
                 ("sinks.erp.retry_max", Some(8)),
             ]
         );
+    }
+
+    #[test]
+    fn unreadable_credential_file_is_a_config_error() {
+        let text = format!(
+            "{MINIMAL}[sinks.erp]\nurl = \"http://x/\"\n[sinks.erp.auth]\nbearer_token_file = \"/nonexistent/erp.token\"\n"
+        );
+        let problems = Config::parse(&text).unwrap_err();
+        assert_eq!(problems[0].key, "sinks.erp.auth.bearer_token_file");
+        assert_eq!(problems[0].line, Some(7));
+        assert!(problems[0].message.contains("cannot read"), "{problems:?}");
     }
 
     #[test]

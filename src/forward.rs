@@ -230,7 +230,8 @@ impl SinkWorker {
         let sink = self.name.to_string();
 
         loop {
-            if need_fetch && busy.len() < target {
+            // Read more only once the hand is half empty: fewer, larger reads under load.
+            if need_fetch && busy.len() <= target / 2 {
                 need_fetch = false;
                 match self.fetch(&busy, target - busy.len()).await {
                     Ok(batches) => {
@@ -371,7 +372,7 @@ impl SinkWorker {
                                 queue.push_front(b);
                                 queue.push_front(a);
                             } else {
-                                error!(event_seq = batch.seqs[0], error = %answer.detail, excerpt = %answer.excerpt,
+                                error!(event_id = %id_of(&batch.json[0]), event_seq = batch.seqs[0], error = %answer.detail, excerpt = %answer.excerpt,
                                     "Event refused by the receiver; dead-lettered. Later events of its subject are held until it is replayed.");
                                 for s in &batch.subjects { busy.remove(s); }
                                 self.note_error(&answer, "ok", failures);

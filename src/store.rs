@@ -364,6 +364,16 @@ fn open_connection(path: &Path, sync: SyncMode) -> Result<Connection, StoreError
         source,
     };
     let mut conn = Connection::open(path).map_err(wrap)?;
+    // The WAL and shared-memory files inherit this mode, so set it before WAL mode creates them.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| StoreError::DataDir {
+                path: path.to_owned(),
+                source,
+            },
+        )?;
+    }
     conn.busy_timeout(Duration::from_secs(5)).map_err(wrap)?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(wrap)?;

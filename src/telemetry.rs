@@ -16,7 +16,12 @@ pub fn init_logging() {
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         if let Ok(journald) = tracing_journald::layer() {
             let _ = registry
-                .with(journald.with_syslog_identifier("dockgate".into()))
+                .with(
+                    journald
+                        .with_syslog_identifier("dockgate".into())
+                        // Fields become SINK, EVENT_ID, ... as DESIGN §8 names them.
+                        .with_field_prefix(None),
+                )
                 .try_init();
             return;
         }

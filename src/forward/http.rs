@@ -207,13 +207,19 @@ fn header_str(headers: &HeaderMap, name: HeaderName) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Printable start of an answer body: lossy UTF-8, control characters escaped.
+/// Printable start of an answer body: lossy UTF-8, control characters escaped (so an excerpt
+/// never breaks a log line), everything else as sent.
 fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(EXCERPT)]);
-    text.chars()
-        .flat_map(char::escape_default)
-        .take(EXCERPT * 2)
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -248,8 +254,8 @@ mod tests {
 
     #[test]
     fn excerpt_is_bounded_and_escaped() {
-        let e = excerpt(b"<html>\n\x01oops</html>");
-        assert_eq!(e, "<html>\\n\\u{1}oops</html>");
+        let e = excerpt(b"<html>\n\x01\"oops\"</html>");
+        assert_eq!(e, "<html>\\n\\u{1}\"oops\"</html>");
         assert!(excerpt(&[b'a'; 10_000]).len() <= EXCERPT * 2);
     }
 }
