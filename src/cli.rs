@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::control::admin::ReplayRequest;
 use crate::control::status::{human_hours, Status};
+use crate::decode::{self, BarcodeRules, Reading};
 
 /// dockgate: warehouse edge gateway.
 #[derive(Debug, Parser)]
@@ -44,6 +45,9 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Barcode tools.
+    #[command(subcommand)]
+    Scan(ScanCommand),
 }
 
 /// `dockgate events`.
@@ -89,6 +93,110 @@ pub enum ConfigCommand {
         /// The file to check.
         file: PathBuf,
     },
+}
+
+/// `dockgate scan ...`.
+#[derive(Debug, Subcommand)]
+pub enum ScanCommand {
+    /// Decode one scanned barcode as the daemon does and show what it holds; exits non-zero
+    /// (reason on stderr) when the barcode is malformed or unrecognised.
+    Parse {
+        /// Print the reading as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The scanned text, AIM id included (`]C1...`). Type the GS separator as `<GS>`, `^]`
+        /// or `\x1d`.
+        #[arg(allow_hyphen_values = true)]
+        data: String,
+    },
+}
+
+/// How `scan parse` lets people type the GS separator in a shell.
+const CLI_GS_STAND_INS: [&str; 4] = ["<GS>", "^]", "\\x1d", "\\x1D"];
+
+/// `dockgate scan parse`: decodes `data` with the documented default barcode rules of
+/// DESIGN §5 (order `^SO-\d+$`, location `^[A-Z]\d{2}-\d{2}-\d{2}$`, tote `^TOTE-\d+$`,
+/// commands `CMD-DONE` and `CMD-CANCEL`), as [`BarcodeRules::default`] defines them. Returns
+/// whether the barcode decoded without a problem.
+pub fn scan_parse(data: &str, json: bool) -> anyhow::Result<bool> {
+    let rules = BarcodeRules::default().with_gs_substitutes(CLI_GS_STAND_INS)?;
+    let reading = decode::decode(data, &rules, today_utc());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reading)?);
+    } else {
+        print_reading(&reading);
+    }
+    for error in reading.errors() {
+        eprintln!("{}: {error}", error.reason());
+    }
+    Ok(reading.is_ok())
+}
+
+/// Today's date (UTC) for placing two-digit years.
+fn today_utc() -> (i32, u32, u32) {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0);
+    decode::civil_from_unix_days(i64::try_from(days).unwrap_or(0))
+}
+
+fn print_reading(reading: &Reading) {
+    println!("kind:       {}", reading.kind());
+    match reading.symbology() {
+        Some(aim) => println!("symbology:  {aim} ({})", aim.name()),
+        None => println!("symbology:  none"),
+    }
+    if reading.elements().len() > 0 {
+        println!("elements:");
+        for e in reading.elements() {
+            let ai = format!("({})", e.ai);
+            let mut line = format!("  {ai:<7}{:<24} {}", e.title, e.value.escape_debug());
+            if let Some(decimal) = e.decimal_value() {
+                line.push_str(&format!("  = {decimal}"));
+            }
+            println!("{line}");
+        }
+    }
+    let mut fields: Vec<String> = Vec::new();
+    let named = [
+        ("gtin", reading.gtin()),
+        ("sscc", reading.sscc()),
+        ("lot", reading.lot()),
+        ("serial", reading.serial()),
+    ];
+    for (name, value) in named {
+        if let Some(value) = value {
+            fields.push(format!("{name}={}", value.escape_debug()));
+        }
+    }
+    if let Some(expiry) = reading.expiry() {
+        fields.push(format!("expiry={expiry}"));
+    }
+    if reading.gtin().is_some() || reading.count().is_some() {
+        fields.push(format!("quantity={}", reading.quantity()));
+    }
+    let text = [
+        ("order", reading.order()),
+        ("location", reading.location()),
+        ("tote", reading.tote()),
+    ];
+    for (name, value) in text {
+        if let Some(value) = value {
+            fields.push(format!("{name}={}", value.escape_debug()));
+        }
+    }
+    if !fields.is_empty() {
+        println!("fields:     {}", fields.join(" "));
+    }
+    if reading.is_ok() {
+        println!("errors:     none");
+    } else {
+        println!("errors:");
+        for error in reading.errors() {
+            println!("  {}: {error}", error.reason());
+        }
+    }
 }
 
 /// Base URL of the admin API for the inspecting commands.

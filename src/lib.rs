@@ -11,6 +11,7 @@
 //! ```
 //!
 //! - [`config`]: the TOML contract, validated as a whole.
+//! - [`decode`]: scanned barcodes (GS1, Digital Link, EAN/UPC, plain text) into readings.
 //! - [`model`]: events, delivery states, the CloudEvents envelope.
 //! - [`route`]: which sinks an event type goes to.
 //! - [`store`]: the SQLite ledger (writer thread, schema, reads, retention and capacity).
@@ -23,6 +24,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod decode;
 pub mod forward;
 pub mod model;
 pub mod route;

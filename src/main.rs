@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use dockgate::cli::{self, Cli, Command, ConfigCommand};
+use dockgate::cli::{self, Cli, Command, ConfigCommand, ScanCommand};
 use dockgate::config::Config;
 
 /// Exit status for a configuration the daemon cannot start with (sysexits EX_CONFIG; systemd
@@ -38,6 +38,17 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Scan(ScanCommand::Parse { json, data }) = &cli.command {
+        // Pure decoding: no configuration, no runtime.
+        return match cli::scan_parse(data, *json) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("dockgate: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -62,7 +73,7 @@ fn main() -> ExitCode {
         Command::Status { json } => runtime.block_on(cli::status(&cli, *json)),
         Command::Events(args) => runtime.block_on(cli::events(&cli, args)),
         Command::Replay(args) => runtime.block_on(cli::replay(&cli, args)),
-        Command::Config(_) => Ok(()),
+        Command::Config(_) | Command::Scan(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
