@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # tool:package pairs the end-to-end tests run.
 need=()
-for pair in kill:procps; do
+for pair in kill:procps mosquitto:mosquitto socat:socat; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

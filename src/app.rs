@@ -10,8 +10,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn, Instrument};
 
-use crate::config::Config;
+use crate::config::{Config, SourceKind};
 use crate::control::{admin, systemd};
+use crate::devices::{self, DeviceStatus};
 use crate::forward::SinkWorker;
 use crate::store::{self, read::ReadPool};
 use crate::telemetry;
@@ -22,6 +23,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// How often retention and capacity are checked.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
+
+/// How often the station workflow's timers run (dock debounce, idle sessions).
+const TICK_EVERY: Duration = Duration::from_millis(500);
+
+/// Frames read from serial ports waiting for the ledger; when full, port reading pauses.
+const FRAME_QUEUE: usize = 1024;
 
 /// Runs the daemon until a termination signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -52,12 +59,64 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let sink_views = Arc::new(sink_views);
 
+    let device_views: Vec<(Arc<str>, DeviceStatus)> = config
+        .devices
+        .keys()
+        .map(|id| (Arc::from(id.as_str()), DeviceStatus::default()))
+        .collect();
+    let view_of = |kind: SourceKind| -> std::collections::HashMap<Arc<str>, DeviceStatus> {
+        device_views
+            .iter()
+            .filter(|(id, _)| config.devices.get(&**id).is_some_and(|d| d.source == kind))
+            .map(|(id, s)| (id.clone(), s.clone()))
+            .collect()
+    };
+    let mut feedback = None;
+    if let Some((input, client, eventloop)) =
+        devices::mqtt_in::MqttInput::build(&config, store.clone(), view_of(SourceKind::Mqtt))
+            .context("setting up the site broker connection")?
+    {
+        feedback = Some(input.feedback(&client));
+        tracker.spawn(input.run(client, eventloop, cancel.child_token()));
+    }
+    let (frames_tx, frames_rx) = tokio::sync::mpsc::channel(FRAME_QUEUE);
+    for (id, status) in view_of(SourceKind::Serial) {
+        if let Some(device) = config.devices.get(&*id) {
+            tracker.spawn(devices::serial::run(
+                id.clone(),
+                device.clone(),
+                frames_tx.clone(),
+                status,
+                cancel.child_token(),
+            ));
+        }
+    }
+    drop(frames_tx);
+    let feedback_devices = config
+        .devices
+        .iter()
+        .filter(|(_, d)| d.feedback)
+        .map(|(id, _)| Arc::from(id.as_str()))
+        .collect();
+    // Not cancelled directly: it ends once every serial task has stopped and what they read
+    // is committed.
+    tracker.spawn(devices::intake::run(
+        frames_rx,
+        store.clone(),
+        feedback.clone(),
+        feedback_devices,
+        cancel.clone(),
+    ));
+    let device_views = Arc::new(device_views);
+
     let ready = Arc::new(AtomicBool::new(false));
     let state = admin::AdminState {
         store: store.clone(),
         reads: reads.clone(),
         config: config.clone(),
         sinks: sink_views.clone(),
+        devices: device_views.clone(),
+        feedback: feedback.clone(),
         ready: ready.clone(),
         prometheus,
         started,
@@ -88,11 +147,27 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
     });
+    let tick_store = store.clone();
+    let tick_cancel = cancel.clone();
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(TICK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick_cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(error) = tick_store.tick().await {
+                warn!(error = %error, "Workflow timers failed.");
+            }
+        }
+    });
     tracker.spawn(systemd::supervise(
         store.clone(),
         reads.clone(),
         config.clone(),
         sink_views.clone(),
+        device_views.clone(),
         started,
         cancel.clone(),
     ));

@@ -56,8 +56,11 @@ pub struct EventsArgs {
     /// Only this sink.
     #[arg(long)]
     pub sink: Option<String>,
-    /// Only this state.
-    #[arg(long, value_parser = ["pending", "held", "dead", "delivered"])]
+    /// Only this device (quarantined inputs).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Only this state (`rejected`: quarantined device inputs).
+    #[arg(long, value_parser = ["pending", "held", "dead", "delivered", "rejected"])]
     pub state: Option<String>,
     /// Most events shown.
     #[arg(long, default_value_t = 100)]
@@ -299,12 +302,31 @@ pub async fn events(cli: &Cli, args: &EventsArgs) -> anyhow::Result<()> {
     if let Some(s) = &args.state {
         query.push_str(&format!("&state={s}"));
     }
+    if let Some(d) = &args.device {
+        query.push_str(&format!("&device={}", urlencode(d)));
+    }
     let value = admin_call(cli, reqwest::Method::GET, &query, None).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     let rows = value.as_array().cloned().unwrap_or_default();
+    if args.state.as_deref() == Some("rejected") {
+        for r in rows {
+            let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
+            let n = r.get("bytes").and_then(Value::as_u64).unwrap_or(0);
+            println!(
+                "rejected#{}  {}  device={}  reason={}  {}  ({n} bytes) raw=\"{}\"",
+                r.get("id").and_then(Value::as_i64).unwrap_or(0),
+                s("received_at"),
+                s("device"),
+                s("reason"),
+                s("detail"),
+                s("raw")
+            );
+        }
+        return Ok(());
+    }
     for r in rows {
         let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
         let n = |k: &str| {

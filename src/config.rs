@@ -12,6 +12,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+pub mod devices;
+
+pub use self::devices::{BarcodesConfig, DeviceConfig, MqttConfig, SourceKind, Station};
+
 /// Where the daemon looks for its configuration when neither `--config` nor
 /// `$DOCKGATE_CONFIG` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/dockgate/dockgate.toml";
@@ -37,6 +41,15 @@ pub struct Config {
     /// The on-disk buffer.
     #[serde(default)]
     pub buffer: BufferConfig,
+    /// The site MQTT broker (needed by MQTT devices).
+    #[serde(default)]
+    pub mqtt: Option<MqttConfig>,
+    /// Plain-text barcode classification.
+    #[serde(default)]
+    pub barcodes: BarcodesConfig,
+    /// Scanners, sensors and HTTP inputs, by device id.
+    #[serde(default)]
+    pub devices: BTreeMap<String, DeviceConfig>,
 }
 
 /// `[site]`.
@@ -190,7 +203,7 @@ fn default_retention() -> Duration {
     Duration::from_secs(7 * 24 * 3600)
 }
 
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     let parsed = humantime::parse_duration(&text).map_err(|error| {
         serde::de::Error::custom(format!(
@@ -200,7 +213,7 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     Ok(parsed)
 }
 
-fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+pub(crate) fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let text = String::deserialize(d)?;
     text.parse::<bytesize::ByteSize>()
         .map(|size| size.as_u64())
@@ -423,6 +436,7 @@ impl Config {
                 }
             }
         }
+        devices::validate(self.mqtt.as_ref(), &self.barcodes, &self.devices, &mut bad);
         out
     }
 
@@ -440,7 +454,7 @@ impl Config {
     }
 }
 
-fn is_name(s: &str) -> bool {
+pub(crate) fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.chars()

@@ -6,6 +6,7 @@
 //! that fires only after the commit. Readers ([`read::ReadPool`]) use their own connections on
 //! blocking threads; WAL lets them run beside the writer.
 
+pub mod inputs;
 pub mod prune;
 pub mod read;
 pub mod schema;
@@ -24,6 +25,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::config::{Config, SyncMode};
 use crate::model::NewEvent;
 use crate::route::Route;
+
+pub use self::inputs::{InputFrame, InputOutcome, MqttMark};
 
 /// Commands queued to the writer. When the queue is full, senders wait: ingest slows down
 /// instead of growing memory.
@@ -148,6 +151,8 @@ pub struct LedgerSettings {
     pub max_disk: u64,
     /// `buffer.retention`.
     pub retention: Duration,
+    /// Configured devices.
+    pub devices: std::collections::HashMap<String, inputs::DeviceSettings>,
 }
 
 impl LedgerSettings {
@@ -162,6 +167,7 @@ impl LedgerSettings {
                 .collect(),
             max_disk: config.buffer.max_disk,
             retention: config.buffer.retention,
+            devices: inputs::device_settings(config).0,
         }
     }
 }
@@ -193,6 +199,16 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
     Ping {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    Inputs {
+        frames: Vec<InputFrame>,
+        reply: oneshot::Sender<Result<Vec<InputOutcome>, IngestError>>,
+    },
+    MqttAcked {
+        pkids: Vec<u16>,
+    },
+    Tick {
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
 }
@@ -277,6 +293,35 @@ impl StoreHandle {
         self.call(|reply| Command::Maintain { reply }).await?
     }
 
+    /// Commits device inputs (decoded and folded through the station workflow); the outcomes
+    /// come back in input order, only after the commit.
+    pub async fn inputs(&self, frames: Vec<InputFrame>) -> Result<Vec<InputOutcome>, IngestError> {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .tx
+            .send(Command::Inputs { frames, reply })
+            .await
+            .is_err()
+        {
+            return Err(IngestError::Storage("buffer writer has stopped".into()));
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(IngestError::Storage("buffer writer has stopped".into())))
+    }
+
+    /// Tells the ledger these MQTT messages were acknowledged to the broker.
+    pub async fn mqtt_acked(&self, pkids: Vec<u16>) -> Result<(), StoreError> {
+        self.tx
+            .send(Command::MqttAcked { pkids })
+            .await
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs the workflow timers (dock debounce, idle sessions).
+    pub async fn tick(&self) -> Result<(), StoreError> {
+        self.call(|reply| Command::Tick { reply }).await?
+    }
+
     /// Answers once the writer has worked through the commands queued before it: proof the
     /// ledger is alive, for the systemd watchdog.
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -318,7 +363,8 @@ pub fn open(config: &Config) -> Result<(StoreHandle, std::thread::JoinHandle<()>
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (committed_tx, committed) = watch::channel(Commits::default());
     let settings = LedgerSettings::from_config(config);
-    let writer = writer::Writer::new(conn, settings, committed_tx)?;
+    let (_, rules) = inputs::device_settings(config);
+    let writer = writer::Writer::new(conn, settings, rules, committed_tx)?;
     let thread = std::thread::Builder::new()
         .name("store-writer".into())
         .spawn(move || writer.run(rx))

@@ -21,11 +21,15 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::status::{self, Status};
-use crate::config::Config;
+use crate::config::{Config, SourceKind};
+use crate::devices::mqtt_in::FeedbackPublisher;
+use crate::devices::DeviceStatus;
 use crate::forward::SinkStatus;
 use crate::model::{now_ms, DeliveryState, NewEvent};
 use crate::store::read::{self, EventFilter, ReadPool};
-use crate::store::{IdempotencyKey, IngestError, ReplaySelector, StoreHandle};
+use crate::store::{
+    IdempotencyKey, IngestError, InputFrame, InputOutcome, ReplaySelector, StoreHandle,
+};
 
 /// Most events accepted in one POST.
 const MAX_EVENTS_PER_POST: usize = 10_000;
@@ -43,6 +47,10 @@ pub struct AdminState {
     pub config: Arc<Config>,
     /// Sink workers' views, by name.
     pub sinks: Arc<Vec<(String, SinkStatus)>>,
+    /// Device tasks' views, by id.
+    pub devices: Arc<Vec<(Arc<str>, DeviceStatus)>>,
+    /// Operator feedback over MQTT, when a broker is configured.
+    pub feedback: Option<FeedbackPublisher>,
     /// Set once the buffer is open and recovered.
     pub ready: Arc<AtomicBool>,
     /// Renders `/metrics`.
@@ -62,6 +70,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/v1/status", get(status_json))
         .route("/api/v1/events", get(list_events).post(post_events))
         .route("/api/v1/replay", post(replay))
+        .route("/api/v1/ingest/{device}", post(ingest_device))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
@@ -80,7 +89,7 @@ async fn ready(State(s): State<AdminState>) -> Response {
 }
 
 async fn collect_status(s: &AdminState) -> Result<Status, Response> {
-    status::collect(&s.reads, &s.config, &s.sinks, s.started)
+    status::collect(&s.reads, &s.config, &s.sinks, &s.devices, s.started)
         .await
         .map_err(|e| {
             fail(
@@ -119,11 +128,28 @@ async fn metrics_text(State(s): State<AdminState>) -> Response {
 #[derive(Deserialize)]
 struct ListQuery {
     sink: Option<String>,
+    device: Option<String>,
     state: Option<String>,
     limit: Option<usize>,
 }
 
 async fn list_events(State(s): State<AdminState>, Query(q): Query<ListQuery>) -> Response {
+    let limit = q.limit.unwrap_or(100).min(MAX_LIST);
+    if q.state.as_deref() == Some("rejected") {
+        // Quarantined inputs are not deliveries: no sink, their own shape.
+        let device = q.device.clone();
+        return match s
+            .reads
+            .run(move |c| read::list_rejected(c, device.as_deref(), limit))
+            .await
+        {
+            Ok(rows) => Json(rows).into_response(),
+            Err(e) => fail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reading buffer: {e}"),
+            ),
+        };
+    }
     let state = match q.state.as_deref() {
         None => None,
         Some(name) => match DeliveryState::parse(name) {
@@ -131,7 +157,9 @@ async fn list_events(State(s): State<AdminState>, Query(q): Query<ListQuery>) ->
             None => {
                 return fail(
                     StatusCode::BAD_REQUEST,
-                    format!("unknown state {name:?}; expected pending, held, dead or delivered"),
+                    format!(
+                    "unknown state {name:?}; expected pending, held, dead, delivered or rejected"
+                ),
                 )
             }
         },
@@ -144,7 +172,7 @@ async fn list_events(State(s): State<AdminState>, Query(q): Query<ListQuery>) ->
     let filter = EventFilter {
         sink: q.sink,
         state,
-        limit: q.limit.unwrap_or(100).min(MAX_LIST),
+        limit,
     };
     match s.reads.run(move |c| read::list_events(c, &filter)).await {
         Ok(rows) => Json(rows).into_response(),
@@ -211,6 +239,84 @@ async fn replay(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("replay failed: {e}"),
         ),
+    }
+}
+
+/// `POST /api/v1/ingest/<device>`: one raw input for a `source = "http"` device, exactly as a
+/// serial or MQTT device would send it.
+async fn ingest_device(
+    State(s): State<AdminState>,
+    axum::extract::Path(device): axum::extract::Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let received_ms = now_ms();
+    match s.config.devices.get(&device) {
+        Some(d) if d.source == SourceKind::Http => {}
+        Some(_) => {
+            return fail(
+                StatusCode::CONFLICT,
+                format!("device {device:?} does not take input over HTTP"),
+            )
+        }
+        None => return fail(StatusCode::NOT_FOUND, format!("no device named {device:?}")),
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "body larger than admin.max_body ({} bytes)",
+                    s.config.admin.max_body
+                ),
+            )
+        }
+        Err(e) => return fail(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let id: Arc<str> = Arc::from(device.as_str());
+    if let Some((_, st)) = s.devices.iter().find(|(d, _)| *d == id) {
+        if let Ok(mut st) = st.lock() {
+            st.up = true;
+            st.inputs += 1;
+            st.last_input_at = Some(crate::model::rfc3339_ms(received_ms));
+        }
+    }
+    let frame = InputFrame {
+        device: id.clone(),
+        bytes: body.to_vec(),
+        received_ms,
+        rejected: None,
+        mqtt: None,
+    };
+    let outcome = match s.store.inputs(vec![frame]).await {
+        Ok(mut o) => o.pop(),
+        Err(e) => {
+            let mut r = fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            return r;
+        }
+    };
+    let wants_feedback = s.config.devices.get(&device).is_some_and(|d| d.feedback);
+    match outcome {
+        Some(InputOutcome::Committed { ids, feedback }) => {
+            if let (true, Some(p), Some(f)) = (wants_feedback, &s.feedback, &feedback) {
+                p.publish(&device, f).await;
+            }
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({ "ids": ids, "feedback": feedback })),
+            )
+                .into_response()
+        }
+        Some(InputOutcome::Rejected { reason, detail, .. }) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "error": detail, "reason": reason, "quarantined": true })),
+        )
+            .into_response(),
+        Some(InputOutcome::Duplicate) | None => {
+            (StatusCode::ACCEPTED, Json(json!({ "ids": [] }))).into_response()
+        }
     }
 }
 

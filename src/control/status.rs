@@ -27,6 +27,23 @@ pub struct Status {
     pub buffer: BufferStatus,
     /// One entry per sink.
     pub sinks: Vec<SinkReport>,
+    /// One entry per device.
+    #[serde(default)]
+    pub devices: Vec<DeviceReport>,
+}
+
+/// Device part of [`Status`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceReport {
+    /// Device id.
+    pub id: String,
+    /// `serial`, `mqtt` or `http`.
+    pub source: String,
+    /// Station role.
+    pub station: String,
+    /// The device task's view.
+    #[serde(flatten)]
+    pub snapshot: crate::devices::DeviceSnapshotReport,
 }
 
 /// Buffer part of [`Status`].
@@ -86,6 +103,7 @@ pub async fn collect(
     reads: &ReadPool,
     config: &Config,
     sinks: &Arc<Vec<(String, SinkStatus)>>,
+    devices: &Arc<Vec<(Arc<str>, crate::devices::DeviceStatus)>>,
     started: Instant,
 ) -> Result<Status, StoreError> {
     let names: Vec<String> = config.sinks.keys().cloned().collect();
@@ -164,6 +182,20 @@ pub async fn collect(
             last_sequence: figures.last_sequence,
         },
         sinks,
+        devices: devices
+            .iter()
+            .map(|(id, st)| {
+                let d = config.devices.get(&**id);
+                DeviceReport {
+                    id: id.to_string(),
+                    source: d
+                        .map(|d| format!("{:?}", d.source).to_lowercase())
+                        .unwrap_or_default(),
+                    station: d.map(|d| d.station.as_str().to_owned()).unwrap_or_default(),
+                    snapshot: st.lock().map(|s| s.report()).unwrap_or_default(),
+                }
+            })
+            .collect(),
     })
 }
 

@@ -41,6 +41,7 @@ pub async fn supervise(
     reads: ReadPool,
     config: Arc<Config>,
     sinks: Arc<Vec<(String, SinkStatus)>>,
+    devices: Arc<Vec<(Arc<str>, crate::devices::DeviceStatus)>>,
     started: Instant,
     cancel: CancellationToken,
 ) {
@@ -74,7 +75,7 @@ pub async fn supervise(
                 warn!(ledger_alive, stuck_sinks = ?stuck, "Withholding watchdog ping: the pipeline is not moving.");
             }
         }
-        if let Ok(st) = status::collect(&reads, &config, &sinks, started).await {
+        if let Ok(st) = status::collect(&reads, &config, &sinks, &devices, started).await {
             send(&[NotifyState::Status(&status::one_line(&st))]);
         }
     }

@@ -120,6 +120,10 @@ pub fn expired(conn: &Connection, settings: &LedgerSettings) -> rusqlite::Result
     }
     conn.prepare_cached("DELETE FROM idempotency_keys WHERE created_ms < ?1")?
         .execute([cutoff])?;
+    conn.prepare_cached("DELETE FROM inputs WHERE received_ms < ?1")?
+        .execute([cutoff])?;
+    conn.prepare_cached("DELETE FROM rejected WHERE received_ms < ?1")?
+        .execute([cutoff])?;
     if total > 0 {
         info!(count = total, "Delivered events past retention pruned.");
         metrics::counter!("dockgate_events_pruned_total", "reason" => "retention")

@@ -325,3 +325,59 @@ pub fn list_events(conn: &Connection, filter: &EventFilter) -> rusqlite::Result<
     })?;
     rows.collect()
 }
+
+/// One quarantined input (`GET /api/v1/events?state=rejected`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectedRow {
+    /// Row number in the quarantine.
+    pub id: i64,
+    /// Device id.
+    pub device: String,
+    /// When it arrived.
+    pub received_at: String,
+    /// Machine reason (`oversized`, `invalid_utf8`, `invalid_json`, ...).
+    pub reason: String,
+    /// Human detail.
+    pub detail: String,
+    /// The raw bytes, printable: non-ASCII and control bytes as `\xNN`.
+    pub raw: String,
+    /// Size of the raw input in bytes.
+    pub bytes: usize,
+}
+
+/// Most raw bytes shown per quarantined input (the buffer keeps them all).
+const RAW_SHOWN: usize = 1024;
+
+/// Quarantined inputs, oldest first, optionally of one device.
+pub fn list_rejected(
+    conn: &Connection,
+    device: Option<&str>,
+    limit: usize,
+) -> rusqlite::Result<Vec<RejectedRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, device, received_ms, reason, detail, raw FROM rejected
+         WHERE (?1 IS NULL OR device = ?1) ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![device, limit as i64], |r| {
+        let raw: Vec<u8> = r.get(5)?;
+        Ok(RejectedRow {
+            id: r.get(0)?,
+            device: r.get(1)?,
+            received_at: crate::model::rfc3339_ms(r.get(2)?),
+            reason: r.get(3)?,
+            detail: r.get(4)?,
+            raw: printable(&raw[..raw.len().min(RAW_SHOWN)]),
+            bytes: raw.len(),
+        })
+    })?;
+    rows.collect()
+}
+
+/// ASCII as is, everything else as `\xNN`.
+fn printable(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .flat_map(|b| std::ascii::escape_default(*b))
+        .map(char::from)
+        .collect()
+}

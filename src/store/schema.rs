@@ -59,6 +59,49 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_created ON idempotency_keys(created_ms);
     "#,
+    // 2: device inputs: the journal, quarantine, workflow sessions, MQTT messages committed
+    // but not yet acknowledged to the broker.
+    r#"
+    -- Every accepted device input, with how many events it produced (kept for retention).
+    CREATE TABLE inputs (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        device      TEXT    NOT NULL,
+        received_ms INTEGER NOT NULL,
+        raw         BLOB    NOT NULL,
+        events      INTEGER NOT NULL
+    );
+    CREATE INDEX inputs_received ON inputs(received_ms);
+
+    -- Inputs refused before the workflow (oversized, not UTF-8, malformed JSON ...), raw bytes
+    -- kept for inspection (`dockgate events --state rejected`).
+    CREATE TABLE rejected (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        device      TEXT    NOT NULL,
+        received_ms INTEGER NOT NULL,
+        reason      TEXT    NOT NULL,
+        detail      TEXT    NOT NULL,
+        raw         BLOB    NOT NULL
+    );
+    CREATE INDEX rejected_received ON rejected(received_ms);
+
+    -- Station sessions (open order, location, tote, dock state), as JSON.
+    CREATE TABLE sessions (
+        device     TEXT    PRIMARY KEY,
+        state      TEXT    NOT NULL,
+        updated_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    -- MQTT messages whose events are committed but whose PUBACK may not have reached the
+    -- broker: a redelivery (same packet id, same payload, DUP set) is acknowledged without
+    -- minting a second event. Packet ids belong to dockgate's one broker session, so they
+    -- key the table. Removed once the PUBACK is sent.
+    CREATE TABLE mqtt_unacked (
+        pkid         INTEGER PRIMARY KEY,
+        device       TEXT    NOT NULL,
+        hash         BLOB    NOT NULL,
+        committed_ms INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Schema version this build writes.

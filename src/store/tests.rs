@@ -440,3 +440,147 @@ fn check_invariants(rows: &[(i64, String, bool, String)], ready: &[i64]) {
     expect_ready.sort_unstable();
     assert_eq!(got, expect_ready);
 }
+
+const DEVICES: &str = "[devices.pick-01]\nsource = \"http\"\nstation = \"pick\"\n\
+                       [devices.door-07]\nsource = \"http\"\nstation = \"dock\"\ndoor = \"D07\"\ndebounce = \"0s\"\n";
+
+fn frame(device: &str, text: &[u8], mqtt: Option<(u16, bool)>) -> InputFrame {
+    InputFrame {
+        device: Arc::from(device),
+        bytes: text.to_vec(),
+        received_ms: now_ms(),
+        rejected: None,
+        mqtt: mqtt.map(|(pkid, dup)| MqttMark {
+            pkid,
+            dup,
+            hash: {
+                use sha2::Digest;
+                sha2::Sha256::digest(text).into()
+            },
+        }),
+    }
+}
+
+async fn one(l: &Ledger, f: InputFrame) -> InputOutcome {
+    l.store.inputs(vec![f]).await.unwrap().pop().unwrap()
+}
+
+fn ids(o: &InputOutcome) -> Vec<String> {
+    match o {
+        InputOutcome::Committed { ids, .. } => ids.clone(),
+        other => panic!("expected a commit, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn device_inputs_fold_into_events_and_the_session_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), DEVICES);
+    let label = b"]C1010950600013435217251231\x1d10LOT1";
+    {
+        let (store, _t) = open(&cfg).unwrap();
+        let l = Ledger {
+            store,
+            _dir: tempfile::tempdir().unwrap(),
+            path: cfg.buffer_path(),
+        };
+        assert!(ids(&one(&l, frame("pick-01", b"SO-1001", None)).await).is_empty());
+        assert_eq!(ids(&one(&l, frame("pick-01", label, None)).await).len(), 1);
+    }
+    // A new writer on the same file: the open order is still there.
+    let (store, _t) = open(&cfg).unwrap();
+    let l = Ledger {
+        store,
+        _dir: tempfile::tempdir().unwrap(),
+        path: cfg.buffer_path(),
+    };
+    assert_eq!(
+        ids(&one(&l, frame("pick-01", b"CMD-DONE", None)).await).len(),
+        1
+    );
+    let c = l.conn();
+    let (t, data): (String, String) = c
+        .query_row(
+            "SELECT type, data FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(t, "pick.completed");
+    let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(data["lines"], 1);
+    assert_eq!(data["order"], "SO-1001");
+    let journal: i64 = c
+        .query_row("SELECT COUNT(*) FROM inputs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, 3);
+}
+
+#[tokio::test]
+async fn mqtt_redelivery_is_recognised_but_a_second_identical_scan_is_not() {
+    let l = Ledger::open(DEVICES);
+    one(&l, frame("pick-01", b"SO-7", Some((1, false)))).await;
+    let label = b"]C1010950600013435217251231\x1d10LOT1";
+    let first = one(&l, frame("pick-01", label, Some((2, false)))).await;
+    assert_eq!(ids(&first).len(), 1);
+    // Not acknowledged yet; the broker resends it with DUP set after a reconnect.
+    assert!(matches!(
+        one(&l, frame("pick-01", label, Some((2, true)))).await,
+        InputOutcome::Duplicate
+    ));
+    // Acknowledged; the operator scans a second unit of the same item, which may reuse pkid 2.
+    l.store.mqtt_acked(vec![2]).await.unwrap();
+    assert_eq!(
+        ids(&one(&l, frame("pick-01", label, Some((2, false)))).await).len(),
+        1
+    );
+    // Same packet id but another payload is never a duplicate.
+    assert_eq!(
+        ids(&one(
+            &l,
+            frame(
+                "pick-01",
+                b"]C1010950600013435217251231\x1d10LOT2",
+                Some((2, true))
+            )
+        )
+        .await)
+        .len(),
+        1
+    );
+    let picks: i64 = l
+        .conn()
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE type = 'pick.confirmed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(picks, 3);
+}
+
+#[tokio::test]
+async fn unreadable_inputs_are_quarantined_with_their_bytes() {
+    let l = Ledger::open(DEVICES);
+    let cases: [(&str, &[u8], &str); 5] = [
+        ("pick-01", b"\xff\xfe\x00garbage", "invalid_utf8"),
+        ("pick-01", b"\x01\x02\x03", "control_bytes"),
+        ("pick-01", b"{\"data\":", "invalid_json"),
+        ("door-07", b"ajar", "invalid_dock_message"),
+        ("nobody", b"SO-1", "unknown_device"),
+    ];
+    for (device, bytes, reason) in cases {
+        match one(&l, frame(device, bytes, None)).await {
+            InputOutcome::Rejected { reason: got, .. } => assert_eq!(got, reason),
+            other => panic!("{bytes:?}: expected quarantine, got {other:?}"),
+        }
+    }
+    let rows = read::list_rejected(&l.conn(), None, 100).unwrap();
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0].raw, "\\xff\\xfe\\x00garbage");
+    // A dock message after the garbage still works.
+    assert_eq!(
+        ids(&one(&l, frame("door-07", b"open", None)).await).len(),
+        1
+    );
+}

@@ -9,6 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
+use super::inputs::InputOutcome;
 use super::prune::{self, Capacity};
 use super::{
     Command, Commits, IdempotencyKey, IngestError, LedgerSettings, Outcome, ReplaySelector,
@@ -24,8 +25,8 @@ const MAINTAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The writer's state; lives on its own thread.
 pub struct Writer {
-    conn: Connection,
-    settings: LedgerSettings,
+    pub(super) conn: Connection,
+    pub(super) settings: LedgerSettings,
     /// Bumped after every commit so sink workers look for new work.
     committed: watch::Sender<Commits>,
     announced: Commits,
@@ -33,6 +34,10 @@ pub struct Writer {
     dropped_in_group: bool,
     capacity: Capacity,
     last_maintain: Instant,
+    /// Station sessions by device id, mirrored in the `sessions` table.
+    pub(super) sessions: HashMap<String, crate::workflow::Session>,
+    /// Plain-text barcode rules.
+    pub(super) rules: crate::decode::BarcodeRules,
 }
 
 /// A reply held back until the group's commit is known.
@@ -43,6 +48,11 @@ enum Reply {
     ),
     Unit(oneshot::Sender<Result<(), StoreError>>),
     Count(oneshot::Sender<Result<usize, StoreError>>, usize),
+    Inputs(
+        oneshot::Sender<Result<Vec<InputOutcome>, IngestError>>,
+        Result<Vec<InputOutcome>, IngestError>,
+    ),
+    None,
 }
 
 impl Reply {
@@ -53,6 +63,8 @@ impl Reply {
             Reply::Ingest(tx, result) => drop(tx.send(result)),
             Reply::Unit(tx) => drop(tx.send(Ok(()))),
             Reply::Count(tx, n) => drop(tx.send(Ok(n))),
+            Reply::Inputs(tx, result) => drop(tx.send(result)),
+            Reply::None => {}
         }
     }
 
@@ -62,6 +74,9 @@ impl Reply {
             Reply::Ingest(tx, Err(e)) => drop(tx.send(Err(e))),
             Reply::Unit(tx) => drop(tx.send(Err(StoreError::Sql(clone_sql_error(error))))),
             Reply::Count(tx, _) => drop(tx.send(Err(StoreError::Sql(clone_sql_error(error))))),
+            Reply::Inputs(tx, Ok(_)) => drop(tx.send(Err(IngestError::Storage(error.to_string())))),
+            Reply::Inputs(tx, Err(e)) => drop(tx.send(Err(e))),
+            Reply::None => {}
         }
     }
 }
@@ -83,9 +98,11 @@ impl Writer {
     pub fn new(
         conn: Connection,
         settings: LedgerSettings,
+        rules: crate::decode::BarcodeRules,
         committed: watch::Sender<Commits>,
     ) -> Result<Self, StoreError> {
         let capacity = Capacity::measure(&conn, settings.max_disk)?;
+        let sessions = super::inputs::load_sessions(&conn)?;
         Ok(Self {
             conn,
             settings,
@@ -94,6 +111,8 @@ impl Writer {
             dropped_in_group: false,
             capacity,
             last_maintain: Instant::now(),
+            sessions,
+            rules,
         })
     }
 
@@ -195,6 +214,18 @@ impl Writer {
                 Reply::Count(reply, n)
             }
             Command::Ping { reply } => Reply::Unit(reply),
+            Command::Inputs { frames, reply } => {
+                let result = self.inputs(frames, tally)?;
+                Reply::Inputs(reply, result)
+            }
+            Command::MqttAcked { pkids } => {
+                self.mqtt_acked(&pkids)?;
+                Reply::None
+            }
+            Command::Tick { reply } => {
+                self.tick(tally)?;
+                Reply::Unit(reply)
+            }
             Command::Maintain { reply } => {
                 self.last_maintain = Instant::now();
                 prune::expired(&self.conn, &self.settings)?;
@@ -228,26 +259,61 @@ impl Writer {
             .iter()
             .map(|e| estimate_bytes(e, self.settings.routes.len()))
             .sum();
-        if !self.capacity.fits(needed) {
-            let freed = prune::make_room(&self.conn, &self.settings, &mut self.capacity, needed)?;
-            self.dropped_in_group |= freed.dropped_undelivered;
-            if !self.capacity.fits(needed) {
-                tally.refused += events.len() as u64;
-                if freed.steps.is_empty() {
-                    warn!(
-                        used = self.capacity.used,
-                        max = self.settings.max_disk,
-                        "Buffer full: input refused."
-                    );
-                }
-                return Ok(Err(IngestError::BufferFull {
-                    used: self.capacity.used,
-                    max: self.settings.max_disk,
-                }));
-            }
+        if let Err(full) = self.make_room(needed, events.len(), tally)? {
+            return Ok(Err(full));
         }
         let now = now_ms();
         let mut ids = Vec::with_capacity(events.len());
+        for event in &events {
+            ids.push(self.insert_event(event, now, tally)?);
+        }
+        if let Some(k) = key {
+            let json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO idempotency_keys (key, body_hash, ids, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![k.key, &k.body_hash[..], json, now])?;
+        }
+        Ok(Ok(ids))
+    }
+
+    /// Makes room for `needed` bytes of input (DESIGN §4 order); `Err` when nothing more may go.
+    pub(super) fn make_room(
+        &mut self,
+        needed: u64,
+        inputs: usize,
+        tally: &mut Tally,
+    ) -> rusqlite::Result<Result<(), IngestError>> {
+        if self.capacity.fits(needed) {
+            return Ok(Ok(()));
+        }
+        let freed = prune::make_room(&self.conn, &self.settings, &mut self.capacity, needed)?;
+        self.dropped_in_group |= freed.dropped_undelivered;
+        if self.capacity.fits(needed) {
+            return Ok(Ok(()));
+        }
+        tally.refused += inputs as u64;
+        if freed.steps.is_empty() {
+            warn!(
+                used = self.capacity.used,
+                max = self.settings.max_disk,
+                "Buffer full: input refused."
+            );
+        }
+        Ok(Err(IngestError::BufferFull {
+            used: self.capacity.used,
+            max: self.settings.max_disk,
+        }))
+    }
+
+    /// Inserts one event and a delivery per sink that takes its type; returns its id.
+    pub(super) fn insert_event(
+        &mut self,
+        event: &NewEvent,
+        now: i64,
+        tally: &mut Tally,
+    ) -> rusqlite::Result<String> {
         let mut insert_event = self.conn.prepare_cached(
             "INSERT INTO events (id, type, subject, source, time, created_ms, telemetry, data)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -260,54 +326,43 @@ impl Writer {
             "INSERT INTO deliveries (seq, sink, subject, priority, state, ready, updated_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for event in &events {
-            let id = uuid::Uuid::now_v7().to_string();
-            insert_event.execute(params![
-                id,
-                event.event_type,
-                event.subject,
-                event.source,
-                rfc3339_ms(event.time_ms),
-                now,
-                is_telemetry(&event.event_type),
-                event.data.get(),
-            ])?;
-            let seq = self.conn.last_insert_rowid();
-            let priority = priority_of(&event.event_type);
-            for route in &self.settings.routes {
-                if !route.accepts(&event.event_type) {
-                    continue;
-                }
-                let behind: Option<String> = last_open
-                    .query_row(params![&*route.sink, event.subject], |r| r.get(0))
-                    .optional()?;
-                let (state, ready) = match behind.as_deref() {
-                    None => ("pending", true),
-                    Some("dead") | Some("held") => ("held", false),
-                    Some(_) => ("pending", false),
-                };
-                insert_delivery.execute(params![
-                    seq,
-                    &*route.sink,
-                    event.subject,
-                    priority,
-                    state,
-                    ready,
-                    now
-                ])?;
+        let id = uuid::Uuid::now_v7().to_string();
+        insert_event.execute(params![
+            id,
+            event.event_type,
+            event.subject,
+            event.source,
+            rfc3339_ms(event.time_ms),
+            now,
+            is_telemetry(&event.event_type),
+            event.data.get(),
+        ])?;
+        let seq = self.conn.last_insert_rowid();
+        let priority = priority_of(&event.event_type);
+        for route in &self.settings.routes {
+            if !route.accepts(&event.event_type) {
+                continue;
             }
-            tally.ingested(&event.source, &event.event_type);
-            ids.push(id);
+            let behind: Option<String> = last_open
+                .query_row(params![&*route.sink, event.subject], |r| r.get(0))
+                .optional()?;
+            let (state, ready) = match behind.as_deref() {
+                None => ("pending", true),
+                Some("dead") | Some("held") => ("held", false),
+                Some(_) => ("pending", false),
+            };
+            insert_delivery.execute(params![
+                seq,
+                &*route.sink,
+                event.subject,
+                priority,
+                state,
+                ready,
+                now
+            ])?;
         }
-        if let Some(k) = key {
-            let json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
-            self.conn
-                .prepare_cached(
-                    "INSERT INTO idempotency_keys (key, body_hash, ids, created_ms) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![k.key, &k.body_hash[..], json, now])?;
-        }
-        Ok(Ok(ids))
+        tally.ingested(&event.source, &event.event_type);
+        Ok(id)
     }
 
     fn record(&mut self, sink: &Arc<str>, outcome: Outcome) -> rusqlite::Result<()> {
@@ -429,7 +484,10 @@ fn fail_command(cmd: Command, error: &rusqlite::Error) {
         Command::AssignBatch { reply, .. }
         | Command::Outcome { reply, .. }
         | Command::Maintain { reply }
-        | Command::Ping { reply } => Reply::Unit(reply),
+        | Command::Ping { reply }
+        | Command::Tick { reply } => Reply::Unit(reply),
+        Command::Inputs { reply, .. } => Reply::Inputs(reply, Ok(Vec::new())),
+        Command::MqttAcked { .. } => Reply::None,
         Command::Replay { reply, .. } => Reply::Count(reply, 0),
     };
     reply.fail(error);
@@ -485,7 +543,7 @@ fn collect_state(
 }
 
 /// Rough bytes an event takes in the buffer (row, indexes, one delivery row per sink).
-fn estimate_bytes(event: &NewEvent, sinks: usize) -> u64 {
+pub(super) fn estimate_bytes(event: &NewEvent, sinks: usize) -> u64 {
     let row = 200
         + event.data.get().len()
         + event.subject.len() * 2
@@ -496,7 +554,7 @@ fn estimate_bytes(event: &NewEvent, sinks: usize) -> u64 {
 
 /// Per-group counters, emitted after the commit (so a rolled-back group counts nothing).
 #[derive(Default)]
-struct Tally {
+pub(super) struct Tally {
     by_type: HashMap<(String, String), u64>,
     refused: u64,
 }

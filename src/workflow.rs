@@ -1,0 +1,392 @@
+//! Station workflow: decoded scans and dock sensor messages in, business events out
+//! (DESIGN §2, §3).
+//!
+//! Pure code: no I/O, no clock (time is a parameter), no async. The ledger calls it inside its
+//! SQLite transaction, so the events it returns and the [`Session`] changes it makes commit
+//! together; between inputs the ledger keeps each device's [`Session`] as JSON (serde), so an
+//! open order survives a restart.
+//!
+//! # Entry points
+//!
+//! - [`apply_scan`]: one decoded scan ([`Reading`]) from a pick, pack, ship or receive station;
+//! - [`apply_dock`] (or [`apply_dock_message`], which parses the payload first): one dock
+//!   sensor message;
+//! - [`tick`]: time passes; emits debounced dock changes that are due and closes idle sessions.
+//!   [`Session::next_deadline`] says when the next tick can change anything.
+//!
+//! Every scan gets a [`Feedback`] for the operator; dock sensor messages get none (a sensor
+//! has no display), except one sent to a scanning station by mistake.
+//!
+//! # Events
+//!
+//! Every event's `data` carries `site`, `device`, `station` and `input` (the raw text), plus
+//! `door` when the device has one and the session's `order`, `location` and `tote` where known.
+//! Events made from a GS1, Digital Link or EAN/UPC label also carry the label's fields by name:
+//! `gtin`, `sscc`, `lot`, `serial`, `expiry` (`YYYY-MM-DD`) and `quantity` (a JSON integer: the
+//! label's count, AI 30 or 37, else 1; present whenever there is a GTIN or a count, as in
+//! `dockgate scan parse`).
+//!
+//! | station | input | event (subject) | session |
+//! |---|---|---|---|
+//! | all scanning | location, tote | none | remembered |
+//! | pick, pack, ship, receive | order | none | opens; a different open order is closed first (no event); the same order again changes nothing |
+//! | pick | item (a GTIN, no SSCC) | `pick.confirmed` (order) with `line` | counts lines |
+//! | pick | item or done, no order open | `pick.exception` `no_open_order` (device) | |
+//! | pick | done | `pick.completed` (order) with `lines` = items confirmed | closes |
+//! | pack | item | none | item fields appended to `items` |
+//! | pack | SSCC | `pack.completed` (order) with `order`, `sscc`, `items` | closes |
+//! | pack | item or SSCC, no order open | `pack.exception` `no_open_order` (device) | |
+//! | pack | done | none: negative feedback, completion needs the SSCC label | |
+//! | ship | SSCC | `shipment.loaded` (SSCC) with `door`, `sscc` | SSCC remembered |
+//! | ship | done | `shipment.dispatched` (door, else device) with `ssccs` | list emptied, closes |
+//! | ship | done, nothing loaded | none: negative feedback | |
+//! | receive | SSCC or item | `receipt.confirmed` (SSCC, else device) | |
+//! | receive | done | none | closes |
+//! | all scanning | cancel | none | closes |
+//! | dock | door/trailer message | `dock.door.opened` … (door, else device), debounced | state kept |
+//!
+//! # Choices where DESIGN is silent
+//!
+//! - **Closing** a session forgets the order, its line count and packed items, and the
+//!   remembered location and tote (they belong to the order just closed). A location or tote
+//!   scanned while no order is open is kept for the next order.
+//! - **Exceptions.** DESIGN's closed type list has `pick.exception` and `pack.exception` only,
+//!   so a malformed barcode is a `pick.exception` / `pack.exception` at those stations and a
+//!   `scan.unmatched` at ship and receive stations; both carry `reason` (`invalid_barcode`,
+//!   `check_digit`) and a human `message`. Note that `scan.unmatched` is telemetry (lower
+//!   priority, droppable when the buffer is full). Exception subjects are the open order, else
+//!   the device.
+//! - **`scan.unmatched`** (subject: the device) with a `reason`:
+//!   `unknown_barcode` (nothing matched), `unexpected_barcode` (a good barcode that means nothing
+//!   at this station: an SSCC at pick, an item at ship, a GS1 label with neither GTIN nor SSCC,
+//!   an order at a dock), `wrong_station` (a scan at a dock station, a dock message at a scanning
+//!   station), `invalid_message` (a dock payload [`parse_dock`] refuses).
+//! - **Ship**: an SSCC already loaded since the last done is not loaded twice (no second
+//!   `shipment.loaded`, positive feedback). Cancel, a new order and idle expiry close the order
+//!   context but keep the loaded list: those `shipment.loaded` events are already out, and only
+//!   done (`shipment.dispatched`) empties it. Done with nothing loaded emits nothing and tells the
+//!   operator so.
+//! - **Idle expiry** ([`DeviceContext::session_idle_ms`]): a session with no scan for at least
+//!   that long is closed, lazily at the next scan and by [`tick`], **without an event**. The
+//!   next scan sees no open order and its feedback names the order that was closed. A
+//!   non-positive idle time never expires. The ship loaded list does not expire.
+//! - **Dock debounce**: door and trailer are tracked apart. A new state is emitted once it has
+//!   held for [`DeviceContext::debounce_ms`] with no contrary message, by [`apply_dock`] when a
+//!   later message arrives or by [`tick`]; flapping back to the settled state within the hold
+//!   time emits nothing. The first state ever reported is emitted too (once, after its hold), so
+//!   the ERP learns the initial state. A debounced event's `input` is the message that started
+//!   the state and [`Emitted::time_ms`] is when that message arrived.
+
+mod dock;
+mod input;
+mod pack;
+mod pick;
+mod receive;
+mod session;
+mod ship;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::devices::{DeviceConfig, Station};
+use crate::decode::{Reading, Reason};
+pub use dock::{parse_dock, DockSignal, DoorState, TrailerState};
+use input::{
+    base_data, cancel, describe_item, insert_fields, item_fields, open_order, plural, remember,
+    Input, Scan,
+};
+pub use session::Session;
+
+/// `pick.confirmed`: one item picked for the open order.
+pub const PICK_CONFIRMED: &str = "pick.confirmed";
+/// `pick.completed`: the picker finished the order (`lines`).
+pub const PICK_COMPLETED: &str = "pick.completed";
+/// `pick.exception`: a pick scan that could not be used.
+pub const PICK_EXCEPTION: &str = "pick.exception";
+/// `pack.completed`: an order packed into a logistic unit (SSCC).
+pub const PACK_COMPLETED: &str = "pack.completed";
+/// `pack.exception`: a pack scan that could not be used.
+pub const PACK_EXCEPTION: &str = "pack.exception";
+/// `shipment.loaded`: a logistic unit loaded at a door.
+pub const SHIPMENT_LOADED: &str = "shipment.loaded";
+/// `shipment.dispatched`: the loaded units left (`ssccs`).
+pub const SHIPMENT_DISPATCHED: &str = "shipment.dispatched";
+/// `receipt.confirmed`: goods received.
+pub const RECEIPT_CONFIRMED: &str = "receipt.confirmed";
+/// `dock.door.opened`.
+pub const DOCK_DOOR_OPENED: &str = "dock.door.opened";
+/// `dock.door.closed`.
+pub const DOCK_DOOR_CLOSED: &str = "dock.door.closed";
+/// `dock.trailer.arrived`.
+pub const DOCK_TRAILER_ARRIVED: &str = "dock.trailer.arrived";
+/// `dock.trailer.departed`.
+pub const DOCK_TRAILER_DEPARTED: &str = "dock.trailer.departed";
+/// `scan.unmatched`: an input no station rule could use.
+pub const SCAN_UNMATCHED: &str = "scan.unmatched";
+
+/// Everything the workflow needs to know about the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceContext<'a> {
+    /// Site id (`data.site`).
+    pub site: &'a str,
+    /// Device id (`data.device`, and the subject where there is no business key).
+    pub device: &'a str,
+    /// The device's station role.
+    pub station: Station,
+    /// The dock door the device belongs to (`data.door`, the subject of dock and dispatch
+    /// events).
+    pub door: Option<&'a str>,
+    /// Dock: how long a new state must hold before it counts; 0 or less: at once.
+    pub debounce_ms: i64,
+    /// How long an open session may go without a scan before it is closed; 0 or less: never.
+    pub session_idle_ms: i64,
+}
+
+impl<'a> DeviceContext<'a> {
+    /// The context of a configured device.
+    pub fn from_config(site: &'a str, device: &'a str, config: &'a DeviceConfig) -> Self {
+        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        DeviceContext {
+            site,
+            device,
+            station: config.station,
+            door: config.door.as_deref(),
+            debounce_ms: ms(config.debounce),
+            session_idle_ms: ms(config.session_idle),
+        }
+    }
+}
+
+/// One event to commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Emitted {
+    /// CloudEvents `type`, one of the constants of this module.
+    pub event_type: &'static str,
+    /// CloudEvents `subject`: order number, SSCC or door; the device id where there is none.
+    pub subject: String,
+    /// The event body (a JSON object).
+    pub data: Value,
+    /// When the fact happened, if not when the current input arrived (ms since the epoch): a
+    /// debounced dock change carries the arrival of the message that started the new state.
+    /// `None`: the arrival time of the input being applied.
+    pub time_ms: Option<i64>,
+}
+
+/// What the operator sees, published on the device's feedback topic as
+/// `{"ok":bool,"event":type|null,"message":text}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Feedback {
+    /// The scan was accepted.
+    pub ok: bool,
+    /// The event it produced, if any.
+    pub event: Option<&'static str>,
+    /// A short text for the operator.
+    pub message: String,
+}
+
+/// The outcome of one input.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Step {
+    /// Events to commit, in order.
+    pub events: Vec<Emitted>,
+    /// Feedback for the operator; `None` for dock sensors.
+    pub feedback: Option<Feedback>,
+}
+
+impl Step {
+    /// Accepted, no event.
+    fn ok(message: impl Into<String>) -> Self {
+        Step {
+            events: Vec::new(),
+            feedback: Some(Feedback {
+                ok: true,
+                event: None,
+                message: message.into(),
+            }),
+        }
+    }
+
+    /// Refused, no event.
+    fn refused(message: impl Into<String>) -> Self {
+        Step {
+            events: Vec::new(),
+            feedback: Some(Feedback {
+                ok: false,
+                event: None,
+                message: message.into(),
+            }),
+        }
+    }
+
+    /// One event; the feedback names it.
+    fn event(ok: bool, event: Emitted, message: impl Into<String>) -> Self {
+        Step {
+            feedback: Some(Feedback {
+                ok,
+                event: Some(event.event_type),
+                message: message.into(),
+            }),
+            events: vec![event],
+        }
+    }
+}
+
+/// Applies one decoded scan. `raw` is the input text as received (it goes to `data.input`);
+/// `reading` is its decoding; `now_ms` is when it arrived.
+pub fn apply_scan(
+    session: &mut Session,
+    dev: &DeviceContext,
+    raw: &str,
+    reading: &Reading,
+    now_ms: i64,
+) -> Step {
+    session.expire_idle(dev, now_ms);
+    session.last_input_ms = Some(now_ms);
+    let cx = Input {
+        dev,
+        raw,
+        idle_closed: session.idle_closed.take(),
+    };
+    if dev.station == Station::Dock {
+        return cx.unmatched(
+            session,
+            Some(reading),
+            "wrong_station",
+            "a scan at a dock sensor station",
+            "Scans are not used at a dock station",
+        );
+    }
+    let scan = Scan::of(reading);
+    let scan = match scan {
+        Scan::Malformed { reason, message } => {
+            let feedback = format!("Bad barcode: {message}");
+            return match dev.station {
+                Station::Pick | Station::Pack => {
+                    let event_type = if dev.station == Station::Pick {
+                        PICK_EXCEPTION
+                    } else {
+                        PACK_EXCEPTION
+                    };
+                    let event = cx.exception(
+                        session,
+                        event_type,
+                        reason.as_str(),
+                        &message,
+                        Some(reading),
+                    );
+                    Step::event(false, event, feedback)
+                }
+                _ => cx.unmatched(session, Some(reading), reason.as_str(), &message, &feedback),
+            };
+        }
+        Scan::Unknown { message } => {
+            return cx.unmatched(
+                session,
+                Some(reading),
+                Reason::UnknownBarcode.as_str(),
+                &message,
+                "Unknown barcode",
+            );
+        }
+        Scan::NoKey => {
+            return cx.unexpected(session, reading, "a GS1 barcode without a GTIN or SSCC");
+        }
+        scan => scan,
+    };
+    match dev.station {
+        Station::Pick => pick::apply(session, &cx, reading, scan),
+        Station::Pack => pack::apply(session, &cx, reading, scan),
+        Station::Ship => ship::apply(session, &cx, reading, scan),
+        Station::Receive => receive::apply(session, &cx, reading, scan),
+        // Handled above; kept for exhaustiveness.
+        Station::Dock => Step::default(),
+    }
+}
+
+/// Applies one dock sensor message. `raw` is the message as received (it goes to
+/// `data.input`); `now_ms` is when it arrived. At a dock station the feedback is `None`; at a
+/// scanning station the message is a `scan.unmatched` with reason `wrong_station`.
+pub fn apply_dock(
+    session: &mut Session,
+    dev: &DeviceContext,
+    raw: &str,
+    signal: DockSignal,
+    now_ms: i64,
+) -> Step {
+    if dev.station != Station::Dock {
+        return dock_at_scanning_station(session, dev, raw);
+    }
+    let mut events = Vec::new();
+    dock::settle(session, dev, now_ms, &mut events);
+    match signal {
+        DockSignal::Door(state) => session.door.observe(state, now_ms, raw),
+        DockSignal::Trailer(state) => session.trailer.observe(state, now_ms, raw),
+    }
+    // With no debounce the new state is due at once.
+    dock::settle(session, dev, now_ms, &mut events);
+    Step {
+        events,
+        feedback: None,
+    }
+}
+
+/// Parses a dock payload with [`parse_dock`] and applies it with [`apply_dock`]; a payload it
+/// refuses becomes a `scan.unmatched` with reason `invalid_message` (at a dock station; at a
+/// scanning station any dock message is `wrong_station`).
+pub fn apply_dock_message(
+    session: &mut Session,
+    dev: &DeviceContext,
+    raw: &str,
+    now_ms: i64,
+) -> Step {
+    match parse_dock(raw) {
+        Ok(signal) => apply_dock(session, dev, raw, signal, now_ms),
+        Err(_) if dev.station != Station::Dock => dock_at_scanning_station(session, dev, raw),
+        Err(message) => {
+            let cx = Input {
+                dev,
+                raw,
+                idle_closed: None,
+            };
+            let mut step = cx.unmatched(
+                session,
+                None,
+                "invalid_message",
+                &message,
+                "Unknown dock message",
+            );
+            step.feedback = None;
+            step
+        }
+    }
+}
+
+/// A dock message sent to a scanning station: `scan.unmatched` `wrong_station`.
+fn dock_at_scanning_station(session: &Session, dev: &DeviceContext, raw: &str) -> Step {
+    let cx = Input {
+        dev,
+        raw,
+        idle_closed: None,
+    };
+    cx.unmatched(
+        session,
+        None,
+        "wrong_station",
+        "a dock sensor message at a scanning station",
+        "Dock messages are not used at this station",
+    )
+}
+
+/// Time passes: returns the debounced dock changes whose hold time has run out by `now_ms`,
+/// and closes a session idle for at least `session_idle_ms`. Closing an idle session emits
+/// **no event**; the next scan sees no open order (and its feedback says which order was
+/// closed).
+pub fn tick(session: &mut Session, dev: &DeviceContext, now_ms: i64) -> Vec<Emitted> {
+    session.expire_idle(dev, now_ms);
+    let mut events = Vec::new();
+    dock::settle(session, dev, now_ms, &mut events);
+    events
+}
+
+#[cfg(test)]
+mod tests;
