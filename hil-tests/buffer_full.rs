@@ -86,7 +86,20 @@ async fn full_buffer_drops_telemetry_first_and_never_an_acknowledged_business_ev
         daemon.metric_total("dockgate_ingest_refused_total").await >= 1.0,
         "refusals are counted"
     );
-    // Telemetry does not push business events out either.
+    // Fill the last bytes with single business events (the refused batch of ten may have
+    // left room for a few), then telemetry of the same size must not push any of them out.
+    for n in 0..100 {
+        let answer = daemon
+            .post_events(&padded("pick.confirmed", "SO-LAST", n), None)
+            .await;
+        match answer.status {
+            202 => business.extend(answer.ids()),
+            _ => {
+                answer.assert_error(503);
+                break;
+            }
+        }
+    }
     let answer = daemon
         .post_events(&padded("dock.door.closed", "D01", 0), None)
         .await;
