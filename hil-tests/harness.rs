@@ -1,13 +1,22 @@
-//! Test harness: the daemon under test, ERP/CRM stand-ins, and bounded waits.
+//! Test harness: the daemon under test, ERP/CRM stand-ins, a site broker with MQTT test
+//! clients, socat serial links, scan helpers, and bounded waits.
 
+pub mod broker;
 pub mod daemon;
+pub mod proxy;
+pub mod scan;
+pub mod serial;
 pub mod standin;
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub use broker::{Broker, MqttClient};
 pub use daemon::{dockgate, metric_total, write_file, Daemon, Setup, SinkSpec, SITE};
+pub use proxy::TcpProxy;
+pub use scan::*;
+pub use serial::SerialLink;
 pub use standin::{str_field, Mode, Outcome, StandIn};
 
 /// How often a wait looks again.

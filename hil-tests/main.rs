@@ -2,6 +2,8 @@
 //!
 //! Every test starts its own daemon (`CARGO_BIN_EXE_dockgate`) on a tempdir and free ports,
 //! with HTTP ERP/CRM stand-ins on loopback that inject faults, and asserts what reaches them.
+//! Scanner and dock scenarios add a private mosquitto per test and socat pty pairs as serial
+//! scanners (both installed by hil-tests/run.sh).
 //! Run with `cargo test --test hil`.
 
 mod harness;
@@ -10,7 +12,11 @@ mod answers;
 mod buffer_full;
 mod cli;
 mod crash;
+mod dock;
+mod garbage;
 mod ingest;
 mod outage;
 mod pause;
 mod poison;
+mod scan_mqtt;
+mod scan_serial;

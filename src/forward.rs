@@ -67,6 +67,9 @@ struct Batch {
     json: Vec<String>,
     /// Whether the ledger already knows this batch's membership.
     recorded: bool,
+    /// The ledger's drop count when this batch was sent: if it changed meanwhile, some of its
+    /// events may be gone, so a failed batch is read again instead of retried from memory.
+    drops_epoch: u64,
 }
 
 impl Batch {
@@ -84,6 +87,7 @@ impl Batch {
             created_ms: items.iter().map(|d| d.created_ms).collect(),
             json: items.into_iter().map(|d| d.json).collect(),
             recorded,
+            drops_epoch: 0,
         }
     }
 
@@ -102,6 +106,7 @@ impl Batch {
                 created_ms: self.created_ms[range.clone()].to_vec(),
                 json: self.json[range].to_vec(),
                 recorded: false,
+                drops_epoch: self.drops_epoch,
             };
             h.recorded = h.seqs.len() == 1;
             h.key = match h.json.as_slice() {
@@ -153,6 +158,25 @@ pub fn batch_key<'a>(ids: impl Iterator<Item = &'a str>) -> String {
         out.push_str(&format!("{b:02x}"));
     }
     out
+}
+
+/// Puts a failed batch back at the front of the queue, unless the ledger dropped events since
+/// it was sent: then it is forgotten and read again from the buffer.
+fn requeue(
+    queue: &mut VecDeque<Batch>,
+    busy: &mut HashSet<String>,
+    need_fetch: &mut bool,
+    batch: Batch,
+    drops_seen: u64,
+) {
+    if batch.drops_epoch == drops_seen {
+        queue.push_front(batch);
+        return;
+    }
+    for s in &batch.subjects {
+        busy.remove(s);
+    }
+    *need_fetch = true;
 }
 
 /// What a finished request task hands back.
@@ -281,6 +305,7 @@ impl SinkWorker {
                     break;
                 };
                 batch.recorded = true;
+                batch.drops_epoch = drops_seen;
                 inflight.spawn(request(
                     self.client.clone(),
                     self.store.clone(),
@@ -347,7 +372,7 @@ impl SinkWorker {
                             gate = gate.max(Instant::now() + delay);
                             limit = 1;
                             self.note_error(&answer, if paused.is_some() { "paused" } else { "retrying" }, failures);
-                            queue.push_front(batch);
+                            requeue(&mut queue, &mut busy, &mut need_fetch, batch, drops_seen);
                         }
                         Verdict::Pause { reason } => {
                             metrics::counter!("dockgate_delivery_failures_total", "sink" => sink.clone(), "reason" => reason).increment(1);
@@ -362,7 +387,7 @@ impl SinkWorker {
                             limit = 1;
                             self.update_status(|s| s.paused_reason = Some(reason.to_owned()));
                             self.note_error(&answer, "paused", failures);
-                            queue.push_front(batch);
+                            requeue(&mut queue, &mut busy, &mut need_fetch, batch, drops_seen);
                         }
                         Verdict::Refused { reason } => {
                             metrics::counter!("dockgate_delivery_failures_total", "sink" => sink.clone(), "reason" => reason).increment(1);

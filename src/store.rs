@@ -205,9 +205,6 @@ pub(crate) enum Command {
         frames: Vec<InputFrame>,
         reply: oneshot::Sender<Result<Vec<InputOutcome>, IngestError>>,
     },
-    MqttAcked {
-        pkids: Vec<u16>,
-    },
     Tick {
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
@@ -307,14 +304,6 @@ impl StoreHandle {
         }
         rx.await
             .unwrap_or_else(|_| Err(IngestError::Storage("buffer writer has stopped".into())))
-    }
-
-    /// Tells the ledger these MQTT messages were acknowledged to the broker.
-    pub async fn mqtt_acked(&self, pkids: Vec<u16>) -> Result<(), StoreError> {
-        self.tx
-            .send(Command::MqttAcked { pkids })
-            .await
-            .map_err(|_| StoreError::Closed)
     }
 
     /// Runs the workflow timers (dock debounce, idle sessions).

@@ -105,6 +105,7 @@ pub struct Setup {
     sinks: Vec<SinkSpec>,
     max_disk: Option<String>,
     max_body: Option<String>,
+    extra: String,
 }
 
 impl Setup {
@@ -125,6 +126,15 @@ impl Setup {
     /// `admin.max_body`.
     pub fn max_body(mut self, size: &str) -> Self {
         self.max_body = Some(size.to_owned());
+        self
+    }
+
+    /// Appends TOML tables (`[mqtt]`, `[barcodes]`, `[devices.<id>]` ...) to the config.
+    pub fn toml(mut self, tables: &str) -> Self {
+        self.extra.push_str(tables);
+        if !self.extra.ends_with('\n') {
+            self.extra.push('\n');
+        }
         self
     }
 }
@@ -251,6 +261,7 @@ impl Daemon {
         if let Some(max_disk) = &setup.max_disk {
             toml.push_str(&format!("max_disk = {max_disk:?}\n"));
         }
+        toml.push_str(&setup.extra);
         let config_path = dir.path().join("dockgate.toml");
         std::fs::write(&config_path, toml).expect("writing the config");
         let log_path = dir.path().join("dockgate.log");
@@ -410,6 +421,25 @@ impl Daemon {
     /// `GET /api/v1/status`.
     pub async fn status(&self) -> Value {
         self.get_json("/api/v1/status").await
+    }
+
+    /// The status entry of one device (`/api/v1/status` `devices[]`).
+    pub async fn device(&self, id: &str) -> Value {
+        let st = self.status().await;
+        st["devices"]
+            .as_array()
+            .and_then(|a| a.iter().find(|d| d["id"] == id).cloned())
+            .unwrap_or_else(|| panic!("no device {id} in status: {st}"))
+    }
+
+    /// Quarantined device inputs (`GET /api/v1/events?state=rejected`), oldest first.
+    pub async fn rejected(&self) -> Vec<Value> {
+        let v = self
+            .get_json("/api/v1/events?state=rejected&limit=10000")
+            .await;
+        v.as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("rejected: not an array: {v}"))
     }
 
     /// The status entry of one sink.

@@ -13,18 +13,20 @@ use rumqttc::{
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
 use super::DeviceStatus;
 use crate::config::{Config, MqttConfig, SourceKind};
 use crate::model::now_ms;
-use crate::store::{IngestError, InputFrame, InputOutcome, MqttMark, StoreHandle};
+use crate::store::{InputFrame, InputOutcome, MqttMark, StoreHandle};
 
-/// Messages between arrival and acknowledgement; beyond this the reader waits, and the broker
-/// holds further messages back (its in-flight window).
-const ACK_QUEUE: usize = 256;
+/// Requests (PUBACKs, subscriptions, feedback) queued for the event loop. The loop never waits
+/// on the ledger, so this only has to cover the broker's in-flight window.
+const REQUEST_QUEUE: usize = 4096;
+
+/// Messages committed together at most.
+const GROUP: usize = 256;
 
 /// Errors setting up the broker connection.
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +101,7 @@ impl MqttInput {
                     .map(|t| (t, (Arc::from(id.as_str()), d.feedback)))
             })
             .collect();
-        let (client, eventloop) = AsyncClient::new(options.clone(), 64);
+        let (client, eventloop) = AsyncClient::new(options.clone(), REQUEST_QUEUE);
         Ok(Some((
             Self {
                 options,
@@ -129,7 +131,9 @@ impl MqttInput {
         mut eventloop: rumqttc::EventLoop,
         cancel: CancellationToken,
     ) {
-        let (ack_tx, ack_rx) = mpsc::channel(ACK_QUEUE);
+        // Unbounded, so the event loop keeps polling (PINGs, PUBACK writes) whatever the ledger
+        // does; what waits here is bounded by the broker's in-flight window.
+        let (ack_tx, ack_rx) = mpsc::unbounded_channel();
         let acker = tokio::spawn(
             acknowledge(
                 client.clone(),
@@ -164,10 +168,8 @@ impl MqttInput {
                     }
                 }
                 Ok(Event::Incoming(Incoming::Publish(publish))) => {
-                    let pending = self.accept(publish);
-                    tokio::select! {
-                        _ = cancel.cancelled() => break,
-                        sent = ack_tx.send(pending) => if sent.is_err() { break },
+                    if ack_tx.send(self.accept(publish)).is_err() {
+                        break;
                     }
                 }
                 Ok(_) => {}
@@ -225,13 +227,10 @@ impl MqttInput {
                 hash: hash.finalize().into(),
             }),
         };
-        let store = self.store.clone();
-        let submit = frame.clone();
         Pending {
             publish,
             frame,
             feedback,
-            commit: tokio::spawn(async move { store.inputs(vec![submit]).await }),
         }
     }
 
@@ -260,51 +259,61 @@ struct Pending {
     publish: Publish,
     frame: InputFrame,
     feedback: bool,
-    commit: JoinHandle<Result<Vec<InputOutcome>, IngestError>>,
 }
 
-/// Acknowledges messages in arrival order, each after its commit; retries a refused commit
-/// (full buffer) without acknowledging, so nothing is lost.
+/// Commits messages in arrival order (a group at a time, one ledger command, so the station
+/// workflow sees them in the order the broker delivered them) and acknowledges each after its
+/// commit, in the same order. A refused commit (full buffer) is retried without acknowledging,
+/// so nothing is lost.
+///
+/// The ledger keeps each message's packet id and hash after the PUBACK is queued: a PUBACK can
+/// still be lost on the wire, and the broker then resends with DUP set. A new message that
+/// reuses the packet id (not DUP) replaces the row.
 async fn acknowledge(
     client: AsyncClient,
     store: StoreHandle,
     feedback: FeedbackPublisher,
-    mut rx: mpsc::Receiver<Pending>,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
     cancel: CancellationToken,
 ) {
-    while let Some(p) = rx.recv().await {
-        let mut result = p
-            .commit
-            .await
-            .unwrap_or_else(|e| Err(IngestError::Storage(e.to_string())));
-        while let Err(error) = &result {
-            warn!(device = %p.frame.device, error = %error, "MQTT input not committed; holding it unacknowledged and retrying.");
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+    let mut group: Vec<Pending> = Vec::with_capacity(GROUP);
+    while let Some(first) = rx.recv().await {
+        group.push(first);
+        while group.len() < GROUP {
+            match rx.try_recv() {
+                Ok(p) => group.push(p),
+                Err(_) => break,
             }
-            result = store.inputs(vec![p.frame.clone()]).await;
         }
-        let outcome = result.ok().and_then(|mut v| v.pop());
-        if let Err(error) = client.ack(&p.publish).await {
-            warn!(error = %error, "Sending PUBACK failed; the broker will redeliver.");
-            continue;
-        }
-        if let Err(error) = store.mqtt_acked(vec![p.publish.pkid]).await {
-            warn!(error = %error, "Recording a PUBACK failed.");
-        }
-        if p.feedback {
-            let fb = match &outcome {
-                Some(InputOutcome::Committed {
-                    feedback: Some(f), ..
-                })
-                | Some(InputOutcome::Rejected {
-                    feedback: Some(f), ..
-                }) => Some(f),
-                _ => None,
-            };
-            if let Some(fb) = fb {
-                feedback.publish(&p.frame.device, fb).await;
+        let frames: Vec<InputFrame> = group.iter().map(|p| p.frame.clone()).collect();
+        let outcomes = loop {
+            match store.inputs(frames.clone()).await {
+                Ok(o) => break o,
+                Err(error) => {
+                    warn!(inputs = frames.len(), error = %error, "MQTT input not committed; holding it unacknowledged and retrying.");
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
+        for (p, outcome) in group.drain(..).zip(outcomes) {
+            if let Err(error) = client.ack(&p.publish).await {
+                warn!(error = %error, "Queueing a PUBACK failed; the broker will redeliver.");
+                continue;
+            }
+            if !p.feedback {
+                continue;
+            }
+            if let InputOutcome::Committed {
+                feedback: Some(f), ..
+            }
+            | InputOutcome::Rejected {
+                feedback: Some(f), ..
+            } = &outcome
+            {
+                feedback.publish(&p.frame.device, f).await;
             }
         }
     }

@@ -350,15 +350,4 @@ impl Writer {
             detail,
         })
     }
-
-    /// Forgets MQTT messages whose PUBACK has been sent.
-    pub(super) fn mqtt_acked(&mut self, pkids: &[u16]) -> rusqlite::Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("DELETE FROM mqtt_unacked WHERE pkid = ?1")?;
-        for pkid in pkids {
-            stmt.execute([pkid])?;
-        }
-        Ok(())
-    }
 }

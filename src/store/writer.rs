@@ -52,7 +52,6 @@ enum Reply {
         oneshot::Sender<Result<Vec<InputOutcome>, IngestError>>,
         Result<Vec<InputOutcome>, IngestError>,
     ),
-    None,
 }
 
 impl Reply {
@@ -64,7 +63,6 @@ impl Reply {
             Reply::Unit(tx) => drop(tx.send(Ok(()))),
             Reply::Count(tx, n) => drop(tx.send(Ok(n))),
             Reply::Inputs(tx, result) => drop(tx.send(result)),
-            Reply::None => {}
         }
     }
 
@@ -76,7 +74,6 @@ impl Reply {
             Reply::Count(tx, _) => drop(tx.send(Err(StoreError::Sql(clone_sql_error(error))))),
             Reply::Inputs(tx, Ok(_)) => drop(tx.send(Err(IngestError::Storage(error.to_string())))),
             Reply::Inputs(tx, Err(e)) => drop(tx.send(Err(e))),
-            Reply::None => {}
         }
     }
 }
@@ -217,10 +214,6 @@ impl Writer {
             Command::Inputs { frames, reply } => {
                 let result = self.inputs(frames, tally)?;
                 Reply::Inputs(reply, result)
-            }
-            Command::MqttAcked { pkids } => {
-                self.mqtt_acked(&pkids)?;
-                Reply::None
             }
             Command::Tick { reply } => {
                 self.tick(tally)?;
@@ -487,7 +480,6 @@ fn fail_command(cmd: Command, error: &rusqlite::Error) {
         | Command::Ping { reply }
         | Command::Tick { reply } => Reply::Unit(reply),
         Command::Inputs { reply, .. } => Reply::Inputs(reply, Ok(Vec::new())),
-        Command::MqttAcked { .. } => Reply::None,
         Command::Replay { reply, .. } => Reply::Count(reply, 0),
     };
     reply.fail(error);
