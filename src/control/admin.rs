@@ -75,6 +75,17 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
+/// The JSON answer for a body that could not be read (too large, broken off).
+fn refused_body(e: &BytesRejection, max_body: u64) -> Response {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than admin.max_body ({max_body} bytes)"),
+        );
+    }
+    fail(StatusCode::BAD_REQUEST, e.body_text())
+}
+
 /// A JSON error answer: `{"error": "..."}`.
 fn fail(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
@@ -262,16 +273,7 @@ async fn ingest_device(
     }
     let body = match body {
         Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return fail(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "body larger than admin.max_body ({} bytes)",
-                    s.config.admin.max_body
-                ),
-            )
-        }
-        Err(e) => return fail(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(e) => return refused_body(&e, s.config.admin.max_body),
     };
     let id: Arc<str> = Arc::from(device.as_str());
     if let Some((_, st)) = s.devices.iter().find(|(d, _)| *d == id) {
@@ -348,16 +350,7 @@ async fn post_events(
     let arrived = now_ms();
     let body = match body {
         Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return fail(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "body larger than admin.max_body ({} bytes)",
-                    s.config.admin.max_body
-                ),
-            )
-        }
-        Err(e) => return fail(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(e) => return refused_body(&e, s.config.admin.max_body),
     };
     let key = match headers.get("idempotency-key") {
         None => None,
