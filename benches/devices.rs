@@ -129,10 +129,8 @@ async fn main() {
         post(move |body: Bytes| {
             let counter = counter.clone();
             async move {
-                let n = body
-                    .windows(15)
-                    .filter(|w| w == b"\"specversion\":")
-                    .count();
+                const NEEDLE: &[u8] = b"\"specversion\":";
+                let n = body.windows(NEEDLE.len()).filter(|w| *w == NEEDLE).count();
                 counter.fetch_add(n as u64, Ordering::Relaxed);
                 "{}"
             }
