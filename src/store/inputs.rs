@@ -208,6 +208,7 @@ impl Writer {
             session_idle_ms: dev.session_idle_ms,
         };
         let mut session = self.sessions.remove(&*frame.device).unwrap_or_default();
+        let before = session.clone();
         let step = if dev.station == Station::Dock {
             match workflow::parse_dock(text) {
                 Ok(signal) => {
@@ -249,7 +250,11 @@ impl Writer {
                 frame.bytes,
                 ids.len() as i64
             ])?;
-        self.save_session(&frame.device, &session, now)?;
+        // Most scans at receive stations and repeated sensor states leave the session as it
+        // was: skip the row rewrite then.
+        if session != before {
+            self.save_session(&frame.device, &session, now)?;
+        }
         self.sessions.insert(frame.device.to_string(), session);
         metrics::counter!("dockgate_device_inputs_committed_total", "device" => frame.device.to_string())
             .increment(1);
