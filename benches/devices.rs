@@ -109,18 +109,9 @@ async fn broker_ceiling(port: u16, n: u64) -> f64 {
     n as f64 / secs
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let n: u64 = std::env::var("DOCKGATE_BENCH_SCANS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50_000);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mqtt_port = free_port();
-    let mut broker = start_broker(dir.path(), mqtt_port);
-
-    let ceiling = broker_ceiling(mqtt_port, n).await;
-
+/// One end-to-end run through a fresh daemon: returns (scans/s at the ERP, seconds until the
+/// broker had acknowledged every publish, events at the ERP, seconds in all).
+async fn end_to_end(dir: &Path, mqtt_port: u16, sync: &str, n: u64) -> (f64, f64, u64, f64) {
     // The ERP stand-in: counts events, answers 200.
     let received = Arc::new(AtomicU64::new(0));
     let counter = received.clone();
@@ -140,17 +131,18 @@ async fn main() {
         .await
         .expect("bind sink");
     let sink_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let sink = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let admin_port = free_port();
+    // A site id per run, so each daemon has its own broker session.
     let config = format!(
-        "version = 1\n[site]\nid = \"bench\"\ndata_dir = \"{}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\
-         [buffer]\nsync = \"normal\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:{mqtt_port}\"\n\
+        "version = 1\n[site]\nid = \"bench-{sync}\"\ndata_dir = \"{}\"\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\
+         [buffer]\nsync = \"{sync}\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:{mqtt_port}\"\n\
          [sinks.erp]\nurl = \"http://127.0.0.1:{sink_port}/events\"\nbatch_max_events = 100\n\
          [devices.recv-01]\nsource = \"mqtt\"\nstation = \"receive\"\ntopic = \"scanners/recv-01\"\nfeedback = false\n",
-        dir.path().join("data").display()
+        dir.join(format!("data-{sync}")).display()
     );
-    let config_path = dir.path().join("dockgate.toml");
+    let config_path = dir.join(format!("dockgate-{sync}.toml"));
     std::fs::write(&config_path, config).expect("write config");
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_dockgate"))
         .args(["run", "--config"])
@@ -183,16 +175,30 @@ async fn main() {
 
     let _ = daemon.kill();
     let _ = daemon.wait();
+    sink.abort();
+    (got as f64 / total, published, got, total)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n: u64 = std::env::var("DOCKGATE_BENCH_SCANS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mqtt_port = free_port();
+    let mut broker = start_broker(dir.path(), mqtt_port);
+
+    let ceiling = broker_ceiling(mqtt_port, n).await;
+    println!("dockgate devices benchmark ({n} scans, one receive station, sink batch 100)");
+    println!("  mosquitto alone, QoS 1 publisher -> QoS 1 subscriber:      {ceiling:>8.0} msgs/s");
+    for sync in ["normal", "full"] {
+        let (rate, published, got, total) = end_to_end(dir.path(), mqtt_port, sync, n).await;
+        println!(
+            "  MQTT QoS 1 -> dockgate -> ERP stand-in, sync = {sync:<6}:  {rate:>8.0} scans/s \
+             ({got} events at the ERP after {total:.2} s; broker had acknowledged every publish after {published:.2} s)"
+        );
+    }
     let _ = broker.kill();
     let _ = broker.wait();
-
-    println!(
-        "dockgate devices benchmark ({n} scans, receive station, sync = normal, sink batch 100)"
-    );
-    println!("  mosquitto alone, QoS 1 publisher -> QoS 1 subscriber: {ceiling:>10.0} msgs/s");
-    println!(
-        "  MQTT QoS 1 -> dockgate -> ERP stand-in, end to end:  {:>10.0} scans/s",
-        got as f64 / total
-    );
-    println!("  (all {n} published and acknowledged by the broker in {published:.2} s; {got} events at the ERP after {total:.2} s)");
 }

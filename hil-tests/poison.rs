@@ -231,3 +231,63 @@ async fn refused_event_in_a_batch_is_isolated_and_the_rest_delivered() {
     erp.check_subject_order().unwrap();
     erp.check_cloudevents(SITE, true).unwrap();
 }
+
+/// One busy subject fills a batch on its own (its events go together, in order); when one of
+/// them is refused, the events before it are delivered, the refused one is dead-lettered and
+/// the ones behind it are held, never sent ahead of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_event_inside_a_subject_run_holds_the_rest_of_the_run() {
+    let refuse = Mode::RefuseEvent(Arc::new(|e: &Value| e["data"]["poison"] == true));
+    let erp = StandIn::start("erp", refuse).await;
+    let daemon = Daemon::start(Setup::new(vec![SinkSpec::new("erp", &erp).batch(10)])).await;
+    let mut body: Vec<Value> = (0..6).map(|n| line(S, n, n == 2)).collect();
+    body.push(line("SO-OTHER-1", 0, false));
+    let ids = daemon.post_events(&json!(body), None).await.ids();
+    wait_for(
+        secs(30),
+        "the refused event is dead and the three behind it held",
+        async || {
+            let dead = ids_of(&daemon.events("erp", "dead").await);
+            let held = ids_of(&daemon.events("erp", "held").await);
+            if dead == ids[2..3] && held == ids[3..6] {
+                Ok(())
+            } else {
+                Err(format!("dead {dead:?}, held {held:?}"))
+            }
+        },
+    )
+    .await;
+    wait_until(
+        secs(20),
+        "the events before it and the other subject are delivered",
+        async || erp.missing([&ids[0], &ids[1], &ids[6]]).is_empty(),
+    )
+    .await;
+    // The run went out whole first, so it was one request with all six in order.
+    let first = erp.requests().first().map(|r| r.ids()).unwrap_or_default();
+    assert_eq!(
+        first.len(),
+        7,
+        "one request carried the whole run: {first:?}"
+    );
+    assert_eq!(first[..6], ids[..6]);
+    for behind in &ids[2..6] {
+        assert!(!erp.unique_ids().contains(behind), "{behind} was accepted");
+    }
+
+    erp.set_mode(Mode::Ok);
+    daemon.replay(&json!({ "sink": "erp", "dead": true })).await;
+    wait_until(secs(20), "all events are delivered", async || {
+        erp.missing(&ids).is_empty()
+    })
+    .await;
+    let order: Vec<String> = erp
+        .delivered()
+        .into_iter()
+        .filter(|d| d.subject == S)
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(order, ids[..6]);
+    assert_eq!(erp.duplicates(), 0, "no event accepted twice");
+    erp.check_subject_order().unwrap();
+}

@@ -1,12 +1,14 @@
 //! Sinks: one async worker per configured HTTP destination.
 //!
-//! A worker reads the heads of pending subjects from the buffer (so per-subject order holds and
-//! the same path serves live traffic and a backlog), groups them into requests, POSTs them, and
+//! A worker reads the heads of pending subjects from the buffer, with the events waiting behind
+//! them when the sink takes batches (so per-subject order holds and the same path serves live
+//! traffic and a backlog), groups them into requests, POSTs them, and
 //! reports each outcome to the ledger before it forgets the request. It owns its own pacing:
 //! backoff with full jitter after failures, `Retry-After`, a pause with slow probes for a
 //! misconfigured sink, a ramp-up from one request in flight after an outage, and an optional
 //! request rate. Nothing here blocks another sink.
 
+mod batch;
 pub mod http;
 pub mod retry;
 
@@ -15,12 +17,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn, Instrument};
 
+pub use self::batch::batch_key;
+use self::batch::{id_of, Batch, Hand};
 use self::http::{Answer, SinkClient};
 use self::retry::{backoff, Verdict};
 use crate::config::SinkConfig;
@@ -58,113 +61,11 @@ pub struct SinkSnapshot {
 /// Shared view of a sink's worker.
 pub type SinkStatus = Arc<Mutex<SinkSnapshot>>;
 
-/// One request's worth of events.
-struct Batch {
-    key: String,
-    seqs: Vec<i64>,
-    subjects: Vec<String>,
-    created_ms: Vec<i64>,
-    json: Vec<String>,
-    /// Whether the ledger already knows this batch's membership.
-    recorded: bool,
-    /// The ledger's drop count when this batch was sent: if it changed meanwhile, some of its
-    /// events may be gone, so a failed batch is read again instead of retried from memory.
-    drops_epoch: u64,
-}
-
-impl Batch {
-    fn new(items: Vec<ReadyDelivery>, key: Option<String>) -> Self {
-        let recorded = key.is_some() || items.len() == 1;
-        let key = match (key, items.as_slice()) {
-            (Some(key), _) => key,
-            (None, [one]) => one.id.clone(),
-            (None, _) => batch_key(items.iter().map(|d| d.id.as_str())),
-        };
-        Self {
-            key,
-            seqs: items.iter().map(|d| d.seq).collect(),
-            subjects: items.iter().map(|d| d.subject.clone()).collect(),
-            created_ms: items.iter().map(|d| d.created_ms).collect(),
-            json: items.into_iter().map(|d| d.json).collect(),
-            recorded,
-            drops_epoch: 0,
-        }
-    }
-
-    fn is_batch(&self) -> bool {
-        self.seqs.len() > 1
-    }
-
-    /// Splits a refused batch in two; each half is a new batch under a new key.
-    fn split(self) -> (Batch, Batch) {
-        let mid = self.seqs.len() / 2;
-        let half = |range: std::ops::Range<usize>| {
-            let mut h = Batch {
-                key: String::new(),
-                seqs: self.seqs[range.clone()].to_vec(),
-                subjects: self.subjects[range.clone()].to_vec(),
-                created_ms: self.created_ms[range.clone()].to_vec(),
-                json: self.json[range].to_vec(),
-                recorded: false,
-                drops_epoch: self.drops_epoch,
-            };
-            h.recorded = h.seqs.len() == 1;
-            h.key = match h.json.as_slice() {
-                [one] => id_of(one).to_owned(),
-                many => batch_key(many.iter().map(|j| id_of(j))),
-            };
-            h
-        };
-        (half(0..mid), half(mid..self.seqs.len()))
-    }
-
-    fn body(&self, batch_mode: bool) -> String {
-        if !batch_mode {
-            return self.json[0].clone();
-        }
-        let mut body =
-            String::with_capacity(self.json.iter().map(|j| j.len() + 1).sum::<usize>() + 2);
-        body.push('[');
-        for (i, j) in self.json.iter().enumerate() {
-            if i > 0 {
-                body.push(',');
-            }
-            body.push_str(j);
-        }
-        body.push(']');
-        body
-    }
-}
-
-/// The `id` of a rendered CloudEvent (always the second member, see `write_cloudevent`).
-fn id_of(json: &str) -> &str {
-    json.split_once("\"id\":\"")
-        .and_then(|(_, rest)| rest.split_once('"'))
-        .map(|(id, _)| id)
-        .unwrap_or("")
-}
-
-/// Stable key of a batch: a hash of its event ids in order.
-pub fn batch_key<'a>(ids: impl Iterator<Item = &'a str>) -> String {
-    let mut h = Sha256::new();
-    for id in ids {
-        h.update(id.as_bytes());
-        h.update(b"\n");
-    }
-    let digest = h.finalize();
-    let mut out = String::with_capacity(34);
-    out.push_str("b-");
-    for b in &digest[..16] {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
-}
-
 /// Puts a failed batch back at the front of the queue, unless the ledger dropped events since
 /// it was sent: then it is forgotten and read again from the buffer.
 fn requeue(
     queue: &mut VecDeque<Batch>,
-    busy: &mut HashSet<String>,
+    hand: &mut Hand,
     need_fetch: &mut bool,
     batch: Batch,
     drops_seen: u64,
@@ -173,9 +74,7 @@ fn requeue(
         queue.push_front(batch);
         return;
     }
-    for s in &batch.subjects {
-        busy.remove(s);
-    }
+    hand.release(&batch);
     *need_fetch = true;
 }
 
@@ -235,9 +134,9 @@ impl SinkWorker {
         let batch_mode = cfg.batch_max_events > 1;
         let mut commits = self.store.commits();
         let mut queue: VecDeque<Batch> = VecDeque::new();
-        // Subjects with an event queued or in flight here: at most one per subject in hand,
-        // which is what keeps per-subject order whatever the ledger does meanwhile.
-        let mut busy: HashSet<String> = HashSet::new();
+        let mut hand = Hand::default();
+        // A half of a refused batch is in flight (halves go one at a time).
+        let mut split_in_flight = false;
         let mut drops_seen = commits.borrow().drops;
         let mut inflight: JoinSet<Done> = JoinSet::new();
         let mut failures: u32 = 0;
@@ -255,12 +154,12 @@ impl SinkWorker {
 
         loop {
             // Read more only once the hand is half empty: fewer, larger reads under load.
-            if need_fetch && busy.len() <= target / 2 {
+            if need_fetch && hand.events() <= target / 2 {
                 need_fetch = false;
-                match self.fetch(&busy, target - busy.len()).await {
+                match self.fetch(hand.subjects(), target - hand.events()).await {
                     Ok(batches) => {
                         for b in batches {
-                            busy.extend(b.subjects.iter().cloned());
+                            hand.take(&b);
                             queue.push_back(b);
                         }
                     }
@@ -277,7 +176,7 @@ impl SinkWorker {
             let mut wake: Option<Instant> = None;
             while let Some(front) = queue.front() {
                 let cap = if paused.is_some() { 1 } else { limit };
-                if inflight.len() >= cap {
+                if inflight.len() >= cap || (front.split && split_in_flight) {
                     break;
                 }
                 if now < gate {
@@ -306,6 +205,7 @@ impl SinkWorker {
                 };
                 batch.recorded = true;
                 batch.drops_epoch = drops_seen;
+                split_in_flight |= batch.split;
                 inflight.spawn(request(
                     self.client.clone(),
                     self.store.clone(),
@@ -327,11 +227,14 @@ impl SinkWorker {
                 Some(joined) = inflight.join_next() => {
                     let Ok(done) = joined else { continue };
                     let Done { batch, answer, recorded } = done;
+                    if batch.split {
+                        split_in_flight = false;
+                    }
                     if let Err(error) = &recorded {
                         // The ledger did not take the outcome: forget the batch so it is read
                         // again; the receiver may see it twice, under the same key.
                         error!(error = %error, "Recording a delivery outcome failed.");
-                        for s in &batch.subjects { busy.remove(s); }
+                        hand.release(&batch);
                         need_fetch = true;
                         continue;
                     }
@@ -343,7 +246,7 @@ impl SinkWorker {
                                 histogram.record(((now_ms - c).max(0)) as f64 / 1000.0);
                             }
                             metrics::counter!("dockgate_deliveries_total", "sink" => sink.clone()).increment(batch.seqs.len() as u64);
-                            for s in &batch.subjects { busy.remove(s); }
+                            hand.release(&batch);
                             if paused.take().is_some() || failures > 0 {
                                 info!(after_failures = failures, "Sink is accepting events again.");
                                 metrics::gauge!("dockgate_sink_paused", "sink" => sink.clone()).set(0.0);
@@ -372,7 +275,7 @@ impl SinkWorker {
                             gate = gate.max(Instant::now() + delay);
                             limit = 1;
                             self.note_error(&answer, if paused.is_some() { "paused" } else { "retrying" }, failures);
-                            requeue(&mut queue, &mut busy, &mut need_fetch, batch, drops_seen);
+                            requeue(&mut queue, &mut hand, &mut need_fetch, batch, drops_seen);
                         }
                         Verdict::Pause { reason } => {
                             metrics::counter!("dockgate_delivery_failures_total", "sink" => sink.clone(), "reason" => reason).increment(1);
@@ -387,7 +290,7 @@ impl SinkWorker {
                             limit = 1;
                             self.update_status(|s| s.paused_reason = Some(reason.to_owned()));
                             self.note_error(&answer, "paused", failures);
-                            requeue(&mut queue, &mut busy, &mut need_fetch, batch, drops_seen);
+                            requeue(&mut queue, &mut hand, &mut need_fetch, batch, drops_seen);
                         }
                         Verdict::Refused { reason } => {
                             metrics::counter!("dockgate_delivery_failures_total", "sink" => sink.clone(), "reason" => reason).increment(1);
@@ -399,7 +302,8 @@ impl SinkWorker {
                             } else {
                                 error!(event_id = %id_of(&batch.json[0]), event_seq = batch.seqs[0], error = %answer.detail, excerpt = %answer.excerpt,
                                     "Event refused by the receiver; dead-lettered. Later events of its subject are held until it is replayed.");
-                                for s in &batch.subjects { busy.remove(s); }
+                                hand.release(&batch);
+                                hand.let_go_of_subject(&mut queue, &batch.subjects[0]);
                                 self.note_error(&answer, "ok", failures);
                                 need_fetch = true;
                             }
@@ -415,7 +319,7 @@ impl SinkWorker {
                         // here may be gone. Forget it and read again (requests in flight finish).
                         drops_seen = drops;
                         for b in queue.drain(..) {
-                            for s in &b.subjects { busy.remove(s); }
+                            hand.release(&b);
                         }
                     }
                     need_fetch = true;
@@ -435,11 +339,10 @@ impl SinkWorker {
 
     async fn fetch(
         &self,
-        busy: &HashSet<String>,
+        exclude: HashSet<String>,
         want: usize,
     ) -> Result<Vec<Batch>, crate::store::StoreError> {
         let sink = self.name.to_string();
-        let exclude = busy.clone();
         let batch_max = self.config.batch_max_events;
         self.reads
             .run(move |conn| {
@@ -467,18 +370,34 @@ impl SinkWorker {
                         _ => loose.push(row),
                     }
                 }
-                let mut chunk = Vec::with_capacity(batch_max);
+                // Each head brings the events that wait behind it in its subject, as many as
+                // the request has room for, so one busy subject still fills batches.
+                let mut chunk: Vec<ReadyDelivery> = Vec::with_capacity(batch_max);
+                let mut count = taken.len();
                 for row in loose {
+                    if count >= want {
+                        break;
+                    }
                     if taken.contains(&row.seq) {
                         continue;
                     }
+                    let room = batch_max - chunk.len() - 1;
+                    let (subject, head) = (row.subject.clone(), row.seq);
                     chunk.push(row);
+                    count += 1;
+                    if room > 0 {
+                        let behind = read::run_behind(conn, &sink, &subject, head, room)?;
+                        taken.extend(behind.iter().copied());
+                        let items = read::deliveries_by_seq(conn, &behind)?;
+                        count += items.len();
+                        chunk.extend(items);
+                    }
                     if chunk.len() == batch_max {
-                        batches.push(Batch::new(std::mem::take(&mut chunk), None));
+                        batches.push(Batch::assemble(std::mem::take(&mut chunk)));
                     }
                 }
                 if !chunk.is_empty() {
-                    batches.push(Batch::new(chunk, None));
+                    batches.push(Batch::assemble(chunk));
                 }
                 Ok(batches)
             })
@@ -543,63 +462,5 @@ async fn request(
         batch,
         answer,
         recorded,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn item(seq: i64, id: &str) -> ReadyDelivery {
-        let mut json = String::new();
-        crate::model::write_cloudevent(
-            &mut json,
-            id,
-            "s",
-            "t",
-            "x",
-            "2024-01-01T00:00:00.000Z",
-            seq,
-            "{}",
-        );
-        ReadyDelivery {
-            seq,
-            id: id.into(),
-            subject: format!("S{seq}"),
-            batch_key: None,
-            created_ms: 0,
-            json,
-        }
-    }
-
-    #[test]
-    fn batch_keys_are_stable_and_order_sensitive() {
-        let a = batch_key(["x", "y"].into_iter());
-        assert_eq!(a, batch_key(["x", "y"].into_iter()));
-        assert_ne!(a, batch_key(["y", "x"].into_iter()));
-        assert!(a.starts_with("b-") && a.len() == 34);
-    }
-
-    #[test]
-    fn single_event_key_is_its_id() {
-        let b = Batch::new(vec![item(1, "id-1")], None);
-        assert_eq!(b.key, "id-1");
-        assert!(b.recorded);
-        assert_eq!(b.body(false), b.json[0]);
-    }
-
-    #[test]
-    fn split_halves_get_new_keys_and_singles_use_the_id() {
-        let b = Batch::new(vec![item(1, "a"), item(2, "b"), item(3, "c")], None);
-        assert!(!b.recorded);
-        let body: serde_json::Value = serde_json::from_str(&b.body(true)).unwrap();
-        assert_eq!(body.as_array().unwrap().len(), 3);
-        let (l, r) = b.split();
-        assert_eq!(l.seqs, vec![1]);
-        assert_eq!(l.key, "a");
-        assert!(l.recorded);
-        assert_eq!(r.seqs, vec![2, 3]);
-        assert_eq!(r.key, batch_key(["b", "c"].into_iter()));
-        assert!(!r.recorded);
     }
 }

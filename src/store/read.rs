@@ -119,6 +119,32 @@ pub fn ready_deliveries(
     Ok(out)
 }
 
+/// Up to `max` pending events queued behind `head` in its subject on `sink`, in order: the run
+/// a batch may carry along with its head. It stops at the first event that is not plainly
+/// pending (held, dead) or already belongs to a recorded batch, which goes out under its key.
+pub fn run_behind(
+    conn: &Connection,
+    sink: &str,
+    subject: &str,
+    head: i64,
+    max: usize,
+) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, state = 'pending' AND batch_key IS NULL FROM deliveries
+         WHERE sink = ?1 AND subject = ?2 AND seq > ?3 AND state != 'delivered'
+         ORDER BY seq LIMIT ?4",
+    )?;
+    let mut rows = stmt.query(params![sink, subject, head, max as i64])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        if !r.get::<_, bool>(1)? {
+            break;
+        }
+        out.push(r.get(0)?);
+    }
+    Ok(out)
+}
+
 /// Sequence numbers of a recorded batch that are still pending.
 pub fn batch_members(conn: &Connection, sink: &str, key: &str) -> rusqlite::Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(
