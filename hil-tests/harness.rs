@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-pub use broker::{Broker, MqttClient};
+pub use broker::{Broker, BrokerTls, MqttClient};
 pub use daemon::{dockgate, metric_total, write_file, Daemon, Setup, SinkSpec, SITE};
 pub use proxy::TcpProxy;
 pub use scan::*;

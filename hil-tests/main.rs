@@ -15,6 +15,7 @@ mod crash;
 mod dock;
 mod garbage;
 mod ingest;
+mod mqtt_tls;
 mod outage;
 mod pause;
 mod poison;

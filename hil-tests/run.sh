@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# tool:package pairs the end-to-end tests run.
+# tool:package pairs the end-to-end tests run (the mosquitto package also brings
+# mosquitto_passwd, which writes the TLS broker's password file).
 need=()
 for pair in kill:procps mosquitto:mosquitto socat:socat; do
   # mosquitto lives in /usr/sbin, which is not in every user's PATH.

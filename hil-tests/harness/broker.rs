@@ -1,7 +1,8 @@
 //! A private site broker per test: `mosquitto` on a free loopback port with its own config,
 //! log and persistence directory (so a restart keeps sessions and queued messages), and
 //! [`MqttClient`], a scanner/sensor stand-in on it (rumqttc) that publishes QoS 1 and records
-//! what arrives on its subscriptions.
+//! what arrives on its subscriptions. [`Broker::start_tls`] gives it a TLS listener with
+//! password authentication instead (the password file made by `mosquitto_passwd`).
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -10,7 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, Incoming, MqttOptions, QoS, TlsConfiguration, Transport,
+};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
@@ -27,6 +30,33 @@ fn mosquitto() -> &'static str {
     } else {
         "mosquitto"
     }
+}
+
+/// Where Debian's mosquitto package puts `mosquitto_passwd`; elsewhere it is looked up in PATH.
+const MOSQUITTO_PASSWD_BIN: &str = "/usr/bin/mosquitto_passwd";
+
+fn mosquitto_passwd() -> &'static str {
+    if std::path::Path::new(MOSQUITTO_PASSWD_BIN).exists() {
+        MOSQUITTO_PASSWD_BIN
+    } else {
+        "mosquitto_passwd"
+    }
+}
+
+/// A TLS listener with password authentication (anonymous clients are refused).
+#[derive(Debug, Clone)]
+pub struct BrokerTls {
+    /// CA certificate (PEM) that signed `cert_pem`; clients verify the broker with it.
+    pub ca_pem: String,
+    /// The broker's certificate (PEM).
+    pub cert_pem: String,
+    /// The broker's private key (PEM).
+    pub key_pem: String,
+    /// Accounts (user, password) of the broker's password file.
+    pub users: Vec<(String, String)>,
+    /// Certificate and key (PEM, signed by the CA) that test clients present: with it the
+    /// broker requires a client certificate signed by the CA (mutual TLS).
+    pub client_identity: Option<(String, String)>,
 }
 
 /// Time the broker gets to accept connections after it was spawned.
@@ -46,12 +76,25 @@ pub struct Broker {
     child: Option<Child>,
     log_path: PathBuf,
     config_path: PathBuf,
+    /// CA certificate (PEM) of a TLS listener.
+    ca_pem: Option<String>,
+    /// Client certificate and key (PEM) test clients present.
+    client_identity: Option<(String, String)>,
 }
 
 impl Broker {
     /// Writes a config and starts the broker on a free port; waits until it accepts
     /// connections.
     pub async fn start() -> Broker {
+        Self::start_with(None).await
+    }
+
+    /// Like [`Broker::start`], with a TLS listener that wants a user name and password.
+    pub async fn start_tls(tls: &BrokerTls) -> Broker {
+        Self::start_with(Some(tls)).await
+    }
+
+    async fn start_with(tls: Option<&BrokerTls>) -> Broker {
         let dir = tempfile::Builder::new()
             .prefix("dockgate-hil-broker-")
             .tempdir()
@@ -59,10 +102,13 @@ impl Broker {
         let port = free_port();
         let data = dir.path().join("data");
         std::fs::create_dir(&data).expect("creating the broker's persistence directory");
-        let mut conf = format!(
-            "listener {port} 127.0.0.1\n\
-             allow_anonymous true\n\
-             persistence true\n\
+        let mut conf = format!("listener {port} 127.0.0.1\n");
+        match tls {
+            None => conf.push_str("allow_anonymous true\n"),
+            Some(tls) => conf.push_str(&tls_conf(dir.path(), tls)),
+        }
+        conf.push_str(&format!(
+            "persistence true\n\
              persistence_location {data}/\n\
              max_inflight_messages 1000\n\
              max_queued_messages 100000\n\
@@ -71,7 +117,7 @@ impl Broker {
              log_type all\n\
              log_timestamp_format %H:%M:%S\n",
             data = data.display(),
-        );
+        ));
         // As root, mosquitto would switch to the `mosquitto` user, which cannot write the
         // tempdir; `user root` keeps it as it is (ignored when not started as root).
         if running_as_root() {
@@ -86,14 +132,26 @@ impl Broker {
             child: None,
             log_path,
             config_path,
+            ca_pem: tls.map(|t| t.ca_pem.clone()),
+            client_identity: tls.and_then(|t| t.client_identity.clone()),
         };
         broker.spawn().await;
         broker
     }
 
-    /// `mqtt://127.0.0.1:<port>`, for dockgate's `[mqtt] url`.
+    /// `mqtt://127.0.0.1:<port>` (`mqtts://` with TLS), for dockgate's `[mqtt] url`.
     pub fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
+        let scheme = if self.ca_pem.is_some() {
+            "mqtts"
+        } else {
+            "mqtt"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The CA certificate (PEM) of a TLS listener.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The broker's port.
@@ -235,6 +293,56 @@ impl Drop for Broker {
     }
 }
 
+/// Writes the certificates, key and password file of `tls` into `dir`; returns the listener's
+/// config lines.
+fn tls_conf(dir: &std::path::Path, tls: &BrokerTls) -> String {
+    let file = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text)
+            .unwrap_or_else(|e| panic!("writing the broker's {}: {e}", path.display()));
+        path
+    };
+    let ca = file("ca.pem", &tls.ca_pem);
+    let cert = file("broker.pem", &tls.cert_pem);
+    let key = file("broker.key", &tls.key_pem);
+    let passwd = dir.join("passwd");
+    for (i, (user, password)) in tls.users.iter().enumerate() {
+        // -c (create) for the first account only; -b takes the password from the command line.
+        let mut cmd = Command::new(mosquitto_passwd());
+        cmd.arg("-b");
+        if i == 0 {
+            cmd.arg("-c");
+        }
+        let out = cmd
+            .arg(&passwd)
+            .args([user, password])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {} (install mosquitto, see hil-tests/run.sh): {e}",
+                    mosquitto_passwd()
+                )
+            });
+        assert!(
+            out.status.success(),
+            "mosquitto_passwd failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(passwd.exists(), "a TLS broker needs at least one account");
+    format!(
+        "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate {}\nallow_anonymous false\n\
+         password_file {}\n",
+        ca.display(),
+        cert.display(),
+        key.display(),
+        tls.client_identity.is_some(),
+        passwd.display()
+    )
+}
+
 /// Whether this process runs as root (mosquitto then drops privileges unless told not to).
 fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
@@ -284,10 +392,42 @@ impl Drop for MqttClient {
 impl MqttClient {
     /// Connects as `client_id` and waits for the CONNACK.
     pub async fn connect(broker: &Broker, client_id: &str) -> MqttClient {
+        Self::connect_with(broker, client_id, None).await
+    }
+
+    /// Connects as `client_id` with a user name and password and waits for the CONNACK; over
+    /// TLS (verifying the broker with its CA) when the broker has a TLS listener.
+    pub async fn connect_as(
+        broker: &Broker,
+        client_id: &str,
+        user: &str,
+        password: &str,
+    ) -> MqttClient {
+        Self::connect_with(broker, client_id, Some((user, password))).await
+    }
+
+    async fn connect_with(
+        broker: &Broker,
+        client_id: &str,
+        credentials: Option<(&str, &str)>,
+    ) -> MqttClient {
         let mut options = MqttOptions::new(client_id, "127.0.0.1", broker.port());
         options.set_keep_alive(Duration::from_secs(5));
         options.set_clean_session(true);
         options.set_max_packet_size(4 << 20, 4 << 20);
+        if let Some((user, password)) = credentials {
+            options.set_credentials(user, password);
+        }
+        if let Some(ca) = broker.ca_pem() {
+            options.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
+                ca: ca.as_bytes().to_vec(),
+                alpn: None,
+                client_auth: broker
+                    .client_identity
+                    .as_ref()
+                    .map(|(cert, key)| (cert.clone().into_bytes(), key.clone().into_bytes())),
+            }));
+        }
         let (client, eventloop) = AsyncClient::new(options, 1024);
         let state = Arc::new(Mutex::new(ClientState::default()));
         let task = tokio::spawn(drive(eventloop, state.clone()));

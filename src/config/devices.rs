@@ -22,7 +22,7 @@ pub struct MqttConfig {
     pub username: Option<String>,
     /// File holding the password.
     pub password_file: Option<PathBuf>,
-    /// CA certificate (PEM) to verify an `mqtts://` broker; default: the system's roots.
+    /// CA certificate(s) (PEM) to verify an `mqtts://` broker; required for `mqtts://`.
     pub ca_file: Option<PathBuf>,
     /// Client certificate (PEM) for mutual TLS (with `client_key_file`).
     pub client_cert_file: Option<PathBuf>,
@@ -261,6 +261,11 @@ pub(super) fn validate(
     bad: &mut dyn FnMut(String, String),
 ) {
     if let Some(m) = mqtt {
+        let usable = std::cell::Cell::new(true);
+        let mut bad = |key: String, message: String| {
+            usable.set(false);
+            bad(key, message);
+        };
         match reqwest::Url::parse(&m.url) {
             Ok(u) if u.scheme() == "mqtts" && m.ca_file.is_none() => bad(
                 "mqtt.ca_file".into(),
@@ -304,6 +309,14 @@ pub(super) fn validate(
                 "mqtt.max_packet_size".into(),
                 "expected 1KiB to 256MiB".into(),
             );
+        }
+        // The files' content, as the connection will use it (PEM certificates and key, a
+        // non-empty password), once nothing more basic is wrong.
+        if usable.get() {
+            if let Err(error) = crate::devices::mqtt_in::check(m) {
+                let (key, message) = error.problem();
+                bad(key, message);
+            }
         }
     }
     if let Err(error) = barcodes.rules() {

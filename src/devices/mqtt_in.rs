@@ -8,9 +8,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::path::{Path, PathBuf};
+
 use rumqttc::{
-    AsyncClient, Event, Incoming, MqttOptions, Publish, QoS, TlsConfiguration, Transport,
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, Incoming, MqttOptions, Publish, QoS,
+    TlsConfiguration, Transport,
 };
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -35,14 +40,127 @@ pub enum MqttSetupError {
     #[error("mqtt.url {0:?} is not mqtt://host:port or mqtts://host:port")]
     Url(String),
     /// A credential or certificate file could not be read.
-    #[error("reading {path}")]
+    #[error("mqtt.{key}: cannot read {}", path.display())]
     File {
+        /// Config key naming the file, e.g. `ca_file`.
+        key: &'static str,
         /// File.
-        path: String,
+        path: PathBuf,
         /// Cause.
         #[source]
         source: std::io::Error,
     },
+    /// A credential or certificate file holds nothing usable.
+    #[error("mqtt.{key}: {}: {problem}", path.display())]
+    Content {
+        /// Config key naming the file.
+        key: &'static str,
+        /// File.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// rustls refused the TLS settings.
+    #[error("mqtt: TLS settings refused")]
+    Tls(#[source] rustls::Error),
+}
+
+impl MqttSetupError {
+    /// The config key at fault (`mqtt.<key>`) and what is wrong, for `dockgate config validate`.
+    pub fn problem(&self) -> (String, String) {
+        match self {
+            Self::Url(url) => (
+                "mqtt.url".into(),
+                format!("expected mqtt://host:port or mqtts://host:port, got {url:?}"),
+            ),
+            Self::File { key, path, source } => (
+                format!("mqtt.{key}"),
+                format!("cannot read {}: {source}", path.display()),
+            ),
+            Self::Content { key, path, problem } => (
+                format!("mqtt.{key}"),
+                format!("{}: {problem}", path.display()),
+            ),
+            Self::Tls(e) => ("mqtt.url".into(), format!("TLS settings refused: {e}")),
+        }
+    }
+}
+
+/// What a connection failure is reported with: the settings it most likely concerns.
+#[derive(Debug, Clone)]
+struct Settings {
+    host: String,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    /// Set for `mqtts://` only, as the client certificate.
+    ca_file: Option<PathBuf>,
+    client_cert_file: Option<PathBuf>,
+}
+
+impl Settings {
+    /// `error` with what to check, for the log and the device status.
+    fn describe(&self, error: &ConnectionError) -> String {
+        if let ConnectionError::ConnectionRefused(
+            code @ (ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized),
+        ) = error
+        {
+            return match (&self.username, &self.password_file) {
+                (Some(user), Some(file)) => format!(
+                    "the broker refused the login ({code:?}): check mqtt.username {user:?} and \
+                     the password in mqtt.password_file {}",
+                    file.display()
+                ),
+                _ => format!(
+                    "the broker refused the login ({code:?}): it may want mqtt.username and \
+                     mqtt.password_file"
+                ),
+            };
+        }
+        let Some(tls) = tls_cause(error) else {
+            return error.to_string();
+        };
+        let hint = match (tls, &self.ca_file, &self.client_cert_file) {
+            (rustls::Error::InvalidCertificate(_), Some(ca), _) => format!(
+                " (the broker's certificate must be signed by the CA in mqtt.ca_file {} and \
+                 name {:?})",
+                ca.display(),
+                self.host
+            ),
+            (
+                rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+                _,
+                None,
+            ) => " (the broker wants a client certificate: mqtt.client_cert_file and \
+                  mqtt.client_key_file)"
+                .into(),
+            (rustls::Error::AlertReceived(_), _, Some(cert)) => format!(
+                " (the broker may not accept the client certificate in mqtt.client_cert_file {})",
+                cert.display()
+            ),
+            _ => String::new(),
+        };
+        format!("TLS with the broker failed: {tls}{hint}")
+    }
+}
+
+/// The rustls error behind a connection failure (rumqttc wraps it in I/O errors, during the
+/// handshake or, for an alert the broker sends after it, on the first read).
+fn tls_cause(error: &ConnectionError) -> Option<&rustls::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(tls) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// A handle for publishing operator feedback on the site broker.
@@ -72,6 +190,7 @@ impl FeedbackPublisher {
 /// The broker connection and what it feeds.
 pub struct MqttInput {
     options: MqttOptions,
+    settings: Settings,
     /// Topic → (device id, publish feedback).
     topics: HashMap<String, (Arc<str>, bool)>,
     max_payload: usize,
@@ -91,6 +210,14 @@ impl MqttInput {
             return Ok(None);
         };
         let options = options(m, &config.site.id)?;
+        let tls = matches!(options.transport(), Transport::Tls(_));
+        let settings = Settings {
+            host: options.broker_address().0,
+            username: m.username.clone(),
+            password_file: m.password_file.clone(),
+            ca_file: m.ca_file.clone().filter(|_| tls),
+            client_cert_file: m.client_cert_file.clone().filter(|_| tls),
+        };
         let topics = config
             .devices
             .iter()
@@ -105,6 +232,7 @@ impl MqttInput {
         Ok(Some((
             Self {
                 options,
+                settings,
                 topics,
                 max_payload: m.max_packet_size as usize,
                 store,
@@ -145,7 +273,8 @@ impl MqttInput {
             .instrument(tracing::info_span!("mqtt-ack")),
         );
         let mut backoff = Duration::from_millis(500);
-        let mut down_logged = false;
+        // The last failure logged: a different one is logged again, a repeat is not.
+        let mut logged: Option<String> = None;
         info!(broker = %self.options.broker_address().0, devices = self.topics.len(), "Connecting to the site broker.");
         loop {
             let event = tokio::select! {
@@ -155,7 +284,7 @@ impl MqttInput {
             match event {
                 Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                     backoff = Duration::from_millis(500);
-                    down_logged = false;
+                    logged = None;
                     info!(
                         session_present = ack.session_present,
                         "Connected to the site broker."
@@ -174,11 +303,12 @@ impl MqttInput {
                 }
                 Ok(_) => {}
                 Err(error) => {
-                    if !down_logged {
-                        warn!(error = %error, "Site broker connection lost; reconnecting.");
-                        down_logged = true;
+                    let reason = self.settings.describe(&error);
+                    if logged.as_deref() != Some(reason.as_str()) {
+                        warn!(error = %reason, "Site broker connection failed; retrying.");
+                        logged = Some(reason.clone());
                     }
-                    self.set_up(false, Some(error.to_string()));
+                    self.set_up(false, Some(reason));
                     let wait = backoff.mul_f64(0.5 + rand::random::<f64>() / 2.0);
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     tokio::select! {
@@ -322,9 +452,12 @@ async fn acknowledge(
 fn options(m: &MqttConfig, site: &str) -> Result<MqttOptions, MqttSetupError> {
     let url = reqwest::Url::parse(&m.url).map_err(|_| MqttSetupError::Url(m.url.clone()))?;
     let tls = url.scheme() == "mqtts";
+    // An IPv6 address without its URL brackets, as the TLS server name and for connecting.
     let host = url
         .host_str()
-        .ok_or_else(|| MqttSetupError::Url(m.url.clone()))?;
+        .ok_or_else(|| MqttSetupError::Url(m.url.clone()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
     let client_id = m
         .client_id
@@ -341,30 +474,128 @@ fn options(m: &MqttConfig, site: &str) -> Result<MqttOptions, MqttSetupError> {
         .saturating_mul(16)
         .clamp(1 << 20, 256 << 20);
     o.set_max_packet_size(incoming, 1 << 20);
-    let read = |p: &std::path::Path| {
-        std::fs::read(p).map_err(|source| MqttSetupError::File {
-            path: p.display().to_string(),
-            source,
-        })
-    };
-    if let (Some(user), Some(file)) = (&m.username, &m.password_file) {
-        let password = String::from_utf8_lossy(&read(file)?).trim().to_owned();
+    if let Some((user, password)) = credentials(m)? {
         o.set_credentials(user, password);
     }
     if tls {
-        let ca = match &m.ca_file {
-            Some(f) => read(f)?,
-            None => Vec::new(),
-        };
-        let client_auth = match (&m.client_cert_file, &m.client_key_file) {
-            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
-            _ => None,
-        };
-        o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
-            ca,
-            alpn: None,
-            client_auth,
-        }));
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(tls_config(m)?),
+        )));
     }
     Ok(o)
+}
+
+/// Checks `[mqtt]` as the connection will use it: the URL, the password file and, for
+/// `mqtts://`, the CA, client certificate and key files.
+pub fn check(m: &MqttConfig) -> Result<(), MqttSetupError> {
+    options(m, "check").map(drop)
+}
+
+fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, MqttSetupError> {
+    std::fs::read(path).map_err(|source| MqttSetupError::File {
+        key,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn content(key: &'static str, path: &Path, problem: impl Into<String>) -> MqttSetupError {
+    MqttSetupError::Content {
+        key,
+        path: path.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// User name and password (`password_file`'s text with surrounding white space removed, as
+/// for the sinks' secret files).
+fn credentials(m: &MqttConfig) -> Result<Option<(String, String)>, MqttSetupError> {
+    let (Some(user), Some(file)) = (&m.username, &m.password_file) else {
+        return Ok(None);
+    };
+    let bytes = read("password_file", file)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| content("password_file", file, "the password is not UTF-8 text"))?;
+    let password = text.trim();
+    if password.is_empty() {
+        return Err(content("password_file", file, "the file holds no password"));
+    }
+    Ok(Some((user.clone(), password.to_owned())))
+}
+
+/// Certificates of a PEM file (`-----BEGIN CERTIFICATE-----` sections; others are skipped).
+fn pem_certificates(
+    key: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, MqttSetupError> {
+    let bytes = read(key, path)?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| content(key, path, format!("not a valid PEM file: {e}")))?;
+    if certs.is_empty() {
+        return Err(content(
+            key,
+            path,
+            "no certificate in it; expected PEM (-----BEGIN CERTIFICATE-----); convert a DER \
+             file with `openssl x509 -inform der -in FILE -out FILE.pem`",
+        ));
+    }
+    Ok(certs)
+}
+
+/// The rustls client configuration of an `mqtts://` broker: server verified against the CA
+/// certificates of `ca_file` (host name or IP address checked against the certificate's
+/// subject alternative names), optional client certificate. The crypto provider is named
+/// here (ring), so the connection does not depend on a process-wide default.
+fn tls_config(m: &MqttConfig) -> Result<rustls::ClientConfig, MqttSetupError> {
+    let Some(ca_file) = &m.ca_file else {
+        return Err(MqttSetupError::Content {
+            key: "ca_file",
+            path: PathBuf::new(),
+            problem: "mqtts:// needs ca_file, the CA certificate (PEM) of the broker".into(),
+        });
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, cert) in pem_certificates("ca_file", ca_file)?
+        .into_iter()
+        .enumerate()
+    {
+        roots.add(cert).map_err(|e| {
+            content(
+                "ca_file",
+                ca_file,
+                format!("certificate {} is not usable as a CA: {e}", i + 1),
+            )
+        })?;
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(MqttSetupError::Tls)?
+    .with_root_certificates(roots);
+    match (&m.client_cert_file, &m.client_key_file) {
+        (Some(cert_file), Some(key_file)) => {
+            let certs = pem_certificates("client_cert_file", cert_file)?;
+            let key = PrivateKeyDer::from_pem_slice(&read("client_key_file", key_file)?).map_err(
+                |e| {
+                    content(
+                        "client_key_file",
+                        key_file,
+                        format!(
+                            "no usable private key (expected PEM: PKCS#8, PKCS#1 or SEC1): {e}"
+                        ),
+                    )
+                },
+            )?;
+            builder.with_client_auth_cert(certs, key).map_err(|e| {
+                content(
+                    "client_key_file",
+                    key_file,
+                    format!("not usable with {}: {e}", cert_file.display()),
+                )
+            })
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
 }
