@@ -370,8 +370,12 @@ impl SinkWorker {
                         _ => loose.push(row),
                     }
                 }
-                // Each head brings the events that wait behind it in its subject, as many as
-                // the request has room for, so one busy subject still fills batches.
+                // When heads are scarce (fewer than asked for: a few busy subjects, say one
+                // receiving dock), each head brings the events waiting behind it in its
+                // subject, as many as the request has room for. With heads to spare, requests
+                // stay one event per subject: those are neighbours in the buffer, so marking
+                // them delivered touches few pages.
+                let runs = loose.len() < want;
                 let mut chunk: Vec<ReadyDelivery> = Vec::with_capacity(batch_max);
                 let mut count = taken.len();
                 for row in loose {
@@ -385,7 +389,7 @@ impl SinkWorker {
                     let (subject, head) = (row.subject.clone(), row.seq);
                     chunk.push(row);
                     count += 1;
-                    if room > 0 {
+                    if runs && room > 0 {
                         let behind = read::run_behind(conn, &sink, &subject, head, room)?;
                         taken.extend(behind.iter().copied());
                         let items = read::deliveries_by_seq(conn, &behind)?;
@@ -439,6 +443,7 @@ async fn request(
     let outcome = match &answer.verdict {
         Verdict::Delivered => Some(Outcome::Delivered {
             seqs: batch.seqs.clone(),
+            subjects: batch.subjects.clone(),
             status: answer.status.unwrap_or(200),
         }),
         Verdict::Retry { .. } | Verdict::Pause { .. } => Some(Outcome::Failed {

@@ -6,6 +6,7 @@
 //! that fires only after the commit. Readers ([`read::ReadPool`]) use their own connections on
 //! blocking threads; WAL lets them run beside the writer.
 
+mod checkpoint;
 pub mod inputs;
 pub mod prune;
 pub mod read;
@@ -102,6 +103,8 @@ pub enum Outcome {
     Delivered {
         /// Sequence numbers delivered.
         seqs: Vec<i64>,
+        /// Their subjects (repeats allowed), whose next events may now go.
+        subjects: Vec<String>,
         /// HTTP status of the acknowledgement.
         status: u16,
     },
@@ -353,7 +356,12 @@ pub fn open(config: &Config) -> Result<(StoreHandle, std::thread::JoinHandle<()>
     let (committed_tx, committed) = watch::channel(Commits::default());
     let settings = LedgerSettings::from_config(config);
     let (_, rules) = inputs::device_settings(config);
-    let writer = writer::Writer::new(conn, settings, rules, committed_tx)?;
+    let checkpointer =
+        checkpoint::Checkpointer::start(&path).map_err(|source| StoreError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+    let writer = writer::Writer::new(conn, settings, rules, committed_tx, checkpointer)?;
     let thread = std::thread::Builder::new()
         .name("store-writer".into())
         .spawn(move || writer.run(rx))
@@ -418,6 +426,9 @@ fn open_connection(path: &Path, sync: SyncMode) -> Result<Connection, StoreError
     };
     conn.pragma_update(None, "synchronous", sync)
         .map_err(wrap)?;
+    // The `store-checkpoint` thread copies the WAL back, so no commit waits for it.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(wrap)?;
     conn.set_prepared_statement_cache_capacity(64);
     schema::migrate(&mut conn)?;
     let check: String = conn
@@ -447,5 +458,12 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     )
     .map_err(wrap)?;
     conn.busy_timeout(Duration::from_secs(5)).map_err(wrap)?;
+    // A bound LIMIT otherwise makes SQLite re-plan a cached statement at every new value,
+    // which the sink workers' reads paid on every fetch.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(wrap)?;
     Ok(conn)
 }

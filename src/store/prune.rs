@@ -93,9 +93,13 @@ impl Capacity {
 
 /// Bytes held by live pages of the database file.
 pub fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
-    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-    let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    // Runs after every commit: cached statements, not three fresh parses.
+    let pragma = |sql: &str| -> rusqlite::Result<i64> {
+        conn.prepare_cached(sql)?.query_row([], |r| r.get(0))
+    };
+    let page_size = pragma("PRAGMA page_size")?;
+    let pages = pragma("PRAGMA page_count")?;
+    let free = pragma("PRAGMA freelist_count")?;
     Ok(((pages - free).max(0) * page_size) as u64)
 }
 

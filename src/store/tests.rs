@@ -78,10 +78,17 @@ impl Ledger {
     }
 
     async fn deliver(&self, sink: &str, seqs: Vec<i64>) {
-        self.store
-            .record(Arc::from(sink), Outcome::Delivered { seqs, status: 200 })
-            .await
-            .unwrap();
+        let subjects = read::deliveries_by_seq(&self.conn(), &seqs)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.subject)
+            .collect();
+        let outcome = Outcome::Delivered {
+            seqs,
+            subjects,
+            status: 200,
+        };
+        self.store.record(Arc::from(sink), outcome).await.unwrap();
     }
 
     async fn kill(&self, sink: &str, seq: i64) {
@@ -582,5 +589,29 @@ async fn unreadable_inputs_are_quarantined_with_their_bytes() {
     assert_eq!(
         ids(&one(&l, frame("door-07", b"open", None)).await).len(),
         1
+    );
+}
+
+/// Commits never checkpoint (the writer would stand still for it); the checkpoint thread copies
+/// the WAL back into the database file shortly after.
+#[tokio::test]
+async fn the_checkpoint_thread_copies_commits_into_the_database_file() {
+    let l = Ledger::open("");
+    let size = || std::fs::metadata(&l.path).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    for _ in 0..20 {
+        let events = (0..100)
+            .map(|i| event("pick.confirmed", &format!("SO-{i}")))
+            .collect();
+        l.store.ingest(events, None).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while size() < before + 256 * 1024 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        size() >= before + 256 * 1024,
+        "database file still {} bytes (was {before})",
+        size()
     );
 }

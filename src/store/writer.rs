@@ -9,6 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
+use super::checkpoint::Checkpointer;
 use super::inputs::InputOutcome;
 use super::prune::{self, Capacity};
 use super::{
@@ -38,6 +39,7 @@ pub struct Writer {
     pub(super) sessions: HashMap<String, crate::workflow::Session>,
     /// Plain-text barcode rules.
     pub(super) rules: crate::decode::BarcodeRules,
+    checkpointer: Checkpointer,
 }
 
 /// A reply held back until the group's commit is known.
@@ -92,11 +94,12 @@ fn clone_sql_error(e: &rusqlite::Error) -> rusqlite::Error {
 
 impl Writer {
     /// Prepares the writer for an open, migrated connection.
-    pub fn new(
+    pub(super) fn new(
         conn: Connection,
         settings: LedgerSettings,
         rules: crate::decode::BarcodeRules,
         committed: watch::Sender<Commits>,
+        checkpointer: Checkpointer,
     ) -> Result<Self, StoreError> {
         let capacity = Capacity::measure(&conn, settings.max_disk)?;
         let sessions = super::inputs::load_sessions(&conn)?;
@@ -110,6 +113,7 @@ impl Writer {
             last_maintain: Instant::now(),
             sessions,
             rules,
+            checkpointer,
         })
     }
 
@@ -130,6 +134,7 @@ impl Writer {
             }
             self.apply_group(&mut group);
         }
+        self.checkpointer.stop();
         if let Err(error) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
             warn!(error = %error, "Final buffer checkpoint failed.");
         }
@@ -163,6 +168,7 @@ impl Writer {
         if let Err(error) = self.capacity.refresh(&self.conn) {
             warn!(error = %error, "Measuring buffer size failed.");
         }
+        self.checkpointer.committed();
         for reply in replies {
             reply.send();
         }
@@ -186,12 +192,12 @@ impl Writer {
                 seqs,
                 reply,
             } => {
-                let mut stmt = self.conn.prepare_cached(
-                    "UPDATE deliveries SET batch_key = ?1 WHERE seq = ?2 AND sink = ?3",
-                )?;
-                for seq in seqs {
-                    stmt.execute(params![key, seq, &*sink])?;
-                }
+                self.conn
+                    .prepare_cached(
+                        "UPDATE deliveries SET batch_key = ?1
+                         WHERE sink = ?2 AND seq IN (SELECT value FROM json_each(?3))",
+                    )?
+                    .execute(params![key, &*sink, seq_list(&seqs)])?;
                 Reply::Unit(reply)
             }
             Command::Outcome {
@@ -361,32 +367,31 @@ impl Writer {
     fn record(&mut self, sink: &Arc<str>, outcome: Outcome) -> rusqlite::Result<()> {
         let now = now_ms();
         match outcome {
-            Outcome::Delivered { seqs, status } => {
-                let mut mark = self.conn.prepare_cached(
-                    "UPDATE deliveries SET state = 'delivered', ready = 0, attempts = attempts + 1,
-                         last_status = ?1, last_error = NULL, delivered_ms = ?2, updated_ms = ?2
-                     WHERE seq = ?3 AND sink = ?4 AND state = 'pending' RETURNING subject",
-                )?;
-                let mut head = self.conn.prepare_cached(
-                    "SELECT seq, state FROM deliveries WHERE sink = ?1 AND subject = ?2
-                         AND state != 'delivered' ORDER BY seq LIMIT 1",
-                )?;
+            Outcome::Delivered {
+                seqs,
+                mut subjects,
+                status,
+            } => {
+                // Set-based: one statement for the batch, then one per subject to let its next
+                // event go (the first open row, unless it is dead or held).
+                self.conn
+                    .prepare_cached(
+                        "UPDATE deliveries SET state = 'delivered', ready = 0, attempts = attempts + 1,
+                             last_status = ?1, last_error = NULL, delivered_ms = ?2, updated_ms = ?2
+                         WHERE sink = ?3 AND state = 'pending'
+                             AND seq IN (SELECT value FROM json_each(?4))",
+                    )?
+                    .execute(params![status, now, &**sink, seq_list(&seqs)])?;
                 let mut promote = self.conn.prepare_cached(
-                    "UPDATE deliveries SET ready = 1 WHERE seq = ?1 AND sink = ?2",
+                    "UPDATE deliveries SET ready = 1
+                     WHERE sink = ?1 AND state = 'pending' AND ready = 0 AND seq = (
+                         SELECT seq FROM deliveries WHERE sink = ?1 AND subject = ?2
+                             AND state != 'delivered' ORDER BY seq LIMIT 1)",
                 )?;
-                for seq in seqs {
-                    let subject: Option<String> = mark
-                        .query_row(params![status, now, seq, &**sink], |r| r.get(0))
-                        .optional()?;
-                    let Some(subject) = subject else { continue };
-                    let next: Option<(i64, String)> = head
-                        .query_row(params![&**sink, subject], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()?;
-                    if let Some((next, state)) = next {
-                        if state == "pending" {
-                            promote.execute(params![next, &**sink])?;
-                        }
-                    }
+                subjects.sort_unstable();
+                subjects.dedup();
+                for subject in &subjects {
+                    promote.execute(params![&**sink, subject])?;
                 }
             }
             Outcome::Failed {
@@ -483,6 +488,21 @@ fn fail_command(cmd: Command, error: &rusqlite::Error) {
         Command::Replay { reply, .. } => Reply::Count(reply, 0),
     };
     reply.fail(error);
+}
+
+/// Sequence numbers as a JSON array, for `json_each` in set-based statements.
+fn seq_list(seqs: &[i64]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(seqs.len() * 8 + 2);
+    out.push('[');
+    for (i, seq) in seqs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{seq}");
+    }
+    out.push(']');
+    out
 }
 
 fn collect(

@@ -1,0 +1,114 @@
+//! The `store-checkpoint` thread: copies committed WAL pages back into the database file beside
+//! the writer, on its own connection. Left to SQLite's automatic checkpoint, that copy and its
+//! fsyncs ran inside the commit that crossed the threshold, and the writer (with every input
+//! waiting on it) stood still for tens of milliseconds each time.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use tracing::warn;
+
+/// Least time between two checkpoints while commits keep coming: a page written by many commits
+/// in that time reaches the database file once.
+const SPACING: Duration = Duration::from_millis(250);
+
+/// WAL length (pages) past which the checkpoint also makes the next commit start the WAL from
+/// the beginning. A passive checkpoint never does that while commits keep coming, so under
+/// sustained input the WAL would otherwise grow for as long as the burst lasts.
+const RESTART_PAGES: i64 = 8192;
+
+/// The writer's end: tells the checkpointer that something was committed.
+pub(super) struct Checkpointer {
+    nudge: Option<SyncSender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts the thread on its own connection to `path`.
+    pub fn start(path: &Path) -> std::io::Result<Self> {
+        let (nudge, rx) = sync_channel(1);
+        let path = path.to_owned();
+        let thread = std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || run(path, rx))?;
+        Ok(Self {
+            nudge: Some(nudge),
+            thread: Some(thread),
+        })
+    }
+
+    /// Called after each commit; never blocks.
+    pub fn committed(&self) {
+        if let Some(nudge) = &self.nudge {
+            // Full: a nudge is already waiting. Gone: the thread could not open its
+            // connection, which it logged.
+            let _ = nudge.try_send(());
+        }
+    }
+
+    /// Stops the thread after its current checkpoint.
+    pub fn stop(&mut self) {
+        self.nudge.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run(path: PathBuf, rx: Receiver<()>) {
+    let conn = match Connection::open(&path) {
+        Ok(conn) => conn,
+        Err(error) => {
+            // Without this thread the WAL is not copied back until the writer stops; say so.
+            warn!(path = %path.display(), error = %error, "Buffer checkpoint connection failed; the WAL will grow until dockgate stops.");
+            return;
+        }
+    };
+    if let Err(error) = conn.busy_timeout(Duration::from_secs(5)) {
+        warn!(error = %error, "Setting the checkpoint busy timeout failed.");
+    }
+    let mut last = Instant::now() - SPACING;
+    let mut pending = false;
+    loop {
+        let wait = if pending {
+            SPACING.saturating_sub(last.elapsed())
+        } else {
+            Duration::from_secs(3600)
+        };
+        match rx.recv_timeout(wait) {
+            Ok(()) => pending = true,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if !pending || last.elapsed() < SPACING {
+            continue;
+        }
+        pending = false;
+        last = Instant::now();
+        match checkpoint(&conn, "PASSIVE") {
+            Ok(pages) if pages > RESTART_PAGES => {
+                if let Err(error) = checkpoint(&conn, "RESTART") {
+                    warn!(error = %error, wal_pages = pages, "Buffer checkpoint (restart) failed.");
+                }
+            }
+            Ok(_) => {}
+            Err(error) => warn!(error = %error, "Buffer checkpoint failed."),
+        }
+    }
+}
+
+/// Runs one checkpoint; returns the WAL's length in pages.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        r.get::<_, i64>(1)
+    })
+}
