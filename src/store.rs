@@ -11,6 +11,7 @@ pub mod inputs;
 pub mod prune;
 pub mod read;
 pub mod schema;
+mod subjects;
 pub mod writer;
 
 #[cfg(test)]
@@ -103,7 +104,7 @@ pub enum Outcome {
     Delivered {
         /// Sequence numbers delivered.
         seqs: Vec<i64>,
-        /// Their subjects (repeats allowed), whose next events may now go.
+        /// The subject of each of `seqs`, in the same order.
         subjects: Vec<String>,
         /// HTTP status of the acknowledgement.
         status: u16,

@@ -207,8 +207,9 @@ pub struct Backlog {
 
 /// Backlog of each named sink.
 pub fn backlog(conn: &Connection, sinks: &[String]) -> rusqlite::Result<Vec<Backlog>> {
-    let mut count =
-        conn.prepare_cached("SELECT COUNT(*) FROM deliveries WHERE sink = ?1 AND state = ?2")?;
+    let mut count = conn.prepare_cached(
+        "SELECT COUNT(*) FROM deliveries WHERE sink = ?1 AND state = ?2 AND state != 'delivered'",
+    )?;
     // The oldest pending row of a sink is always a subject head: anything pending behind it
     // in its subject is younger. So the ready index answers this.
     let mut oldest = conn.prepare_cached(
