@@ -76,6 +76,10 @@ fn run(path: PathBuf, rx: Receiver<()>) {
     if let Err(error) = conn.busy_timeout(Duration::from_secs(5)) {
         warn!(error = %error, "Setting the checkpoint busy timeout failed.");
     }
+    // A checkpoint copies frames without the page cache; do not let it hold the default 2 MB.
+    if let Err(error) = conn.pragma_update(None, "cache_size", -64) {
+        warn!(error = %error, "Setting the checkpoint cache size failed.");
+    }
     let mut last = Instant::now() - SPACING;
     let mut pending = false;
     loop {
