@@ -430,6 +430,9 @@ fn open_connection(path: &Path, sync: SyncMode) -> Result<Connection, StoreError
     // The `store-checkpoint` thread copies the WAL back, so no commit waits for it.
     conn.pragma_update(None, "wal_autocheckpoint", 0)
         .map_err(wrap)?;
+    // After a burst made it long, the WAL file is cut back when it starts over.
+    conn.pragma_update(None, "journal_size_limit", 16 << 20)
+        .map_err(wrap)?;
     conn.set_prepared_statement_cache_capacity(64);
     schema::migrate(&mut conn)?;
     let check: String = conn

@@ -179,6 +179,7 @@ impl Writer {
             warn!(error = %error, "Measuring buffer size failed.");
         }
         self.checkpointer.committed();
+        self.checkpointer.bound_wal(&self.conn);
         for reply in replies {
             reply.send();
         }
