@@ -91,6 +91,14 @@ fn fail(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
+/// The buffer did not take the input (full, or a failed commit): 503, try again shortly.
+fn refused(error: impl std::fmt::Display) -> Response {
+    let mut r = fail(StatusCode::SERVICE_UNAVAILABLE, error.to_string());
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    r
+}
+
 async fn ready(State(s): State<AdminState>) -> Response {
     if s.ready.load(Ordering::Acquire) {
         (StatusCode::OK, "ready\n").into_response()
@@ -292,12 +300,7 @@ async fn ingest_device(
     };
     let outcome = match s.store.inputs(vec![frame]).await {
         Ok(mut o) => o.pop(),
-        Err(e) => {
-            let mut r = fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            return r;
-        }
+        Err(e) => return refused(e),
     };
     let wants_feedback = s.config.devices.get(&device).is_some_and(|d| d.feedback);
     match outcome {
@@ -385,12 +388,7 @@ async fn post_events(
     match s.store.ingest(events, key).await {
         Ok(ids) => (StatusCode::ACCEPTED, Json(json!({ "ids": ids }))).into_response(),
         Err(e @ IngestError::KeyConflict) => fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-        Err(e) => {
-            let mut r = fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            r
-        }
+        Err(e) => refused(e),
     }
 }
 

@@ -87,36 +87,41 @@ pub fn ready_deliveries(
     let mut rows = stmt.query(params![sink, (limit + busy.len()) as i64])?;
     let mut out = Vec::with_capacity(limit);
     while let Some(r) = rows.next()? {
-        let subject = r.get_ref(6)?.as_str()?;
-        if busy.contains(subject) {
+        if busy.contains(r.get_ref(6)?.as_str()?) {
             continue;
         }
-        let seq: i64 = r.get(0)?;
-        let id: String = r.get(1)?;
-        let mut json = String::with_capacity(256);
-        write_cloudevent(
-            &mut json,
-            &id,
-            r.get_ref(4)?.as_str()?,
-            r.get_ref(5)?.as_str()?,
-            subject,
-            r.get_ref(7)?.as_str()?,
-            seq,
-            r.get_ref(8)?.as_str()?,
-        );
-        out.push(ReadyDelivery {
-            seq,
-            id,
-            subject: subject.to_owned(),
-            batch_key: r.get(2)?,
-            created_ms: r.get(3)?,
-            json,
-        });
+        out.push(rendered(r)?);
         if out.len() >= limit {
             break;
         }
     }
     Ok(out)
+}
+
+/// A delivery row as a worker sends it; columns as selected by `ready_deliveries`.
+fn rendered(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReadyDelivery> {
+    let seq: i64 = r.get(0)?;
+    let id: String = r.get(1)?;
+    let subject = r.get_ref(6)?.as_str()?;
+    let mut json = String::with_capacity(256);
+    write_cloudevent(
+        &mut json,
+        &id,
+        r.get_ref(4)?.as_str()?,
+        r.get_ref(5)?.as_str()?,
+        subject,
+        r.get_ref(7)?.as_str()?,
+        seq,
+        r.get_ref(8)?.as_str()?,
+    );
+    Ok(ReadyDelivery {
+        seq,
+        id,
+        subject: subject.to_owned(),
+        batch_key: r.get(2)?,
+        created_ms: r.get(3)?,
+        json,
+    })
 }
 
 /// Up to `max` pending events queued behind `head` in its subject on `sink`, in order: the run
@@ -157,34 +162,14 @@ pub fn batch_members(conn: &Connection, sink: &str, key: &str) -> rusqlite::Resu
 /// Rendered CloudEvents of the given pending deliveries (used to rebuild a recorded batch).
 pub fn deliveries_by_seq(conn: &Connection, seqs: &[i64]) -> rusqlite::Result<Vec<ReadyDelivery>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT e.seq, e.id, e.created_ms, e.source, e.type, e.subject, e.time, e.data
+        "SELECT e.seq, e.id, NULL, e.created_ms, e.source, e.type, e.subject, e.time, e.data
          FROM events e WHERE e.seq = ?1",
     )?;
     let mut out = Vec::with_capacity(seqs.len());
     for seq in seqs {
         let mut rows = stmt.query([seq])?;
         if let Some(r) = rows.next()? {
-            let id: String = r.get(1)?;
-            let subject = r.get_ref(5)?.as_str()?;
-            let mut json = String::with_capacity(256);
-            write_cloudevent(
-                &mut json,
-                &id,
-                r.get_ref(3)?.as_str()?,
-                r.get_ref(4)?.as_str()?,
-                subject,
-                r.get_ref(6)?.as_str()?,
-                *seq,
-                r.get_ref(7)?.as_str()?,
-            );
-            out.push(ReadyDelivery {
-                seq: *seq,
-                id,
-                subject: subject.to_owned(),
-                batch_key: None,
-                created_ms: r.get(2)?,
-                json,
-            });
+            out.push(rendered(r)?);
         }
     }
     Ok(out)
