@@ -55,12 +55,18 @@ impl Checkpointer {
         if self.wal_pages.load(Ordering::Relaxed) <= RESTART_PAGES {
             return;
         }
+        // The restart waits for readers still on the old WAL; inputs wait meanwhile, so give
+        // up soon (the next commit tries again) rather than after the usual 5 s.
+        let _ = conn.busy_timeout(Duration::from_millis(200));
         match checkpoint(conn, "RESTART") {
             Ok(pages) => {
                 self.wal_pages.store(0, Ordering::Relaxed);
                 tracing::debug!(wal_pages = pages, "WAL restarted.");
             }
             Err(error) => warn!(error = %error, "Buffer checkpoint (restart) failed."),
+        }
+        if let Err(error) = conn.busy_timeout(Duration::from_secs(5)) {
+            warn!(error = %error, "Resetting the buffer busy timeout failed.");
         }
     }
 
