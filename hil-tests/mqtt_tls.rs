@@ -156,30 +156,6 @@ fn mqtt_pick(id: &str, topic: &str) -> String {
     format!("[devices.{id}]\nsource = \"mqtt\"\nstation = \"pick\"\ntopic = {topic:?}\n")
 }
 
-/// Waits until `erp` holds at least `n` distinct events of `event_type`.
-async fn wait_type(erp: &StandIn, event_type: &str, n: usize) -> Vec<standin::Delivered> {
-    wait_for(
-        secs(30),
-        &format!("the ERP has {n} {event_type}"),
-        async || {
-            let got = delivered_of(erp, event_type);
-            if got.len() >= n {
-                Ok(got)
-            } else {
-                Err(format!(
-                    "{} so far; every event: {:?}",
-                    got.len(),
-                    distinct_delivered(erp)
-                        .iter()
-                        .map(|d| format!("{} {}", str_field(&d.event, "type"), d.event["data"]))
-                        .collect::<Vec<_>>()
-                ))
-            }
-        },
-    )
-    .await
-}
-
 /// Waits until device `id` is down with a `last_error` that contains every one of `words`;
 /// returns the device's status entry.
 async fn wait_down_with(daemon: &Daemon, id: &str, words: &[&str]) -> serde_json::Value {

@@ -18,6 +18,15 @@ fn line(subject: &str, n: u64, poison: bool) -> Value {
     )
 }
 
+/// Ids of the events of `subject` the ERP accepted, in arrival order.
+fn ids_of_subject(erp: &StandIn, subject: &str) -> Vec<String> {
+    erp.delivered()
+        .into_iter()
+        .filter(|d| d.subject == subject)
+        .map(|d| d.id)
+        .collect()
+}
+
 fn ids_of(rows: &[Value]) -> Vec<String> {
     rows.iter().map(|r| str_field(r, "id")).collect()
 }
@@ -137,12 +146,7 @@ async fn poison_event_is_dead_lettered_held_and_replayed_in_order() {
         },
     )
     .await;
-    let order: Vec<String> = erp
-        .delivered()
-        .into_iter()
-        .filter(|d| d.subject == S)
-        .map(|d| d.id)
-        .collect();
+    let order: Vec<String> = ids_of_subject(&erp, S);
     let want: Vec<String> = subject_s.iter().map(|s| s.to_string()).collect();
     assert_eq!(order, want, "delivery order of {S}");
     erp.check_subject_order().unwrap();
@@ -218,12 +222,7 @@ async fn refused_event_in_a_batch_is_isolated_and_the_rest_delivered() {
         erp.missing(&ids).is_empty()
     })
     .await;
-    let order: Vec<String> = erp
-        .delivered()
-        .into_iter()
-        .filter(|d| d.subject == "SO-B3")
-        .map(|d| d.id)
-        .collect();
+    let order: Vec<String> = ids_of_subject(&erp, "SO-B3");
     assert_eq!(
         order,
         vec![ids[3].clone(), ids[13].clone(), ids[23].clone()]
@@ -281,12 +280,7 @@ async fn refused_event_inside_a_subject_run_holds_the_rest_of_the_run() {
         erp.missing(&ids).is_empty()
     })
     .await;
-    let order: Vec<String> = erp
-        .delivered()
-        .into_iter()
-        .filter(|d| d.subject == S)
-        .map(|d| d.id)
-        .collect();
+    let order: Vec<String> = ids_of_subject(&erp, S);
     assert_eq!(order, ids[..6]);
     assert_eq!(erp.duplicates(), 0, "no event accepted twice");
     erp.check_subject_order().unwrap();

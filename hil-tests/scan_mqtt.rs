@@ -30,35 +30,6 @@ async fn start_mqtt_pick(erp: &StandIn, broker: &Broker, id: &str, topic: &str) 
     daemon
 }
 
-/// Waits until `erp` holds at least `n` distinct events of `event_type`.
-async fn wait_type(erp: &StandIn, event_type: &str, n: usize) -> Vec<standin::Delivered> {
-    wait_for(
-        secs(30),
-        &format!("the ERP has {n} {event_type}"),
-        async || {
-            let got = delivered_of(erp, event_type);
-            if got.len() >= n {
-                Ok(got)
-            } else {
-                Err(format!(
-                    "{} so far; every event: {:?}",
-                    got.len(),
-                    distinct_delivered(erp)
-                        .iter()
-                        .map(|d| format!(
-                            "{} {} {}",
-                            d.sequence,
-                            str_field(&d.event, "type"),
-                            d.event["data"]["input"]
-                        ))
-                        .collect::<Vec<_>>()
-                ))
-            }
-        },
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn mqtt_pick_session_survives_a_broker_restart() {
     const DEVICE: &str = "pick-02";

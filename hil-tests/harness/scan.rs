@@ -66,6 +66,35 @@ pub fn distinct_delivered(standin: &StandIn) -> Vec<Delivered> {
         .collect()
 }
 
+/// Waits until `erp` holds at least `n` distinct events of `event_type`.
+pub async fn wait_type(erp: &StandIn, event_type: &str, n: usize) -> Vec<Delivered> {
+    super::wait_for(
+        super::secs(30),
+        &format!("the ERP has {n} {event_type}"),
+        async || {
+            let got = delivered_of(erp, event_type);
+            if got.len() >= n {
+                Ok(got)
+            } else {
+                Err(format!(
+                    "{} so far; every event: {:?}",
+                    got.len(),
+                    distinct_delivered(erp)
+                        .iter()
+                        .map(|d| format!(
+                            "{} {} {}",
+                            d.sequence,
+                            str_field(&d.event, "type"),
+                            d.event["data"]["input"]
+                        ))
+                        .collect::<Vec<_>>()
+                ))
+            }
+        },
+    )
+    .await
+}
+
 /// Checks the CloudEvents envelope of an event made from a device's input, and that `data`
 /// names the site, the device and its station.
 pub fn check_device_event(e: &Value, device: &str, station: &str) -> Result<(), String> {
