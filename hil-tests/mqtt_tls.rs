@@ -151,6 +151,16 @@ fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// dockgate with the `[mqtt]` table `mqtt`, one MQTT pick station and the ERP sink.
+async fn start_station(erp: &StandIn, mqtt: &str, device: &str, topic: &str) -> Daemon {
+    Daemon::start(
+        Setup::new(vec![SinkSpec::new("erp", erp)])
+            .toml(mqtt)
+            .toml(&mqtt_pick(device, topic)),
+    )
+    .await
+}
+
 /// An MQTT pick station on `topic`.
 fn mqtt_pick(id: &str, topic: &str) -> String {
     format!("[devices.{id}]\nsource = \"mqtt\"\nstation = \"pick\"\ntopic = {topic:?}\n")
@@ -198,12 +208,7 @@ async fn mqtt_tls_with_password_delivers_scans() {
     let secrets = Secrets::new(&pki.ca_pem, DOCKGATE_PASSWORD);
     // The broker is named by its IP address: rustls checks it against the certificate's IP
     // address entry.
-    let daemon = Daemon::start(
-        Setup::new(vec![SinkSpec::new("erp", &erp)])
-            .toml(&secrets.mqtt_table(&broker.url()))
-            .toml(&mqtt_pick(DEVICE, TOPIC)),
-    )
-    .await;
+    let daemon = start_station(&erp, &secrets.mqtt_table(&broker.url()), DEVICE, TOPIC).await;
     wait_device_up(&daemon, DEVICE, 0).await;
     broker.wait_subscribed(DAEMON_CLIENT_ID, 1).await;
     let login = format!("as {DAEMON_CLIENT_ID} ");
@@ -258,12 +263,7 @@ async fn mqtt_mutual_tls_with_password_delivers_scans() {
     .await;
     let secrets = Secrets::new(&pki.ca_pem, DOCKGATE_PASSWORD);
     // Without a client certificate the broker refuses the handshake.
-    let without = Daemon::start(
-        Setup::new(vec![SinkSpec::new("erp", &erp)])
-            .toml(&secrets.mqtt_table(&broker.url()))
-            .toml(&mqtt_pick(DEVICE, TOPIC)),
-    )
-    .await;
+    let without = start_station(&erp, &secrets.mqtt_table(&broker.url()), DEVICE, TOPIC).await;
     let dev = wait_down_with(
         &without,
         DEVICE,
@@ -273,10 +273,11 @@ async fn mqtt_mutual_tls_with_password_delivers_scans() {
     eprintln!("device status without a client certificate: {dev}");
     drop(without);
     let identity = secrets.client_identity(&pki.client("dockgate"));
-    let daemon = Daemon::start(
-        Setup::new(vec![SinkSpec::new("erp", &erp)])
-            .toml(&format!("{}{identity}", secrets.mqtt_table(&broker.url())))
-            .toml(&mqtt_pick(DEVICE, TOPIC)),
+    let daemon = start_station(
+        &erp,
+        &format!("{}{identity}", secrets.mqtt_table(&broker.url())),
+        DEVICE,
+        TOPIC,
     )
     .await;
     wait_device_up(&daemon, DEVICE, 0).await;
@@ -300,12 +301,7 @@ async fn mqtt_tls_wrong_password_is_reported_and_nothing_is_lost() {
     let erp = StandIn::start("erp", Mode::Ok).await;
     let broker = tls_broker(&pki).await;
     let secrets = Secrets::new(&pki.ca_pem, DOCKGATE_PASSWORD);
-    let mut daemon = Daemon::start(
-        Setup::new(vec![SinkSpec::new("erp", &erp)])
-            .toml(&secrets.mqtt_table(&broker.url()))
-            .toml(&mqtt_pick(DEVICE, TOPIC)),
-    )
-    .await;
+    let mut daemon = start_station(&erp, &secrets.mqtt_table(&broker.url()), DEVICE, TOPIC).await;
     // The first start makes dockgate's persistent session on the broker.
     wait_device_up(&daemon, DEVICE, 0).await;
     broker.wait_subscribed(DAEMON_CLIENT_ID, 1).await;
@@ -396,12 +392,7 @@ async fn mqtt_tls_broker_certificate_of_another_ca_is_reported() {
     let erp = StandIn::start("erp", Mode::Ok).await;
     let broker = tls_broker(&pki).await;
     let secrets = Secrets::new(&other.ca_pem, DOCKGATE_PASSWORD);
-    let daemon = Daemon::start(
-        Setup::new(vec![SinkSpec::new("erp", &erp)])
-            .toml(&secrets.mqtt_table(&broker.url()))
-            .toml(&mqtt_pick(DEVICE, TOPIC)),
-    )
-    .await;
+    let daemon = start_station(&erp, &secrets.mqtt_table(&broker.url()), DEVICE, TOPIC).await;
     let dev = wait_down_with(
         &daemon,
         DEVICE,
@@ -424,12 +415,7 @@ async fn mqtt_tls_broker_certificate_for_another_name_is_reported() {
     let erp = StandIn::start("erp", Mode::Ok).await;
     let broker = tls_broker(&pki).await;
     let secrets = Secrets::new(&pki.ca_pem, DOCKGATE_PASSWORD);
-    let daemon = Daemon::start(
-        Setup::new(vec![SinkSpec::new("erp", &erp)])
-            .toml(&secrets.mqtt_table(&broker.url()))
-            .toml(&mqtt_pick(DEVICE, TOPIC)),
-    )
-    .await;
+    let daemon = start_station(&erp, &secrets.mqtt_table(&broker.url()), DEVICE, TOPIC).await;
     let dev = wait_down_with(&daemon, DEVICE, &["TLS", "not valid for name", "127.0.0.1"]).await;
     eprintln!("device status with a certificate for another name: {dev}");
 }
