@@ -156,7 +156,10 @@ impl SinkWorker {
             // Read more only once the hand is half empty: fewer, larger reads under load.
             if need_fetch && hand.events() <= target / 2 {
                 need_fetch = false;
-                match self.fetch(hand.subjects(), target - hand.events()).await {
+                match self
+                    .fetch(hand.subjects(), hand.seqs(), target - hand.events())
+                    .await
+                {
                     Ok(batches) => {
                         for b in batches {
                             hand.take(&b);
@@ -190,9 +193,13 @@ impl SinkWorker {
                     }
                     next_slot = now.max(next_slot) + spacing;
                 }
-                if !front.recorded {
+                if front.needs_record() {
                     let (key, seqs) = (front.key.clone(), front.seqs.clone());
-                    if let Err(error) = self.store.assign_batch(self.name.clone(), key, seqs).await
+                    let replaces = front.stored.clone();
+                    if let Err(error) = self
+                        .store
+                        .assign_batch(self.name.clone(), key, seqs, replaces)
+                        .await
                     {
                         error!(error = %error, "Recording batch membership failed.");
                         gate = Instant::now() + cfg.retry_initial;
@@ -203,7 +210,7 @@ impl SinkWorker {
                 let Some(mut batch) = queue.pop_front() else {
                     break;
                 };
-                batch.recorded = true;
+                batch.mark_recorded();
                 batch.drops_epoch = drops_seen;
                 split_in_flight |= batch.split;
                 inflight.spawn(request(
@@ -337,62 +344,67 @@ impl SinkWorker {
         info!("Sink worker stopped.");
     }
 
+    /// Reads up to about `want` events the worker may send next, skipping the `busy` subjects
+    /// and the events `in_hand`: first batches recorded earlier and not in hand (after a
+    /// restart, or a batch let go), then heads of subjects in draining order.
     async fn fetch(
         &self,
-        exclude: HashSet<String>,
+        busy: HashSet<String>,
+        in_hand: HashSet<i64>,
         want: usize,
     ) -> Result<Vec<Batch>, crate::store::StoreError> {
         let sink = self.name.to_string();
         let batch_max = self.config.batch_max_events;
         self.reads
             .run(move |conn| {
-                let rows = read::ready_deliveries(conn, &sink, want, &exclude)?;
+                let mut busy = busy;
                 let mut batches = Vec::new();
-                let mut loose = Vec::new();
-                let mut taken = HashSet::new();
-                for row in rows {
-                    if taken.contains(&row.seq) {
-                        continue;
-                    }
-                    match (&row.batch_key, batch_max > 1) {
-                        (Some(key), true) => {
-                            // A batch recorded before a restart (or a split): resend it whole,
-                            // under its key.
-                            let members = read::batch_members(conn, &sink, key)?;
-                            let items = read::deliveries_by_seq(conn, &members)?;
-                            if items.is_empty() {
-                                continue;
-                            }
-                            taken.extend(items.iter().map(|d| d.seq));
-                            let key = key.clone();
-                            batches.push(Batch::new(items, Some(key)));
+                let mut count = 0;
+                if batch_max > 1 {
+                    for (key, seqs) in read::recorded_batches(conn, &sink)? {
+                        if count >= want || seqs.iter().any(|s| in_hand.contains(s)) {
+                            continue;
                         }
-                        _ => loose.push(row),
+                        let items = read::pending_by_seq(conn, &sink, &seqs)?;
+                        if items.is_empty() || items.iter().any(|d| busy.contains(&d.subject)) {
+                            continue;
+                        }
+                        // Resent under its key with the same body; if some members are no
+                        // longer pending (dropped, replayed meanwhile), under a new key.
+                        let whole = items.len() == seqs.len();
+                        count += items.len();
+                        busy.extend(items.iter().map(|d| d.subject.clone()));
+                        let mut batch = Batch::new(items, Some(key));
+                        if !whole {
+                            batch.rekey();
+                        }
+                        batches.push(batch);
                     }
                 }
+                let room = want.saturating_sub(count);
+                let loose = if room > 0 {
+                    read::ready_deliveries(conn, &sink, room, &busy)?
+                } else {
+                    Vec::new()
+                };
                 // When heads are scarce (fewer than asked for: a few busy subjects, say one
                 // receiving dock), each head brings the events waiting behind it in its
                 // subject, as many as the request has room for. With heads to spare, requests
                 // stay one event per subject: those are neighbours in the buffer, so marking
                 // them delivered touches few pages.
-                let runs = loose.len() < want;
+                let runs = loose.len() < room;
                 let mut chunk: Vec<ReadyDelivery> = Vec::with_capacity(batch_max);
-                let mut count = taken.len();
                 for row in loose {
                     if count >= want {
                         break;
                     }
-                    if taken.contains(&row.seq) {
-                        continue;
-                    }
-                    let room = batch_max - chunk.len() - 1;
+                    let space = batch_max - chunk.len() - 1;
                     let (subject, head) = (row.subject.clone(), row.seq);
                     chunk.push(row);
                     count += 1;
-                    if runs && room > 0 {
-                        let behind = read::run_behind(conn, &sink, &subject, head, room)?;
-                        taken.extend(behind.iter().copied());
-                        let items = read::deliveries_by_seq(conn, &behind)?;
+                    if runs && space > 0 {
+                        let behind = read::run_behind(conn, &sink, &subject, head, space)?;
+                        let items = read::pending_by_seq(conn, &sink, &behind)?;
                         count += items.len();
                         chunk.extend(items);
                     }
@@ -442,6 +454,7 @@ async fn request(
     let answer = client.post(body, batch_mode, &batch.key).await;
     let outcome = match &answer.verdict {
         Verdict::Delivered => Some(Outcome::Delivered {
+            key: batch.key.clone(),
             seqs: batch.seqs.clone(),
             subjects: batch.subjects.clone(),
             status: answer.status.unwrap_or(200),

@@ -102,6 +102,8 @@ pub struct IdempotencyKey {
 pub enum Outcome {
     /// 2xx: these events reached the sink.
     Delivered {
+        /// Idempotency-Key of the request: its batch record, if any, goes.
+        key: String,
         /// Sequence numbers delivered.
         seqs: Vec<i64>,
         /// The subject of each of `seqs`, in the same order.
@@ -187,6 +189,7 @@ pub(crate) enum Command {
         sink: Arc<str>,
         key: String,
         seqs: Vec<i64>,
+        replaces: Option<String>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
     Outcome {
@@ -249,17 +252,21 @@ impl StoreHandle {
     }
 
     /// Records batch membership before the batch's first attempt, so a retry (even after a
-    /// restart) sends the same events under the same key.
+    /// restart) sends the same events under the same key. `replaces` is the recorded batch
+    /// these events came from (a refused batch split in two, a batch that lost a subject to a
+    /// dead letter): its record goes. A single event needs no record (its id is its key).
     pub async fn assign_batch(
         &self,
         sink: Arc<str>,
         key: String,
         seqs: Vec<i64>,
+        replaces: Option<String>,
     ) -> Result<(), StoreError> {
         self.call(|reply| Command::AssignBatch {
             sink,
             key,
             seqs,
+            replaces,
             reply,
         })
         .await?

@@ -21,8 +21,9 @@ pub(super) struct Batch {
     pub subjects: Vec<String>,
     pub created_ms: Vec<i64>,
     pub json: Vec<String>,
-    /// Whether the ledger already knows this batch's membership.
-    pub recorded: bool,
+    /// Key under which the ledger has these events recorded as a batch, if it has: when it
+    /// differs from `key` (split, a subject let go), the new membership replaces that record.
+    pub stored: Option<String>,
     /// The ledger's drop count when this batch was sent: if it changed meanwhile, some of its
     /// events may be gone, so a failed batch is read again instead of retried from memory.
     pub drops_epoch: u64,
@@ -32,10 +33,10 @@ pub(super) struct Batch {
 }
 
 impl Batch {
-    pub fn new(items: Vec<ReadyDelivery>, key: Option<String>) -> Self {
-        let recorded = key.is_some() || items.len() == 1;
-        let key = match (key, items.as_slice()) {
-            (Some(key), _) => key,
+    /// A batch of `items`; `stored` is the key of the ledger's record of exactly these events.
+    pub fn new(items: Vec<ReadyDelivery>, stored: Option<String>) -> Self {
+        let key = match (&stored, items.as_slice()) {
+            (Some(key), _) => key.clone(),
             (None, [one]) => one.id.clone(),
             (None, _) => batch_key(items.iter().map(|d| d.id.as_str())),
         };
@@ -45,10 +46,22 @@ impl Batch {
             subjects: items.iter().map(|d| d.subject.clone()).collect(),
             created_ms: items.iter().map(|d| d.created_ms).collect(),
             json: items.into_iter().map(|d| d.json).collect(),
-            recorded,
+            stored,
             drops_epoch: 0,
             split: false,
         }
+    }
+
+    /// Whether the ledger must record this batch before it goes out: several events not yet
+    /// recorded under this key, or events that leave a recorded batch.
+    pub fn needs_record(&self) -> bool {
+        self.stored.as_deref() != Some(self.key.as_str())
+            && (self.seqs.len() > 1 || self.stored.is_some())
+    }
+
+    /// After the ledger recorded it: a single event needs no record, its id is its key.
+    pub fn mark_recorded(&mut self) {
+        self.stored = (self.seqs.len() > 1).then(|| self.key.clone());
     }
 
     /// A new batch of the given events, in sequence order: the order a recorded batch is read
@@ -73,7 +86,7 @@ impl Batch {
                 subjects: self.subjects[range.clone()].to_vec(),
                 created_ms: self.created_ms[range.clone()].to_vec(),
                 json: self.json[range].to_vec(),
-                recorded: false,
+                stored: self.stored.clone(),
                 drops_epoch: self.drops_epoch,
                 split: true,
             };
@@ -83,21 +96,26 @@ impl Batch {
         (half(0..mid), half(mid..self.seqs.len()))
     }
 
-    /// A new key for changed membership; a single event is recorded by its id alone.
-    fn rekey(&mut self) {
-        self.recorded = self.seqs.len() == 1;
+    /// A new key for changed membership; a single event goes under its id alone.
+    pub fn rekey(&mut self) {
         self.key = match self.json.as_slice() {
             [one] => id_of(one).to_owned(),
             many => batch_key(many.iter().map(|j| id_of(j))),
         };
     }
 
-    /// Removes the events of `subject`; returns how many there were.
-    fn remove_subject(&mut self, subject: &str) -> usize {
+    /// Removes the events of `subject`; returns their sequence numbers.
+    fn remove_subject(&mut self, subject: &str) -> Vec<i64> {
         let keep: Vec<bool> = self.subjects.iter().map(|s| s != subject).collect();
-        let removed = keep.iter().filter(|k| !**k).count();
-        if removed == 0 {
-            return 0;
+        let removed: Vec<i64> = self
+            .seqs
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| !**k)
+            .map(|(s, _)| *s)
+            .collect();
+        if removed.is_empty() {
+            return removed;
         }
         retain_marked(&mut self.seqs, &keep);
         retain_marked(&mut self.subjects, &keep);
@@ -139,13 +157,18 @@ fn retain_marked<T>(v: &mut Vec<T>, marks: &[bool]) {
 #[derive(Default)]
 pub(super) struct Hand {
     subjects: HashMap<String, usize>,
-    events: usize,
+    seqs: HashSet<i64>,
 }
 
 impl Hand {
     /// Events in hand.
     pub fn events(&self) -> usize {
-        self.events
+        self.seqs.len()
+    }
+
+    /// The sequence numbers in hand, for the ledger read to skip recorded batches already here.
+    pub fn seqs(&self) -> HashSet<i64> {
+        self.seqs.clone()
     }
 
     /// The subjects in hand, for the ledger read to skip.
@@ -157,31 +180,32 @@ impl Hand {
         for s in &batch.subjects {
             *self.subjects.entry(s.clone()).or_default() += 1;
         }
-        self.events += batch.seqs.len();
+        self.seqs.extend(batch.seqs.iter().copied());
     }
 
     pub fn release(&mut self, batch: &Batch) {
-        for s in &batch.subjects {
-            self.release_one(s, 1);
+        for (s, seq) in batch.subjects.iter().zip(&batch.seqs) {
+            self.release_one(s, *seq);
         }
     }
 
-    fn release_one(&mut self, subject: &str, n: usize) {
+    fn release_one(&mut self, subject: &str, seq: i64) {
         if let Some(count) = self.subjects.get_mut(subject) {
-            *count = count.saturating_sub(n);
+            *count = count.saturating_sub(1);
             if *count == 0 {
                 self.subjects.remove(subject);
             }
         }
-        self.events = self.events.saturating_sub(n);
+        self.seqs.remove(&seq);
     }
 
     /// After a dead letter: lets go of the queued events of `subject` (the ledger now holds
     /// them behind the dead one) and drops batches left empty.
     pub fn let_go_of_subject(&mut self, queue: &mut VecDeque<Batch>, subject: &str) {
         for batch in queue.iter_mut() {
-            let removed = batch.remove_subject(subject);
-            self.release_one(subject, removed);
+            for seq in batch.remove_subject(subject) {
+                self.release_one(subject, seq);
+            }
         }
         queue.retain(|b| !b.seqs.is_empty());
     }
@@ -231,7 +255,6 @@ mod tests {
             seq,
             id: id.into(),
             subject: subject.into(),
-            batch_key: None,
             created_ms: 0,
             json,
         }
@@ -249,7 +272,7 @@ mod tests {
     fn single_event_key_is_its_id() {
         let b = Batch::new(vec![item(1, "id-1", "S1")], None);
         assert_eq!(b.key, "id-1");
-        assert!(b.recorded);
+        assert!(!b.needs_record());
         assert_eq!(b.body(false), b.json[0]);
     }
 
@@ -259,16 +282,16 @@ mod tests {
             vec![item(1, "a", "S1"), item(2, "b", "S2"), item(3, "c", "S3")],
             None,
         );
-        assert!(!b.recorded);
+        assert!(b.needs_record());
         let body: serde_json::Value = serde_json::from_str(&b.body(true)).unwrap();
         assert_eq!(body.as_array().unwrap().len(), 3);
         let (l, r) = b.split();
         assert_eq!(l.seqs, vec![1]);
         assert_eq!(l.key, "a");
-        assert!(l.recorded && l.split);
+        assert!(!l.needs_record() && l.split);
         assert_eq!(r.seqs, vec![2, 3]);
         assert_eq!(r.key, batch_key(["b", "c"].into_iter()));
-        assert!(!r.recorded && r.split);
+        assert!(r.needs_record() && r.split);
     }
 
     #[test]
@@ -312,7 +335,7 @@ mod tests {
         assert_eq!(queue.len(), 1);
         assert_eq!(queue[0].seqs, vec![3]);
         assert_eq!(queue[0].key, "b1");
-        assert!(queue[0].recorded);
+        assert!(!queue[0].needs_record());
         assert_eq!(hand.events(), 1);
         assert_eq!(hand.subjects(), HashSet::from(["B".to_owned()]));
     }

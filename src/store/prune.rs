@@ -128,6 +128,14 @@ pub fn expired(conn: &Connection, settings: &LedgerSettings) -> rusqlite::Result
         .execute([cutoff])?;
     conn.prepare_cached("DELETE FROM rejected WHERE received_ms < ?1")?
         .execute([cutoff])?;
+    // A recorded batch none of whose events is pending any more (they were let go after a
+    // dead letter, or dropped) is read afresh if they ever come back.
+    conn.prepare_cached(
+        "DELETE FROM batches WHERE NOT EXISTS (
+             SELECT 1 FROM json_each(batches.seqs) j JOIN deliveries d
+             ON d.seq = j.value AND d.sink = batches.sink AND d.state = 'pending')",
+    )?
+    .execute([])?;
     if total > 0 {
         info!(count = total, "Delivered events past retention pruned.");
         metrics::counter!("dockgate_events_pruned_total", "reason" => "retention")

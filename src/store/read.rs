@@ -62,8 +62,6 @@ pub struct ReadyDelivery {
     pub id: String,
     /// Subject (the worker keeps at most one event per subject in hand).
     pub subject: String,
-    /// Batch this delivery was already assigned to (a restart resumes it).
-    pub batch_key: Option<String>,
     /// When the event was committed (ms), for the latency histogram.
     pub created_ms: i64,
     /// CloudEvents JSON of the event.
@@ -79,7 +77,7 @@ pub fn ready_deliveries(
     busy: &std::collections::HashSet<String>,
 ) -> rusqlite::Result<Vec<ReadyDelivery>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT d.seq, e.id, d.batch_key, e.created_ms, e.source, e.type, e.subject, e.time, e.data
+        "SELECT d.seq, e.id, e.created_ms, e.source, e.type, e.subject, e.time, e.data
          FROM deliveries d JOIN events e ON e.seq = d.seq
          WHERE d.sink = ?1 AND d.state = 'pending' AND d.ready = 1
          ORDER BY d.priority, d.seq LIMIT ?2",
@@ -87,7 +85,7 @@ pub fn ready_deliveries(
     let mut rows = stmt.query(params![sink, (limit + busy.len()) as i64])?;
     let mut out = Vec::with_capacity(limit);
     while let Some(r) = rows.next()? {
-        if busy.contains(r.get_ref(6)?.as_str()?) {
+        if busy.contains(r.get_ref(5)?.as_str()?) {
             continue;
         }
         out.push(rendered(r)?);
@@ -102,31 +100,31 @@ pub fn ready_deliveries(
 fn rendered(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReadyDelivery> {
     let seq: i64 = r.get(0)?;
     let id: String = r.get(1)?;
-    let subject = r.get_ref(6)?.as_str()?;
+    let subject = r.get_ref(5)?.as_str()?;
     let mut json = String::with_capacity(256);
     write_cloudevent(
         &mut json,
         &id,
+        r.get_ref(3)?.as_str()?,
         r.get_ref(4)?.as_str()?,
-        r.get_ref(5)?.as_str()?,
         subject,
-        r.get_ref(7)?.as_str()?,
+        r.get_ref(6)?.as_str()?,
         seq,
-        r.get_ref(8)?.as_str()?,
+        r.get_ref(7)?.as_str()?,
     );
     Ok(ReadyDelivery {
         seq,
         id,
         subject: subject.to_owned(),
-        batch_key: r.get(2)?,
-        created_ms: r.get(3)?,
+        created_ms: r.get(2)?,
         json,
     })
 }
 
 /// Up to `max` pending events queued behind `head` in its subject on `sink`, in order: the run
 /// a batch may carry along with its head. It stops at the first event that is not plainly
-/// pending (held, dead) or already belongs to a recorded batch, which goes out under its key.
+/// pending (held, dead). Events of a recorded batch never show up here: the batch is read
+/// first and its subjects are skipped.
 pub fn run_behind(
     conn: &Connection,
     sink: &str,
@@ -135,7 +133,7 @@ pub fn run_behind(
     max: usize,
 ) -> rusqlite::Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, state = 'pending' AND batch_key IS NULL FROM deliveries
+        "SELECT seq, state = 'pending' FROM deliveries
          WHERE sink = ?1 AND subject = ?2 AND seq > ?3 AND state != 'delivered'
          ORDER BY seq LIMIT ?4",
     )?;
@@ -150,24 +148,44 @@ pub fn run_behind(
     Ok(out)
 }
 
-/// Sequence numbers of a recorded batch that are still pending.
-pub fn batch_members(conn: &Connection, sink: &str, key: &str) -> rusqlite::Result<Vec<i64>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq FROM deliveries WHERE sink = ?1 AND batch_key = ?2 AND state = 'pending' ORDER BY seq",
-    )?;
-    let rows = stmt.query_map(params![sink, key], |r| r.get(0))?;
-    rows.collect()
+/// Batches recorded for `sink` (key and members, ascending), oldest first.
+pub fn recorded_batches(
+    conn: &Connection,
+    sink: &str,
+) -> rusqlite::Result<Vec<(String, Vec<i64>)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT key, seqs FROM batches WHERE sink = ?1 ORDER BY created_ms, key")?;
+    let rows = stmt.query_map([sink], |r| {
+        let key: String = r.get(0)?;
+        let seqs: String = r.get(1)?;
+        Ok((key, seqs))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (key, seqs) = row?;
+        // Written by the writer from a Vec<i64>; an unreadable record is left for the
+        // members to be read again one by one.
+        if let Ok(seqs) = serde_json::from_str::<Vec<i64>>(&seqs) {
+            out.push((key, seqs));
+        }
+    }
+    Ok(out)
 }
 
-/// Rendered CloudEvents of the given pending deliveries (used to rebuild a recorded batch).
-pub fn deliveries_by_seq(conn: &Connection, seqs: &[i64]) -> rusqlite::Result<Vec<ReadyDelivery>> {
+/// Rendered CloudEvents of those of `seqs` still pending on `sink`, in the order given.
+pub fn pending_by_seq(
+    conn: &Connection,
+    sink: &str,
+    seqs: &[i64],
+) -> rusqlite::Result<Vec<ReadyDelivery>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT e.seq, e.id, NULL, e.created_ms, e.source, e.type, e.subject, e.time, e.data
-         FROM events e WHERE e.seq = ?1",
+        "SELECT e.seq, e.id, e.created_ms, e.source, e.type, e.subject, e.time, e.data
+         FROM deliveries d JOIN events e ON e.seq = d.seq
+         WHERE d.seq = ?1 AND d.sink = ?2 AND d.state = 'pending'",
     )?;
     let mut out = Vec::with_capacity(seqs.len());
     for seq in seqs {
-        let mut rows = stmt.query([seq])?;
+        let mut rows = stmt.query(params![seq, sink])?;
         if let Some(r) = rows.next()? {
             out.push(rendered(r)?);
         }

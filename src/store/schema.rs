@@ -108,6 +108,25 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX deliveries_state;
     CREATE INDEX deliveries_unsettled ON deliveries(sink, state, seq) WHERE state != 'delivered';
     "#,
+    // 4: batch membership is one row per request instead of a key on every member row, so
+    // recording a batch of 100 before its first attempt writes one row, not 100.
+    r#"
+    -- Requests of more than one event, recorded before their first attempt so a retry (also
+    -- after a restart) sends the same events under the same Idempotency-Key. Removed when the
+    -- request is delivered or replaced by its halves.
+    CREATE TABLE batches (
+        sink       TEXT    NOT NULL,
+        key        TEXT    NOT NULL,
+        seqs       TEXT    NOT NULL, -- JSON array of sequence numbers, ascending
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (sink, key)
+    ) WITHOUT ROWID;
+    INSERT INTO batches (sink, key, seqs, created_ms)
+        SELECT sink, batch_key, json_group_array(seq ORDER BY seq), MAX(updated_ms)
+        FROM deliveries WHERE batch_key IS NOT NULL AND state = 'pending'
+        GROUP BY sink, batch_key HAVING COUNT(*) > 1;
+    ALTER TABLE deliveries DROP COLUMN batch_key;
+    "#,
 ];
 
 /// Schema version this build writes.
@@ -175,5 +194,39 @@ mod tests {
             migrate(&mut conn),
             Err(SchemaError::TooNew { .. })
         ));
+    }
+
+    #[test]
+    fn version_4_moves_batch_keys_into_batch_records() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO deliveries (seq, sink, subject, priority, state, ready, batch_key, updated_ms)
+             VALUES (3, 'erp', 'A', 1, 'pending', 1, 'b-1', 10), (1, 'erp', 'B', 1, 'pending', 1, 'b-1', 11),
+                    (2, 'erp', 'C', 1, 'delivered', 0, 'b-2', 12), (4, 'erp', 'D', 1, 'pending', 1, 'b-2', 13),
+                    (5, 'crm', 'E', 1, 'pending', 1, NULL, 14);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows: Vec<(String, String, String)> = conn
+            .prepare("SELECT sink, key, seqs FROM batches")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        // b-2 has one pending member left: it goes out alone under its id, no record.
+        assert_eq!(rows, vec![("erp".into(), "b-1".into(), "[1,3]".into())]);
+        let pending: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(pending, 4);
     }
 }

@@ -78,12 +78,13 @@ impl Ledger {
     }
 
     async fn deliver(&self, sink: &str, seqs: Vec<i64>) {
-        let subjects = read::deliveries_by_seq(&self.conn(), &seqs)
+        let subjects = read::pending_by_seq(&self.conn(), sink, &seqs)
             .unwrap()
             .into_iter()
             .map(|d| d.subject)
             .collect();
         let outcome = Outcome::Delivered {
+            key: format!("k-{seqs:?}"),
             seqs,
             subjects,
             status: 200,
@@ -186,6 +187,53 @@ async fn only_the_head_of_a_subject_is_ready_and_delivery_advances_it() {
     l.deliver("erp", vec![3]).await;
     // The shipment is now the head; priority puts it before SO-2's pick.
     assert_eq!(l.ready("erp"), vec![4, 2]);
+}
+
+#[tokio::test]
+async fn a_batch_is_recorded_once_replaced_by_its_halves_and_forgotten_when_delivered() {
+    let l = Ledger::open("");
+    let subjects = ["A", "B", "C", "D"];
+    let batch = subjects
+        .iter()
+        .map(|s| event("pick.confirmed", s))
+        .collect();
+    l.store.ingest(batch, None).await.unwrap();
+    let records =
+        || -> Vec<(String, Vec<i64>)> { read::recorded_batches(&l.conn(), "erp").unwrap() };
+    let erp: Arc<str> = Arc::from("erp");
+    l.store
+        .assign_batch(erp.clone(), "b-all".into(), vec![1, 2, 3, 4], None)
+        .await
+        .unwrap();
+    assert_eq!(records(), vec![("b-all".into(), vec![1, 2, 3, 4])]);
+    // Refused and split: the first half replaces the record, the second is added beside it.
+    l.store
+        .assign_batch(erp.clone(), "b-12".into(), vec![1, 2], Some("b-all".into()))
+        .await
+        .unwrap();
+    l.store
+        .assign_batch(erp.clone(), "b-34".into(), vec![3, 4], Some("b-all".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        records(),
+        vec![("b-12".into(), vec![1, 2]), ("b-34".into(), vec![3, 4])]
+    );
+    // A single event needs no record of its own, but still ends its parent's.
+    l.store
+        .assign_batch(erp.clone(), "id-3".into(), vec![3], Some("b-34".into()))
+        .await
+        .unwrap();
+    assert_eq!(records(), vec![("b-12".into(), vec![1, 2])]);
+    let outcome = Outcome::Delivered {
+        key: "b-12".into(),
+        seqs: vec![1, 2],
+        subjects: vec!["A".into(), "B".into()],
+        status: 200,
+    };
+    l.store.record(erp, outcome).await.unwrap();
+    assert!(records().is_empty());
+    assert_eq!(l.ready("erp"), vec![3, 4]);
 }
 
 #[tokio::test]

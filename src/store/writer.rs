@@ -201,13 +201,20 @@ impl Writer {
                 sink,
                 key,
                 seqs,
+                replaces,
                 reply,
             } => {
-                let mut stmt = self.conn.prepare_cached(
-                    "UPDATE deliveries SET batch_key = ?1 WHERE seq = ?2 AND sink = ?3",
-                )?;
-                for seq in seqs {
-                    stmt.execute(params![key, seq, &*sink])?;
+                if let Some(old) = replaces {
+                    forget_batch(&self.conn, &sink, &old)?;
+                }
+                if seqs.len() > 1 {
+                    let json = serde_json::to_string(&seqs).unwrap_or_else(|_| "[]".into());
+                    self.conn
+                        .prepare_cached(
+                            "INSERT OR REPLACE INTO batches (sink, key, seqs, created_ms)
+                             VALUES (?1, ?2, ?3, ?4)",
+                        )?
+                        .execute(params![&*sink, key, json, now_ms()])?;
                 }
                 Reply::Unit(reply)
             }
@@ -381,10 +388,12 @@ impl Writer {
         let now = now_ms();
         match outcome {
             Outcome::Delivered {
+                key,
                 seqs,
                 subjects,
                 status,
             } => {
+                forget_batch(&self.conn, sink, &key)?;
                 // One prepared single-row UPDATE per event, without RETURNING: measured faster
                 // than one statement over json_each (whose IN list builds a temporary table)
                 // and than RETURNING (which does too). Subjects come from the worker.
@@ -490,7 +499,7 @@ impl Writer {
         };
         let now = now_ms();
         let mut reset = self.conn.prepare_cached(
-            "UPDATE deliveries SET state = 'pending', ready = 0, attempts = 0, batch_key = NULL,
+            "UPDATE deliveries SET state = 'pending', ready = 0, attempts = 0,
                  last_error = NULL, excerpt = NULL, delivered_ms = NULL, updated_ms = ?1
              WHERE seq = ?2 AND sink = ?3",
         )?;
@@ -523,6 +532,13 @@ fn fail_command(cmd: Command, error: &rusqlite::Error) {
         Command::Replay { reply, .. } => Reply::Count(reply, 0),
     };
     reply.fail(error);
+}
+
+/// Removes the record of a batch (no-op when there is none, as for a single event).
+fn forget_batch(conn: &Connection, sink: &str, key: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM batches WHERE sink = ?1 AND key = ?2")?
+        .execute(params![sink, key])?;
+    Ok(())
 }
 
 fn collect(
