@@ -29,7 +29,7 @@ use self::retry::{backoff, Verdict};
 use crate::config::SinkConfig;
 use crate::model::now_ms;
 use crate::store::read::{self, ReadPool, ReadyDelivery};
-use crate::store::{Outcome, StoreHandle};
+use crate::store::{BatchRecord, Outcome, StoreHandle};
 
 /// How often an idle worker still proves it is alive (for the systemd watchdog and status).
 const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -194,23 +194,31 @@ impl SinkWorker {
                     next_slot = now.max(next_slot) + spacing;
                 }
                 if front.needs_record() {
-                    let (key, seqs) = (front.key.clone(), front.seqs.clone());
-                    let replaces = front.stored.clone();
-                    if let Err(error) = self
-                        .store
-                        .assign_batch(self.name.clone(), key, seqs, replaces)
-                        .await
+                    // Record every queued batch that needs it in one go: one commit, not one
+                    // per request.
+                    let records = queue
+                        .iter()
+                        .filter(|b| b.needs_record())
+                        .map(|b| BatchRecord {
+                            key: b.key.clone(),
+                            seqs: b.seqs.clone(),
+                            replaces: b.stored.clone(),
+                        })
+                        .collect();
+                    if let Err(error) = self.store.assign_batches(self.name.clone(), records).await
                     {
                         error!(error = %error, "Recording batch membership failed.");
                         gate = Instant::now() + cfg.retry_initial;
                         wake = Some(gate);
                         break;
                     }
+                    for b in queue.iter_mut().filter(|b| b.needs_record()) {
+                        b.mark_recorded();
+                    }
                 }
                 let Some(mut batch) = queue.pop_front() else {
                     break;
                 };
-                batch.mark_recorded();
                 batch.drops_epoch = drops_seen;
                 split_in_flight |= batch.split;
                 inflight.spawn(request(

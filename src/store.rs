@@ -178,6 +178,18 @@ impl LedgerSettings {
     }
 }
 
+/// The membership of one request, recorded before it is first sent.
+#[derive(Debug, Clone)]
+pub struct BatchRecord {
+    /// Idempotency-Key of the request.
+    pub key: String,
+    /// Its events, ascending. A single event needs no record (its id is its key).
+    pub seqs: Vec<i64>,
+    /// The recorded batch these events came from (a refused batch split in two, a batch that
+    /// lost a subject to a dead letter): its record goes.
+    pub replaces: Option<String>,
+}
+
 /// A command for the writer thread.
 pub(crate) enum Command {
     Ingest {
@@ -185,11 +197,9 @@ pub(crate) enum Command {
         key: Option<IdempotencyKey>,
         reply: oneshot::Sender<Result<Vec<String>, IngestError>>,
     },
-    AssignBatch {
+    AssignBatches {
         sink: Arc<str>,
-        key: String,
-        seqs: Vec<i64>,
-        replaces: Option<String>,
+        batches: Vec<BatchRecord>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
     Outcome {
@@ -251,22 +261,17 @@ impl StoreHandle {
             .unwrap_or_else(|_| Err(IngestError::Storage("buffer writer has stopped".into())))
     }
 
-    /// Records batch membership before the batch's first attempt, so a retry (even after a
-    /// restart) sends the same events under the same key. `replaces` is the recorded batch
-    /// these events came from (a refused batch split in two, a batch that lost a subject to a
-    /// dead letter): its record goes. A single event needs no record (its id is its key).
-    pub async fn assign_batch(
+    /// Records batch membership before each batch's first attempt, so a retry (even after a
+    /// restart) sends the same events under the same key. Several batches go in one command,
+    /// so a worker pays one commit for all it has queued.
+    pub async fn assign_batches(
         &self,
         sink: Arc<str>,
-        key: String,
-        seqs: Vec<i64>,
-        replaces: Option<String>,
+        batches: Vec<BatchRecord>,
     ) -> Result<(), StoreError> {
-        self.call(|reply| Command::AssignBatch {
+        self.call(|reply| Command::AssignBatches {
             sink,
-            key,
-            seqs,
-            replaces,
+            batches,
             reply,
         })
         .await?

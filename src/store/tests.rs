@@ -201,27 +201,29 @@ async fn a_batch_is_recorded_once_replaced_by_its_halves_and_forgotten_when_deli
     let records =
         || -> Vec<(String, Vec<i64>)> { read::recorded_batches(&l.conn(), "erp").unwrap() };
     let erp: Arc<str> = Arc::from("erp");
-    l.store
-        .assign_batch(erp.clone(), "b-all".into(), vec![1, 2, 3, 4], None)
+    let record = |key: &str, seqs: Vec<i64>, replaces: Option<&str>| BatchRecord {
+        key: key.into(),
+        seqs,
+        replaces: replaces.map(Into::into),
+    };
+    let assign = |batches| l.store.assign_batches(erp.clone(), batches);
+    assign(vec![record("b-all", vec![1, 2, 3, 4], None)])
         .await
         .unwrap();
     assert_eq!(records(), vec![("b-all".into(), vec![1, 2, 3, 4])]);
-    // Refused and split: the first half replaces the record, the second is added beside it.
-    l.store
-        .assign_batch(erp.clone(), "b-12".into(), vec![1, 2], Some("b-all".into()))
-        .await
-        .unwrap();
-    l.store
-        .assign_batch(erp.clone(), "b-34".into(), vec![3, 4], Some("b-all".into()))
-        .await
-        .unwrap();
+    // Refused and split: the halves replace the record.
+    assign(vec![
+        record("b-12", vec![1, 2], Some("b-all")),
+        record("b-34", vec![3, 4], Some("b-all")),
+    ])
+    .await
+    .unwrap();
     assert_eq!(
         records(),
         vec![("b-12".into(), vec![1, 2]), ("b-34".into(), vec![3, 4])]
     );
     // A single event needs no record of its own, but still ends its parent's.
-    l.store
-        .assign_batch(erp.clone(), "id-3".into(), vec![3], Some("b-34".into()))
+    assign(vec![record("id-3", vec![3], Some("b-34"))])
         .await
         .unwrap();
     assert_eq!(records(), vec![("b-12".into(), vec![1, 2])]);

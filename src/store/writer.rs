@@ -197,24 +197,25 @@ impl Writer {
                 let result = self.ingest(events, key, tally)?;
                 Reply::Ingest(reply, result)
             }
-            Command::AssignBatch {
+            Command::AssignBatches {
                 sink,
-                key,
-                seqs,
-                replaces,
+                batches,
                 reply,
             } => {
-                if let Some(old) = replaces {
-                    forget_batch(&self.conn, &sink, &old)?;
-                }
-                if seqs.len() > 1 {
-                    let json = serde_json::to_string(&seqs).unwrap_or_else(|_| "[]".into());
-                    self.conn
-                        .prepare_cached(
-                            "INSERT OR REPLACE INTO batches (sink, key, seqs, created_ms)
-                             VALUES (?1, ?2, ?3, ?4)",
-                        )?
-                        .execute(params![&*sink, key, json, now_ms()])?;
+                for batch in batches {
+                    if let Some(old) = batch.replaces {
+                        forget_batch(&self.conn, &sink, &old)?;
+                    }
+                    if batch.seqs.len() > 1 {
+                        let json =
+                            serde_json::to_string(&batch.seqs).unwrap_or_else(|_| "[]".into());
+                        self.conn
+                            .prepare_cached(
+                                "INSERT OR REPLACE INTO batches (sink, key, seqs, created_ms)
+                                 VALUES (?1, ?2, ?3, ?4)",
+                            )?
+                            .execute(params![&*sink, batch.key, json, now_ms()])?;
+                    }
                 }
                 Reply::Unit(reply)
             }
@@ -523,7 +524,7 @@ impl Writer {
 fn fail_command(cmd: Command, error: &rusqlite::Error) {
     let reply = match cmd {
         Command::Ingest { reply, .. } => Reply::Ingest(reply, Ok(Vec::new())),
-        Command::AssignBatch { reply, .. }
+        Command::AssignBatches { reply, .. }
         | Command::Outcome { reply, .. }
         | Command::Maintain { reply }
         | Command::Ping { reply }
