@@ -107,19 +107,24 @@ pub fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
 /// whose last delivery is older than `retention`, and idempotency keys of the same age.
 pub fn expired(conn: &Connection, settings: &LedgerSettings) -> rusqlite::Result<usize> {
     let cutoff = now_ms() - settings.retention.as_millis() as i64;
+    let below = super::read::first_seq_since(conn, cutoff)?;
     let mut total = 0;
+    // Walks forward from where the last chunk ended, so events kept (not yet delivered) are
+    // looked at once.
+    let mut after = 0;
     loop {
         let seqs = select_seqs(
             conn,
-            "SELECT e.seq FROM events e WHERE e.created_ms < ?1 AND NOT EXISTS (
+            "SELECT e.seq FROM events e WHERE e.seq > ?1 AND e.seq < ?2 AND NOT EXISTS (
                  SELECT 1 FROM deliveries d WHERE d.seq = e.seq
-                     AND (d.state != 'delivered' OR d.delivered_ms >= ?1))
-             ORDER BY e.created_ms LIMIT ?2",
-            params![cutoff, CHUNK],
+                     AND (d.state != 'delivered' OR d.delivered_ms >= ?3))
+             ORDER BY e.seq LIMIT ?4",
+            params![after, below, cutoff, CHUNK],
         )?;
-        if seqs.is_empty() {
+        let Some(&last) = seqs.last() else {
             break;
-        }
+        };
+        after = last;
         total += delete_events(conn, &seqs)?;
     }
     conn.prepare_cached("DELETE FROM idempotency_keys WHERE created_ms < ?1")?

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::{open_reader, StoreError};
@@ -255,6 +255,36 @@ pub struct BufferFigures {
     pub last_sequence: i64,
 }
 
+/// The lowest sequence number committed at or after `ms`: every event below it was committed
+/// before `ms`. The commit time grows with the sequence number, so a binary search over `seq`
+/// finds it in about 20 lookups, with no index on the time. Past the newest event when none is
+/// that recent.
+pub fn first_seq_since(conn: &Connection, ms: i64) -> rusqlite::Result<i64> {
+    let (min, max): (Option<i64>, Option<i64>) =
+        conn.query_row("SELECT MIN(seq), MAX(seq) FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let (Some(min), Some(max)) = (min, max) else {
+        return Ok(1);
+    };
+    let mut first_at = conn.prepare_cached(
+        "SELECT seq, created_ms FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1",
+    )?;
+    // Smallest x whose first event at or after it is that recent (or does not exist).
+    let (mut lo, mut hi) = (min, max + 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let row: Option<(i64, i64)> = first_at
+            .query_row([mid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match row {
+            Some((seq, created)) if created < ms => lo = seq + 1,
+            _ => hi = mid,
+        }
+    }
+    Ok(lo)
+}
+
 /// Buffer-wide figures.
 pub fn figures(conn: &Connection) -> rusqlite::Result<BufferFigures> {
     let hour_ago = now_ms() - 3_600_000;
@@ -265,16 +295,17 @@ pub fn figures(conn: &Connection) -> rusqlite::Result<BufferFigures> {
     )?;
     let (recent, recent_bytes): (i64, i64) = conn.query_row(
         "SELECT COUNT(*), COALESCE(SUM(length(data) + length(subject) + length(type)), 0)
-         FROM events WHERE created_ms >= ?1",
-        [hour_ago],
+         FROM events WHERE seq >= ?1",
+        [first_seq_since(conn, hour_ago)?],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let last_sequence: i64 = conn
         .query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+            "SELECT value FROM meta WHERE key = 'last_sequence'",
             [],
             |r| r.get(0),
         )
+        .optional()?
         .unwrap_or(0);
     Ok(BufferFigures {
         events: events as u64,

@@ -127,6 +127,35 @@ const MIGRATIONS: &[&str] = &[
         GROUP BY sink, batch_key HAVING COUNT(*) > 1;
     ALTER TABLE deliveries DROP COLUMN batch_key;
     "#,
+    // 5: events without AUTOINCREMENT (which updates sqlite_sequence with every insert) and
+    // without the index on created_ms (the time an event was committed grows with `seq`, so a
+    // search over `seq` finds a time). The writer hands out sequence numbers and keeps the
+    // highest in `meta`, once per commit, so a number is still never used twice.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT    PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO meta (key, value) VALUES ('last_sequence', MAX(
+        COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
+        COALESCE((SELECT MAX(seq) FROM events), 0)));
+    CREATE TABLE events_v5 (
+        seq        INTEGER PRIMARY KEY,
+        id         TEXT    NOT NULL UNIQUE,
+        type       TEXT    NOT NULL,
+        subject    TEXT    NOT NULL,
+        source     TEXT    NOT NULL,
+        time       TEXT    NOT NULL,
+        created_ms INTEGER NOT NULL,
+        telemetry  INTEGER NOT NULL,
+        data       TEXT    NOT NULL
+    );
+    INSERT INTO events_v5 (seq, id, type, subject, source, time, created_ms, telemetry, data)
+        SELECT seq, id, type, subject, source, time, created_ms, telemetry, data FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_v5 RENAME TO events;
+    CREATE INDEX events_telemetry ON events(seq) WHERE telemetry = 1;
+    "#,
 ];
 
 /// Schema version this build writes.
@@ -194,6 +223,48 @@ mod tests {
             migrate(&mut conn),
             Err(SchemaError::TooNew { .. })
         ));
+    }
+
+    #[test]
+    fn version_5_keeps_events_and_the_highest_sequence_ever_used() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO events (id, type, subject, source, time, created_ms, telemetry, data)
+             VALUES ('a', 'pick.confirmed', 'S', 'src', 't', 1, 0, '{}'),
+                    ('b', 'dock.opened', 'D', 'src', 't', 2, 1, '{}'),
+                    ('c', 'pick.confirmed', 'S', 'src', 't', 3, 0, '{}');
+             DELETE FROM events WHERE id = 'c';",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let last: i64 = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'last_sequence'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(last, 3, "the pruned newest event's number stays used");
+        let rows: Vec<(i64, String, i64)> = conn
+            .prepare("SELECT seq, id, telemetry FROM events ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows, vec![(1, "a".into(), 0), (2, "b".into(), 1)]);
+        let telemetry_index: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events_telemetry'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(telemetry_index, 1);
     }
 
     #[test]

@@ -353,6 +353,52 @@ async fn retention_prunes_only_fully_delivered_old_events() {
     );
 }
 
+#[test]
+fn the_sequence_at_a_time_is_found_across_gaps() {
+    let conn = Connection::open_in_memory().unwrap();
+    let mut c = conn;
+    schema::migrate(&mut c).unwrap();
+    assert_eq!(read::first_seq_since(&c, 0).unwrap(), 1, "empty buffer");
+    // seq 1..=50 committed at 10 ms steps, with 20..=29 pruned.
+    for seq in (1..=50).filter(|s| !(20..=29).contains(s)) {
+        c.execute(
+            "INSERT INTO events (seq, id, type, subject, source, time, created_ms, telemetry, data)
+             VALUES (?1, ?1, 't', 's', 'src', 't', ?2, 0, '{}')",
+            rusqlite::params![seq, seq * 10],
+        )
+        .unwrap();
+    }
+    let at = |ms| read::first_seq_since(&c, ms).unwrap();
+    // What the bound promises: every event below it is older than `ms`, none above it is.
+    let split_at = |ms: i64| {
+        let bound = at(ms);
+        let (older_above, newer_below): (i64, i64) = c
+            .query_row(
+                "SELECT COALESCE(SUM(seq >= ?1 AND created_ms < ?2), 0),
+                        COALESCE(SUM(seq < ?1 AND created_ms >= ?2), 0) FROM events",
+                rusqlite::params![bound, ms],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (older_above, newer_below),
+            (0, 0),
+            "bound {bound} for {ms} ms"
+        );
+        bound
+    };
+    assert_eq!(split_at(0), 1);
+    assert_eq!(split_at(10), 1);
+    assert_eq!(split_at(11), 2);
+    assert_eq!(split_at(190), 19);
+    for ms in [191, 250, 300] {
+        // Falls in the gap: any bound from 20 to 30 separates the events.
+        assert!((20..=30).contains(&split_at(ms)));
+    }
+    assert_eq!(split_at(500), 50);
+    assert_eq!(at(501), 51, "nothing that recent");
+}
+
 #[tokio::test]
 async fn full_buffer_drops_telemetry_first_and_then_refuses_business_input() {
     let l = Ledger::open("[buffer]\nmax_disk = \"1MiB\"\n");

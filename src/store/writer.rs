@@ -43,6 +43,10 @@ pub struct Writer {
     checkpointer: Checkpointer,
     /// Subjects with undelivered rows, mirrored from `deliveries`.
     subjects: OpenSubjects,
+    /// Highest sequence number handed out; stored in `meta` with each commit that used more.
+    last_seq: i64,
+    /// `last_seq` as of the last commit.
+    committed_seq: i64,
 }
 
 /// A reply held back until the group's commit is known.
@@ -107,6 +111,7 @@ impl Writer {
         let capacity = Capacity::measure(&conn, settings.max_disk)?;
         let sessions = super::inputs::load_sessions(&conn)?;
         let subjects = OpenSubjects::load(&conn)?;
+        let last_seq = last_sequence(&conn)?;
         Ok(Self {
             conn,
             settings,
@@ -119,6 +124,8 @@ impl Writer {
             rules,
             checkpointer,
             subjects,
+            last_seq,
+            committed_seq: last_seq,
         })
     }
 
@@ -155,12 +162,18 @@ impl Writer {
             for cmd in group.drain(..) {
                 replies.push(self.apply(cmd, &mut tally)?);
             }
+            if self.last_seq != self.committed_seq {
+                self.conn
+                    .prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'last_sequence'")?
+                    .execute([self.last_seq])?;
+            }
             self.conn.execute_batch("COMMIT")
         })();
         if let Err(error) = result {
             error!(error = %error, "Buffer commit failed; the inputs of this group were not stored.");
             // Leftover commands (after the failing one) also get an answer.
             let _ = self.conn.execute_batch("ROLLBACK");
+            self.last_seq = self.committed_seq;
             // What the group changed in the subject map was rolled back in the table.
             match OpenSubjects::load(&self.conn) {
                 Ok(subjects) => self.subjects = subjects,
@@ -175,6 +188,7 @@ impl Writer {
             metrics::counter!("dockgate_buffer_commit_failures_total").increment(1);
             return;
         }
+        self.committed_seq = self.last_seq;
         if let Err(error) = self.capacity.refresh(&self.conn) {
             warn!(error = %error, "Measuring buffer size failed.");
         }
@@ -336,15 +350,17 @@ impl Writer {
         tally: &mut Tally,
     ) -> rusqlite::Result<String> {
         let mut insert_event = self.conn.prepare_cached(
-            "INSERT INTO events (id, type, subject, source, time, created_ms, telemetry, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO events (seq, id, type, subject, source, time, created_ms, telemetry, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         let mut insert_delivery = self.conn.prepare_cached(
             "INSERT INTO deliveries (seq, sink, subject, priority, state, ready, updated_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         let id = uuid::Uuid::now_v7().to_string();
+        let seq = self.last_seq + 1;
         insert_event.execute(params![
+            seq,
             id,
             event.event_type,
             event.subject,
@@ -354,7 +370,7 @@ impl Writer {
             is_telemetry(&event.event_type),
             event.data.get(),
         ])?;
-        let seq = self.conn.last_insert_rowid();
+        self.last_seq = seq;
         let priority = priority_of(&event.event_type);
         for route in &self.settings.routes {
             if !route.accepts(&event.event_type) {
@@ -493,9 +509,9 @@ impl Writer {
             )?,
             ReplaySelector::Since(ms) => collect(
                 &self.conn,
-                "SELECT d.seq, d.subject FROM deliveries d JOIN events e ON e.seq = d.seq
-                 WHERE d.sink = ?1 AND e.created_ms >= ?2 AND d.state IN ('dead', 'delivered')",
-                params![sink, ms],
+                "SELECT seq, subject FROM deliveries
+                 WHERE seq >= ?2 AND sink = ?1 AND state IN ('dead', 'delivered')",
+                params![sink, super::read::first_seq_since(&self.conn, *ms)?],
             )?,
         };
         let now = now_ms();
@@ -533,6 +549,16 @@ fn fail_command(cmd: Command, error: &rusqlite::Error) {
         Command::Replay { reply, .. } => Reply::Count(reply, 0),
     };
     reply.fail(error);
+}
+
+/// Highest sequence number ever handed out.
+fn last_sequence(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT MAX(COALESCE((SELECT value FROM meta WHERE key = 'last_sequence'), 0),
+                    COALESCE((SELECT MAX(seq) FROM events), 0))",
+        [],
+        |r| r.get(0),
+    )
 }
 
 /// Removes the record of a batch (no-op when there is none, as for a single event).
