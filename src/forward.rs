@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
@@ -83,6 +84,9 @@ struct Done {
     batch: Batch,
     answer: Answer,
     recorded: Result<(), crate::store::StoreError>,
+    /// The worker was told at the answer that this request no longer counts against
+    /// `concurrency`.
+    answered_early: bool,
 }
 
 /// The runtime part of one sink.
@@ -139,6 +143,12 @@ impl SinkWorker {
         let mut split_in_flight = false;
         let mut drops_seen = commits.borrow().drops;
         let mut inflight: JoinSet<Done> = JoinSet::new();
+        // Requests the receiver has not answered yet: what `concurrency` limits. A delivered
+        // request leaves this count at the answer, while its outcome is still being committed
+        // (its events stay in hand until then, so per-subject order holds), so the next request
+        // does not wait for the ledger.
+        let mut awaiting_answer: usize = 0;
+        let (answered_tx, mut answered_rx) = mpsc::unbounded_channel::<()>();
         let mut failures: u32 = 0;
         let mut gate = Instant::now();
         let mut paused: Option<&'static str> = None;
@@ -179,7 +189,10 @@ impl SinkWorker {
             let mut wake: Option<Instant> = None;
             while let Some(front) = queue.front() {
                 let cap = if paused.is_some() { 1 } else { limit };
-                if inflight.len() >= cap || (front.split && split_in_flight) {
+                if awaiting_answer >= cap
+                    || inflight.len() >= 2 * cap
+                    || (front.split && split_in_flight)
+                {
                     break;
                 }
                 if now < gate {
@@ -221,16 +234,18 @@ impl SinkWorker {
                 };
                 batch.drops_epoch = drops_seen;
                 split_in_flight |= batch.split;
+                awaiting_answer += 1;
                 inflight.spawn(request(
                     self.client.clone(),
                     self.store.clone(),
                     self.name.clone(),
                     batch,
                     batch_mode,
+                    answered_tx.clone(),
                 ));
             }
             self.update_status(|s| {
-                s.in_flight = inflight.len();
+                s.in_flight = awaiting_answer;
                 s.concurrency_limit = limit;
                 s.heartbeat_ms = now_ms();
             });
@@ -239,9 +254,20 @@ impl SinkWorker {
                 // Shutdown: stop sending; requests in flight finish below.
                 _ = cancel.cancelled() => break,
                 // A request finished and its outcome is committed.
+                // A delivered request was answered; its outcome is being recorded.
+                Some(()) = answered_rx.recv() => {
+                    awaiting_answer = awaiting_answer.saturating_sub(1);
+                }
                 Some(joined) = inflight.join_next() => {
-                    let Ok(done) = joined else { continue };
-                    let Done { batch, answer, recorded } = done;
+                    let Ok(done) = joined else {
+                        // A request task panicked: its slot is free again.
+                        awaiting_answer = awaiting_answer.saturating_sub(1);
+                        continue;
+                    };
+                    let Done { batch, answer, recorded, answered_early } = done;
+                    if !answered_early {
+                        awaiting_answer = awaiting_answer.saturating_sub(1);
+                    }
                     if batch.split {
                         split_in_flight = false;
                     }
@@ -365,6 +391,8 @@ impl SinkWorker {
         let batch_max = self.config.batch_max_events;
         self.reads
             .run(move |conn| {
+                // One snapshot for the whole read, so heads and runs agree.
+                let snapshot = conn.unchecked_transaction()?;
                 let mut busy = busy;
                 let mut batches = Vec::new();
                 let mut count = 0;
@@ -389,33 +417,22 @@ impl SinkWorker {
                         batches.push(batch);
                     }
                 }
-                let room = want.saturating_sub(count);
-                let loose = if room > 0 {
-                    read::ready_deliveries(conn, &sink, room, &busy)?
-                } else {
-                    Vec::new()
+                // Each head brings the events waiting behind it in its subject, as many as
+                // the request has room for: a busy subject (a receiving dock, a long pick, a
+                // backlog after an outage) moves a run per request, and the delivered mark
+                // lets go of the subject once instead of once per event.
+                let heads = match want.saturating_sub(count) {
+                    0 => Vec::new(),
+                    room => read::ready_heads(conn, &sink, room, &busy)?,
                 };
-                // When heads are scarce (fewer than asked for: a few busy subjects, say one
-                // receiving dock), each head brings the events waiting behind it in its
-                // subject, as many as the request has room for. With heads to spare, requests
-                // stay one event per subject: those are neighbours in the buffer, so marking
-                // them delivered touches few pages.
-                let runs = loose.len() < room;
                 let mut chunk: Vec<ReadyDelivery> = Vec::with_capacity(batch_max);
-                for row in loose {
+                for head in heads {
                     if count >= want {
                         break;
                     }
-                    let space = batch_max - chunk.len() - 1;
-                    let (subject, head) = (row.subject.clone(), row.seq);
-                    chunk.push(row);
-                    count += 1;
-                    if runs && space > 0 {
-                        let behind = read::run_behind(conn, &sink, &subject, head, space)?;
-                        let items = read::pending_by_seq(conn, &sink, &behind)?;
-                        count += items.len();
-                        chunk.extend(items);
-                    }
+                    let run = read::run_from(conn, &sink, &head, batch_max - chunk.len())?;
+                    count += run.len();
+                    chunk.extend(run);
                     if chunk.len() == batch_max {
                         batches.push(Batch::assemble(std::mem::take(&mut chunk)));
                     }
@@ -423,6 +440,7 @@ impl SinkWorker {
                 if !chunk.is_empty() {
                     batches.push(Batch::assemble(chunk));
                 }
+                snapshot.commit()?;
                 Ok(batches)
             })
             .await
@@ -457,9 +475,13 @@ async fn request(
     sink: Arc<str>,
     batch: Batch,
     batch_mode: bool,
+    answered: mpsc::UnboundedSender<()>,
 ) -> Done {
     let body = batch.body(batch_mode);
     let answer = client.post(body, batch_mode, &batch.key).await;
+    // Only a success frees the slot early: after a failure the worker must first see the
+    // verdict (backoff, pause, split) before it sends anything else.
+    let answered_early = matches!(answer.verdict, Verdict::Delivered) && answered.send(()).is_ok();
     let outcome = match &answer.verdict {
         Verdict::Delivered => Some(Outcome::Delivered {
             key: batch.key.clone(),
@@ -488,5 +510,6 @@ async fn request(
         batch,
         answer,
         recorded,
+        answered_early,
     }
 }

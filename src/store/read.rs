@@ -68,29 +68,39 @@ pub struct ReadyDelivery {
     pub json: String,
 }
 
+/// A subject's head: the one event of the subject a worker may send next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// Sequence number.
+    pub seq: i64,
+    /// Subject.
+    pub subject: String,
+}
+
 /// Heads of subjects that are pending on `sink`, in draining order, skipping the subjects in
-/// `busy` (an event of theirs is already queued or in flight in the worker).
-pub fn ready_deliveries(
+/// `busy` (an event of theirs is already queued or in flight in the worker). Not rendered: a
+/// worker may take fewer heads than it asked for, when they bring runs (see [`run_from`]).
+pub fn ready_heads(
     conn: &Connection,
     sink: &str,
     limit: usize,
     busy: &std::collections::HashSet<String>,
-) -> rusqlite::Result<Vec<ReadyDelivery>> {
+) -> rusqlite::Result<Vec<Head>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT d.seq, e.id, e.created_ms, e.source, e.type, e.subject, e.time, e.data
-         FROM deliveries d JOIN events e ON e.seq = d.seq
-         WHERE d.sink = ?1 AND d.state = 'pending' AND d.ready = 1
-         ORDER BY d.priority, d.seq LIMIT ?2",
+        "SELECT seq, subject FROM deliveries
+         WHERE sink = ?1 AND state = 'pending' AND ready = 1
+         ORDER BY priority, seq LIMIT ?2",
     )?;
     let mut rows = stmt.query(params![sink, (limit + busy.len()) as i64])?;
     let mut out = Vec::with_capacity(limit);
-    while let Some(r) = rows.next()? {
-        if busy.contains(r.get_ref(5)?.as_str()?) {
-            continue;
-        }
-        out.push(rendered(r)?);
-        if out.len() >= limit {
-            break;
+    while out.len() < limit {
+        let Some(r) = rows.next()? else { break };
+        let subject = r.get_ref(1)?.as_str()?;
+        if !busy.contains(subject) {
+            out.push(Head {
+                seq: r.get(0)?,
+                subject: subject.to_owned(),
+            });
         }
     }
     Ok(out)
@@ -121,29 +131,30 @@ fn rendered(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReadyDelivery> {
     })
 }
 
-/// Up to `max` pending events queued behind `head` in its subject on `sink`, in order: the run
-/// a batch may carry along with its head. It stops at the first event that is not plainly
-/// pending (held, dead). Events of a recorded batch never show up here: the batch is read
-/// first and its subjects are skipped.
-pub fn run_behind(
+/// The head and up to `max - 1` pending events queued behind it in its subject on `sink`, in
+/// order and rendered: the run a batch carries. It stops at the first event that is not
+/// plainly pending (held, dead). Events of a recorded batch never show up here: the batch is
+/// read first and its subjects are skipped.
+pub fn run_from(
     conn: &Connection,
     sink: &str,
-    subject: &str,
-    head: i64,
+    head: &Head,
     max: usize,
-) -> rusqlite::Result<Vec<i64>> {
+) -> rusqlite::Result<Vec<ReadyDelivery>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, state = 'pending' FROM deliveries
-         WHERE sink = ?1 AND subject = ?2 AND seq > ?3 AND state != 'delivered'
-         ORDER BY seq LIMIT ?4",
+        "SELECT d.seq, e.id, e.created_ms, e.source, e.type, e.subject, e.time, e.data,
+                d.state = 'pending'
+         FROM deliveries d JOIN events e ON e.seq = d.seq
+         WHERE d.sink = ?1 AND d.subject = ?2 AND d.seq >= ?3 AND d.state != 'delivered'
+         ORDER BY d.seq LIMIT ?4",
     )?;
-    let mut rows = stmt.query(params![sink, subject, head, max as i64])?;
+    let mut rows = stmt.query(params![sink, head.subject, head.seq, max as i64])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        if !r.get::<_, bool>(1)? {
+        if !r.get::<_, bool>(8)? {
             break;
         }
-        out.push(r.get(0)?);
+        out.push(rendered(r)?);
     }
     Ok(out)
 }

@@ -70,10 +70,10 @@ impl Ledger {
     }
 
     fn ready(&self, sink: &str) -> Vec<i64> {
-        read::ready_deliveries(&self.conn(), sink, 10_000, &HashSet::new())
+        read::ready_heads(&self.conn(), sink, 10_000, &HashSet::new())
             .unwrap()
             .into_iter()
-            .map(|d| d.seq)
+            .map(|h| h.seq)
             .collect()
     }
 
@@ -505,7 +505,10 @@ async fn randomized_head_and_hold_invariants() {
                             .find(|r| r.0 == pick)
                             .map(|r| r.3)
                             .unwrap();
-                        seqs.extend(read::run_behind(&l.conn(), "erp", &subject, pick, 3).unwrap());
+                        let head = read::Head { seq: pick, subject };
+                        let run = read::run_from(&l.conn(), "erp", &head, 4).unwrap();
+                        assert_eq!(run[0].seq, pick, "a run starts at its head");
+                        seqs = run.into_iter().map(|d| d.seq).collect();
                     }
                     l.deliver("erp", seqs).await;
                 }
