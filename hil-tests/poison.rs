@@ -285,3 +285,38 @@ async fn refused_event_inside_a_subject_run_holds_the_rest_of_the_run() {
     assert_eq!(erp.duplicates(), 0, "no event accepted twice");
     erp.check_subject_order().unwrap();
 }
+
+/// The halves of a refused batch are recorded before they go out; when the receiver then goes
+/// down and the daemon restarts, the recorded second half must still wait for the first.
+#[tokio::test(flavor = "multi_thread")]
+async fn halves_of_a_refused_batch_keep_their_order_across_a_restart() {
+    let erp = StandIn::start("erp", Mode::Status(503)).await;
+    // The whole run is refused once (400 for its last event); every later request gets 503.
+    erp.once(Mode::RefuseEvent(Arc::new(|e: &Value| {
+        e["data"]["poison"] == true
+    })));
+    let mut daemon = Daemon::start(Setup::new(vec![SinkSpec::new("erp", &erp)
+        .batch(10)
+        .retry_max("300ms")]))
+    .await;
+    let body: Vec<Value> = (0..4).map(|n| line(S, n, n == 3)).collect();
+    let ids = daemon.post_events(&json!(body), None).await.ids();
+    wait_until(
+        secs(20),
+        "the first half of the refused run was tried",
+        async || erp.requests().iter().any(|r| r.ids() == ids[..2]),
+    )
+    .await;
+    let first = erp.requests().first().map(|r| r.ids()).unwrap_or_default();
+    assert_eq!(first, ids, "the run went out whole first");
+
+    daemon.terminate().await;
+    erp.set_mode(Mode::Ok);
+    daemon.restart().await;
+    wait_until(secs(20), "all four are delivered", async || {
+        erp.missing(&ids).is_empty()
+    })
+    .await;
+    assert_eq!(ids_of_subject(&erp, S), ids, "delivered in order");
+    erp.check_subject_order().unwrap();
+}

@@ -401,17 +401,22 @@ impl SinkWorker {
                         if count >= want || seqs.iter().any(|s| in_hand.contains(s)) {
                             continue;
                         }
-                        let items = read::pending_by_seq(conn, &sink, &seqs)?;
+                        let Some(items) = read::recorded_batch_items(conn, &sink, &seqs)? else {
+                            continue;
+                        };
                         if items.is_empty() || items.iter().any(|d| busy.contains(&d.subject)) {
                             continue;
                         }
-                        // Resent under its key with the same body; if some members are no
-                        // longer pending (dropped, replayed meanwhile), under a new key.
-                        let whole = items.len() == seqs.len();
                         count += items.len();
                         busy.extend(items.iter().map(|d| d.subject.clone()));
+                        // Resent under its key with the same body. A key is the hash of its
+                        // events' ids, so a batch whose membership changed since it was keyed
+                        // (members dropped or replayed meanwhile, or recorded by an older
+                        // dockgate that kept a split half under its parent's key) goes out
+                        // under a new key instead.
+                        let same = batch_key(items.iter().map(|d| d.id.as_str())) == key;
                         let mut batch = Batch::new(items, Some(key));
-                        if !whole {
+                        if !same {
                             batch.rekey();
                         }
                         batches.push(batch);

@@ -183,25 +183,34 @@ pub fn recorded_batches(
     Ok(out)
 }
 
-/// Rendered CloudEvents of those of `seqs` still pending on `sink`, in the order given.
-pub fn pending_by_seq(
+/// The events of a recorded batch that are still pending on `sink`, rendered, in the order
+/// recorded; `None` while the batch may not go yet: for some subject in it, an earlier event
+/// is still open elsewhere (say the first half of a split, not yet delivered), which must reach
+/// the receiver first.
+pub fn recorded_batch_items(
     conn: &Connection,
     sink: &str,
     seqs: &[i64],
-) -> rusqlite::Result<Vec<ReadyDelivery>> {
+) -> rusqlite::Result<Option<Vec<ReadyDelivery>>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT e.seq, e.id, e.created_ms, e.source, e.type, e.subject, e.time, e.data
+        "SELECT e.seq, e.id, e.created_ms, e.source, e.type, e.subject, e.time, e.data, d.ready
          FROM deliveries d JOIN events e ON e.seq = d.seq
          WHERE d.seq = ?1 AND d.sink = ?2 AND d.state = 'pending'",
     )?;
-    let mut out = Vec::with_capacity(seqs.len());
+    let mut out: Vec<ReadyDelivery> = Vec::with_capacity(seqs.len());
     for seq in seqs {
         let mut rows = stmt.query(params![seq, sink])?;
         if let Some(r) = rows.next()? {
-            out.push(rendered(r)?);
+            let item = rendered(r)?;
+            // The first event of each subject in the batch must be that subject's head.
+            let first_of_subject = !out.iter().any(|d| d.subject == item.subject);
+            if first_of_subject && !r.get::<_, bool>(8)? {
+                return Ok(None);
+            }
+            out.push(item);
         }
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// Undelivered rows of one sink, by state.

@@ -78,10 +78,17 @@ impl Ledger {
     }
 
     async fn deliver(&self, sink: &str, seqs: Vec<i64>) {
-        let subjects = read::pending_by_seq(&self.conn(), sink, &seqs)
-            .unwrap()
-            .into_iter()
-            .map(|d| d.subject)
+        let subjects = seqs
+            .iter()
+            .map(|seq| {
+                self.conn()
+                    .query_row(
+                        "SELECT subject FROM deliveries WHERE seq = ?1 AND sink = ?2",
+                        rusqlite::params![seq, sink],
+                        |r| r.get(0),
+                    )
+                    .unwrap()
+            })
             .collect();
         let outcome = Outcome::Delivered {
             key: format!("k-{seqs:?}"),
