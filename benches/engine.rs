@@ -14,6 +14,7 @@
 //! - `DOCKGATE_BENCH_EVENTS=N`: override the event count.
 //! - `DOCKGATE_BENCH_PERF=DIR`: `perf record` the daemon during each measured window
 //!   (`DOCKGATE_BENCH_PERF_CG=dwarf` for call graphs of a binary without frame pointers).
+//! - `DOCKGATE_BENCH_BIN=PATH`: run that daemon binary instead of this build's.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -32,6 +33,12 @@ use tokio::sync::watch;
 
 /// The daemon under test, built by cargo with the bench (release) profile.
 const DOCKGATE: &str = env!("CARGO_BIN_EXE_dockgate");
+
+/// The daemon binary: this build's, or `DOCKGATE_BENCH_BIN` (to compare two builds under the
+/// same load generator).
+fn daemon_binary() -> String {
+    std::env::var("DOCKGATE_BENCH_BIN").unwrap_or_else(|_| DOCKGATE.to_owned())
+}
 /// Events per POST body.
 const PER_REQUEST: usize = 100;
 /// Distinct subjects (order numbers).
@@ -495,7 +502,7 @@ impl Daemon {
         let config_path = dir.path().join("dockgate.toml");
         std::fs::write(&config_path, config).expect("write config");
         let log = dir.path().join("daemon.log");
-        let child = Command::new(DOCKGATE)
+        let child = Command::new(daemon_binary())
             .arg("--config")
             .arg(&config_path)
             .arg("run")
@@ -1153,7 +1160,7 @@ async fn main() {
         if set.quick { " (quick)" } else { "" },
         set.events
     );
-    println!("binary: {DOCKGATE}");
+    println!("binary: {}", daemon_binary());
     println!("machine: {}", machine());
     println!(
         "load average before: {}",
