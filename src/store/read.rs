@@ -312,6 +312,35 @@ pub fn first_seq_since(conn: &Connection, ms: i64) -> rusqlite::Result<i64> {
     Ok(lo)
 }
 
+/// The sequence number of the event with this id, if the buffer holds it.
+///
+/// Ids are UUIDv7 whose first 48 bits are the millisecond the writer minted them, just after
+/// the event's commit time was taken; so the event is among the few committed within a minute
+/// before that millisecond, found by [`first_seq_since`] with no index on `id`. Anything else
+/// (not a UUIDv7, a clock stepped meanwhile) falls back to reading the whole table.
+pub fn seq_of_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
+    let mut in_range = conn.prepare_cached(
+        "SELECT seq FROM events WHERE seq >= ?1 AND seq < ?2 AND id = ?3 LIMIT 1",
+    )?;
+    if let Some(minted) = uuid::Uuid::parse_str(id)
+        .ok()
+        .filter(|u| u.get_version_num() == 7)
+        .map(|u| (u.as_u128() >> 80) as i64)
+    {
+        let from = first_seq_since(conn, minted - 60_000)?;
+        let to = first_seq_since(conn, minted + 1)?;
+        let found = in_range
+            .query_row(params![from, to, id], |r| r.get(0))
+            .optional()?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    in_range
+        .query_row(params![i64::MIN, i64::MAX, id], |r| r.get(0))
+        .optional()
+}
+
 /// Buffer-wide figures.
 pub fn figures(conn: &Connection) -> rusqlite::Result<BufferFigures> {
     let hour_ago = now_ms() - 3_600_000;

@@ -127,10 +127,12 @@ const MIGRATIONS: &[&str] = &[
         GROUP BY sink, batch_key HAVING COUNT(*) > 1;
     ALTER TABLE deliveries DROP COLUMN batch_key;
     "#,
-    // 5: events without AUTOINCREMENT (which updates sqlite_sequence with every insert) and
-    // without the index on created_ms (the time an event was committed grows with `seq`, so a
-    // search over `seq` finds a time). The writer hands out sequence numbers and keeps the
-    // highest in `meta`, once per commit, so a number is still never used twice.
+    // 5: events without AUTOINCREMENT (which updates sqlite_sequence with every insert), without
+    // the index on created_ms (the time an event was committed grows with `seq`, so a search
+    // over `seq` finds a time) and without the unique index on `id`: ids are UUIDv7 minted by
+    // the writer, and the time they carry finds an event by id the same way. The writer hands
+    // out sequence numbers and keeps the highest in `meta`, once per commit, so a number is
+    // still never used twice.
     r#"
     CREATE TABLE meta (
         key   TEXT    PRIMARY KEY,
@@ -141,7 +143,7 @@ const MIGRATIONS: &[&str] = &[
         COALESCE((SELECT MAX(seq) FROM events), 0)));
     CREATE TABLE events_v5 (
         seq        INTEGER PRIMARY KEY,
-        id         TEXT    NOT NULL UNIQUE,
+        id         TEXT    NOT NULL,
         type       TEXT    NOT NULL,
         subject    TEXT    NOT NULL,
         source     TEXT    NOT NULL,

@@ -407,6 +407,35 @@ fn the_sequence_at_a_time_is_found_across_gaps() {
 }
 
 #[tokio::test]
+async fn an_event_is_found_by_its_id_without_an_index() {
+    let l = Ledger::open("");
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let batch = vec![event("pick.confirmed", &format!("SO-{n}"))];
+        ids.extend(l.store.ingest(batch, None).await.unwrap());
+    }
+    let conn = l.conn();
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(read::seq_of_id(&conn, id).unwrap(), Some(i as i64 + 1));
+    }
+    assert_eq!(read::seq_of_id(&conn, "not-a-uuid").unwrap(), None);
+    assert_eq!(
+        read::seq_of_id(&conn, &uuid::Uuid::now_v7().to_string()).unwrap(),
+        None
+    );
+    // A commit time far from the id's own (a clock stepped meanwhile): found the slow way.
+    drop(conn);
+    let w = Connection::open(&l.path).unwrap();
+    w.execute(
+        "UPDATE events SET created_ms = created_ms - 86400000 WHERE seq = 3",
+        [],
+    )
+    .unwrap();
+    drop(w);
+    assert_eq!(read::seq_of_id(&l.conn(), &ids[2]).unwrap(), Some(3));
+}
+
+#[tokio::test]
 async fn full_buffer_drops_telemetry_first_and_then_refuses_business_input() {
     let l = Ledger::open("[buffer]\nmax_disk = \"1MiB\"\n");
     let big = "x".repeat(2000);

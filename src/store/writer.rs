@@ -501,12 +501,15 @@ impl Writer {
                  WHERE sink = ?1 AND state = 'dead' AND state != 'delivered'",
                 params![sink],
             )?,
-            ReplaySelector::Event(id) => collect(
-                &self.conn,
-                "SELECT d.seq, d.subject FROM deliveries d JOIN events e ON e.seq = d.seq
-                 WHERE d.sink = ?1 AND e.id = ?2 AND d.state IN ('dead', 'delivered')",
-                params![sink, id],
-            )?,
+            ReplaySelector::Event(id) => match super::read::seq_of_id(&self.conn, id)? {
+                Some(seq) => collect(
+                    &self.conn,
+                    "SELECT seq, subject FROM deliveries
+                     WHERE seq = ?1 AND sink = ?2 AND state IN ('dead', 'delivered')",
+                    params![seq, sink],
+                )?,
+                None => Vec::new(),
+            },
             ReplaySelector::Since(ms) => collect(
                 &self.conn,
                 "SELECT seq, subject FROM deliveries
