@@ -236,13 +236,40 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn version_5_keeps_events_and_the_highest_sequence_ever_used() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..4] {
+    /// An in-memory buffer as `version` left it.
+    fn at_version(version: usize) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..version] {
             conn.execute_batch(sql).unwrap();
         }
-        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.pragma_update(None, "user_version", version as i64)
+            .unwrap();
+        conn
+    }
+
+    /// The one integer a query returns.
+    fn number(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Every row of a three-column query.
+    fn rows3<A, B, C>(conn: &Connection, sql: &str) -> Vec<(A, B, C)>
+    where
+        A: rusqlite::types::FromSql,
+        B: rusqlite::types::FromSql,
+        C: rusqlite::types::FromSql,
+    {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn version_5_keeps_events_and_the_highest_sequence_ever_used() {
+        let mut conn = at_version(4);
         conn.execute_batch(
             "INSERT INTO events (id, type, subject, source, time, created_ms, telemetry, data)
              VALUES ('a', 'pick.confirmed', 'S', 'src', 't', 1, 0, '{}'),
@@ -252,39 +279,21 @@ mod tests {
         )
         .unwrap();
         migrate(&mut conn).unwrap();
-        let last: i64 = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'last_sequence'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let last = number(&conn, "SELECT value FROM meta WHERE key = 'last_sequence'");
         assert_eq!(last, 3, "the pruned newest event's number stays used");
-        let rows: Vec<(i64, String, i64)> = conn
-            .prepare("SELECT seq, id, telemetry FROM events ORDER BY seq")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let rows: Vec<(i64, String, i64)> =
+            rows3(&conn, "SELECT seq, id, telemetry FROM events ORDER BY seq");
         assert_eq!(rows, vec![(1, "a".into(), 0), (2, "b".into(), 1)]);
-        let telemetry_index: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events_telemetry'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let telemetry_index = number(
+            &conn,
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events_telemetry'",
+        );
         assert_eq!(telemetry_index, 1);
     }
 
     #[test]
     fn version_4_moves_batch_keys_into_batch_records() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..3] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 3).unwrap();
+        let mut conn = at_version(3);
         conn.execute_batch(
             "INSERT INTO deliveries (seq, sink, subject, priority, state, ready, batch_key, updated_ms)
              VALUES (3, 'erp', 'A', 1, 'pending', 1, 'b-1', 10), (1, 'erp', 'B', 1, 'pending', 1, 'b-1', 11),
@@ -293,22 +302,14 @@ mod tests {
         )
         .unwrap();
         migrate(&mut conn).unwrap();
-        let rows: Vec<(String, String, String)> = conn
-            .prepare("SELECT sink, key, seqs FROM batches")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let rows: Vec<(String, String, String)> =
+            rows3(&conn, "SELECT sink, key, seqs FROM batches");
         // b-2 has one pending member left: it goes out alone under its id, no record.
         assert_eq!(rows, vec![("erp".into(), "b-1".into(), "[1,3]".into())]);
-        let pending: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let pending = number(
+            &conn,
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'",
+        );
         assert_eq!(pending, 4);
     }
 }
