@@ -253,11 +253,11 @@ impl SinkWorker {
             tokio::select! {
                 // Shutdown: stop sending; requests in flight finish below.
                 _ = cancel.cancelled() => break,
-                // A request finished and its outcome is committed.
                 // A delivered request was answered; its outcome is being recorded.
                 Some(()) = answered_rx.recv() => {
                     awaiting_answer = awaiting_answer.saturating_sub(1);
                 }
+                // A request finished and its outcome is committed.
                 Some(joined) = inflight.join_next() => {
                     let Ok(done) = joined else {
                         // A request task panicked: its slot is free again.

@@ -133,8 +133,10 @@ fn rendered(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReadyDelivery> {
 
 /// The head and up to `max - 1` pending events queued behind it in its subject on `sink`, in
 /// order and rendered: the run a batch carries. It stops at the first event that is not
-/// plainly pending (held, dead). Events of a recorded batch never show up here: the batch is
-/// read first and its subjects are skipped.
+/// plainly pending (held, dead). A recorded batch that can go is read first and takes its
+/// subjects out of the read; one that has to wait (see [`recorded_batch_items`]) has not been
+/// sent yet, and should its events go out here first, its record no longer matches and is
+/// resent under a new key or cleared.
 pub fn run_from(
     conn: &Connection,
     sink: &str,
