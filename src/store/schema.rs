@@ -203,6 +203,7 @@ pub fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
     if found > CURRENT_VERSION {
         return Err(SchemaError::TooNew { found });
     }
+    let started = std::time::Instant::now();
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let version = i as i64 + 1;
         let wrap = |source| SchemaError::Migration { version, source };
@@ -211,6 +212,15 @@ pub fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
         tx.pragma_update(None, "user_version", version)
             .map_err(wrap)?;
         tx.commit().map_err(wrap)?;
+    }
+    // A new buffer starts at 0 and says nothing; an upgraded one says what was done.
+    if found > 0 && found < CURRENT_VERSION {
+        tracing::info!(
+            from = found,
+            to = CURRENT_VERSION,
+            took_ms = started.elapsed().as_millis() as u64,
+            "Buffer brought up to this dockgate's layout."
+        );
     }
     Ok(())
 }
