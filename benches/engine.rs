@@ -15,6 +15,7 @@
 //! - `DOCKGATE_BENCH_PERF=DIR`: `perf record` the daemon during each measured window
 //!   (`DOCKGATE_BENCH_PERF_CG=dwarf` for call graphs of a binary without frame pointers).
 //! - `DOCKGATE_BENCH_BIN=PATH`: run that daemon binary instead of this build's.
+//! - `DOCKGATE_BENCH_CONCURRENCY=N`: the sink's `concurrency` (default 4, the daemon's default).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -76,6 +77,8 @@ struct Settings {
     only: Option<Vec<String>>,
     syncs: Vec<Sync>,
     perf_dir: Option<PathBuf>,
+    /// The sink's `concurrency` (the daemon's default, 4, unless set).
+    concurrency: usize,
 }
 
 impl Settings {
@@ -102,6 +105,10 @@ impl Settings {
             only,
             syncs,
             perf_dir: std::env::var_os("DOCKGATE_BENCH_PERF").map(PathBuf::from),
+            concurrency: std::env::var("DOCKGATE_BENCH_CONCURRENCY")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(4),
         }
     }
 
@@ -420,13 +427,18 @@ fn thread_cpu(pid: u32) -> BTreeMap<String, f64> {
     out
 }
 
-fn diff_threads(a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>) -> String {
+/// CPU seconds per thread name between two readings, busiest first.
+fn diff_threads(a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>) -> Vec<(String, f64)> {
     let mut parts: Vec<(String, f64)> = b
         .iter()
         .map(|(k, v)| (k.clone(), v - a.get(k).copied().unwrap_or(0.0)))
         .filter(|(_, v)| *v > 0.005)
         .collect();
     parts.sort_by(|x, y| y.1.total_cmp(&x.1));
+    parts
+}
+
+fn threads_text(parts: &[(String, f64)]) -> String {
     parts
         .iter()
         .map(|(k, v)| format!("{k} {v:.2}s"))
@@ -455,6 +467,7 @@ fn fs_type(dir: &Path) -> String {
 struct SinkSpec<'a> {
     url: &'a str,
     batch: usize,
+    concurrency: usize,
 }
 
 struct Daemon {
@@ -494,9 +507,9 @@ impl Daemon {
         if let Some(s) = sink {
             let _ = write!(
                 config,
-                "[sinks.erp]\nurl = \"{}\"\nbatch_max_events = {}\nconcurrency = 4\n\
+                "[sinks.erp]\nurl = \"{}\"\nbatch_max_events = {}\nconcurrency = {}\n\
                  timeout = \"10s\"\nretry_initial = \"50ms\"\nretry_max = \"200ms\"\n",
-                s.url, s.batch
+                s.url, s.batch, s.concurrency
             );
         }
         let config_path = dir.path().join("dockgate.toml");
@@ -738,6 +751,9 @@ struct Usage {
     /// Bytes the daemon wrote to storage.
     written: u64,
     threads: String,
+    /// CPU of the ledger's writer thread, the one part of the daemon that cannot spread over
+    /// cores.
+    writer_cpu: f64,
 }
 
 impl Meter {
@@ -757,13 +773,18 @@ impl Meter {
         let daemon_cpu = d.cpu() - self.daemon0;
         let bench_cpu = process_cpu("self") - self.bench0;
         let system = system_busy() - self.system0;
+        let threads = diff_threads(&self.threads0, &thread_cpu(self.pid));
         Usage {
             wall: self.t0.elapsed().as_secs_f64(),
             daemon_cpu,
             bench_cpu,
             other_cpu: (system - daemon_cpu - bench_cpu).max(0.0),
             written: write_bytes(self.pid).saturating_sub(self.written0),
-            threads: diff_threads(&self.threads0, &thread_cpu(self.pid)),
+            threads: threads_text(&threads),
+            writer_cpu: threads
+                .iter()
+                .find(|(name, _)| name == "store-writer")
+                .map_or(0.0, |(_, cpu)| *cpu),
         }
     }
 }
@@ -779,10 +800,22 @@ struct Row {
     note: String,
 }
 
+/// CPU µs per event of one run, split where it can run in parallel and where it cannot.
+#[derive(Clone, Copy)]
+struct CpuPerEvent {
+    /// The daemon's writer thread.
+    writer: f64,
+    /// The rest of the daemon: HTTP in and out, reads, rendering.
+    rest: f64,
+    /// This process: the load generator, or the sink stand-in once the load has been posted.
+    bench: f64,
+}
+
 #[derive(Default)]
 struct Report {
     rows: Vec<Row>,
     figures: BTreeMap<(&'static str, Sync), String>,
+    cpu: BTreeMap<(&'static str, Sync), CpuPerEvent>,
     rates: BTreeMap<(&'static str, Sync), f64>,
     rss: BTreeMap<Sync, f64>,
 }
@@ -815,6 +848,15 @@ impl Report {
         eprintln!("    daemon threads: {}", usage.threads);
         self.figures.insert((key, sync), format!("{rate:.0}"));
         self.rates.insert((key, sync), rate);
+        let us = |cpu: f64| cpu * 1e6 / events as f64;
+        self.cpu.insert(
+            (key, sync),
+            CpuPerEvent {
+                writer: us(usage.writer_cpu),
+                rest: us(usage.daemon_cpu - usage.writer_cpu),
+                bench: us(usage.bench_cpu),
+            },
+        );
         let r = self.rss.entry(sync).or_insert(0.0);
         *r = r.max(rss_mib);
         self.rows.push(Row {
@@ -875,7 +917,7 @@ fn retries_note(n: u64) -> String {
     }
 }
 
-/// Figure 2: healthy end to end, sink up, batches of 100, concurrency 4.
+/// Figure 2: healthy end to end, sink up, batches of 100.
 async fn end_to_end(rep: &mut Report, set: &Settings, sync: Sync, load: &Arc<Vec<Bytes>>) {
     for (key, conns) in [("e2e 2", 2), ("e2e 16", 16)] {
         let epoch = Instant::now();
@@ -885,6 +927,7 @@ async fn end_to_end(rep: &mut Report, set: &Settings, sync: Sync, load: &Arc<Vec
             Some(SinkSpec {
                 url: &sink.url,
                 batch: 100,
+                concurrency: set.concurrency,
             }),
         )
         .await;
@@ -948,6 +991,7 @@ async fn drain(rep: &mut Report, set: &Settings, sync: Sync, load: &Arc<Vec<Byte
             Some(SinkSpec {
                 url: &sink.url,
                 batch,
+                concurrency: set.concurrency,
             }),
         )
         .await;
@@ -1021,6 +1065,7 @@ async fn latency(rep: &mut Report, set: &Settings, sync: Sync) {
         Some(SinkSpec {
             url: &sink.url,
             batch: 100,
+            concurrency: set.concurrency,
         }),
     )
     .await;
@@ -1156,9 +1201,11 @@ async fn main() {
     let set = Settings::from_env();
     let started = Instant::now();
     println!(
-        "dockgate engine bench{}: {} events x ~{EVENT_BYTES} B, {PER_REQUEST}/POST, {ORDERS} subjects",
+        "dockgate engine bench{}: {} events x ~{EVENT_BYTES} B, {PER_REQUEST}/POST, {ORDERS} subjects, \
+         sink concurrency {}",
         if set.quick { " (quick)" } else { "" },
-        set.events
+        set.events,
+        set.concurrency
     );
     println!("binary: {}", daemon_binary());
     println!("machine: {}", machine());
@@ -1292,5 +1339,44 @@ async fn main() {
              = {bound:.0} ev/s; FULL ingest reached {reached}"
         );
     }
+    print_ceilings(&rep);
     println!("total bench time: {:.0} s", started.elapsed().as_secs_f64());
+}
+
+/// CPU per event of each run, and what the measured parts allow on this machine's cores: the
+/// daemon, the load generator and the sink share them, so no layout of the ledger can go faster
+/// than the work that stays once delivery records cost nothing.
+fn print_ceilings(rep: &Report) {
+    println!();
+    println!("CPU per event, µs (writer thread / rest of the daemon / bench process):");
+    for ((key, sync), c) in &rep.cpu {
+        println!(
+            "  {key} [{}]: {:.1} / {:.1} / {:.1}",
+            sync.name(),
+            c.writer,
+            c.rest,
+            c.bench
+        );
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    for sync in [Sync::Full, Sync::Normal] {
+        let (Some(ingest), Some(drain)) = (
+            rep.cpu.get(&("ingest 2", sync)),
+            rep.cpu.get(&("drain 100", sync)),
+        ) else {
+            continue;
+        };
+        // Taking an event in and committing it (ingest without a sink, generator included),
+        // plus reading, rendering and sending it and the sink taking it (drain, writer left out).
+        let take_in = ingest.writer + ingest.rest + ingest.bench;
+        let send_on = drain.rest + drain.bench;
+        println!(
+            "ceiling on {cores} cores [{}], delivery records free: end to end {:.0} ev/s \
+             (take in {take_in:.1} µs + send on {send_on:.1} µs per event); drain {:.0} ev/s \
+             (send on {send_on:.1} µs)",
+            sync.name(),
+            cores * 1e6 / (take_in + send_on),
+            cores * 1e6 / send_on
+        );
+    }
 }
