@@ -365,6 +365,7 @@ pub fn open(config: &Config) -> Result<(StoreHandle, std::thread::JoinHandle<()>
     prepare_data_dir(dir)?;
     let path = config.buffer_path();
     let conn = open_connection(&path, config.buffer.sync)?;
+    checkpoint::watch_wal(&conn);
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (committed_tx, committed) = watch::channel(Commits::default());
     let settings = LedgerSettings::from_config(config);

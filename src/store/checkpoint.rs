@@ -3,13 +3,14 @@
 //! fsyncs ran inside the commit that crossed the threshold, and the writer (with every input
 //! waiting on it) stood still for tens of milliseconds each time.
 
+use std::cell::Cell;
+use std::ffi::c_int;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rusqlite::hooks::Wal;
 use rusqlite::Connection;
 use tracing::warn;
 
@@ -21,14 +22,31 @@ const SPACING: Duration = Duration::from_millis(250);
 /// A passive checkpoint never lets the WAL start over while commits keep coming, and one from
 /// this thread loses the race for the write lock to a busy writer, so under sustained input the
 /// WAL would otherwise grow for as long as the burst lasts (95 MB seen in a 200,000-event run).
-const RESTART_PAGES: i64 = 8192;
+/// Small in unit tests, so a test can cross it quickly.
+const RESTART_PAGES: i64 = if cfg!(test) { 256 } else { 8192 };
+
+thread_local! {
+    /// The WAL's length in pages after the last commit on this thread, as SQLite reports it to
+    /// the WAL hook of the write connection (which commits on the writer thread only).
+    static WAL_PAGES: Cell<i64> = const { Cell::new(0) };
+}
+
+fn note_wal_length(_wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.with(|p| p.set(i64::from(pages)));
+    Ok(())
+}
+
+/// Makes every commit on `conn` report the WAL's length, so the writer sees it cross
+/// `RESTART_PAGES` at the commit that does it rather than at the next passive checkpoint (a
+/// burst wrote tens of megabytes in between).
+pub(super) fn watch_wal(conn: &Connection) {
+    conn.wal_hook(Some(note_wal_length));
+}
 
 /// The writer's end: tells the checkpointer that something was committed.
 pub(super) struct Checkpointer {
     nudge: Option<SyncSender<()>>,
     thread: Option<JoinHandle<()>>,
-    /// WAL length in pages, as the last checkpoint found it.
-    wal_pages: Arc<AtomicI64>,
 }
 
 impl Checkpointer {
@@ -36,23 +54,20 @@ impl Checkpointer {
     pub fn start(path: &Path) -> std::io::Result<Self> {
         let (nudge, rx) = sync_channel(1);
         let path = path.to_owned();
-        let wal_pages = Arc::new(AtomicI64::new(0));
-        let seen = wal_pages.clone();
         let thread = std::thread::Builder::new()
             .name("store-checkpoint".into())
-            .spawn(move || run(path, rx, seen))?;
+            .spawn(move || run(path, rx))?;
         Ok(Self {
             nudge: Some(nudge),
             thread: Some(thread),
-            wal_pages,
         })
     }
 
-    /// After a commit on `conn` (the write connection): when the WAL has grown past
-    /// `RESTART_PAGES`, copies the rest back and makes the next commit start it over. The copy
-    /// is mostly done already by this thread's passive checkpoints.
+    /// After a commit on `conn` (the write connection, watched by `watch_wal`): when the WAL
+    /// has grown past `RESTART_PAGES`, copies the rest back and makes the next commit start it
+    /// over. The copy is mostly done already by this thread's passive checkpoints.
     pub fn bound_wal(&self, conn: &Connection) {
-        if self.wal_pages.load(Ordering::Relaxed) <= RESTART_PAGES {
+        if WAL_PAGES.with(Cell::get) <= RESTART_PAGES {
             return;
         }
         // The restart waits for readers still on the old WAL; inputs wait meanwhile, so give
@@ -60,7 +75,7 @@ impl Checkpointer {
         let _ = conn.busy_timeout(Duration::from_millis(200));
         match checkpoint(conn, "RESTART") {
             Ok(pages) => {
-                self.wal_pages.store(0, Ordering::Relaxed);
+                WAL_PAGES.with(|p| p.set(0));
                 tracing::debug!(wal_pages = pages, "WAL restarted.");
             }
             Err(error) => warn!(error = %error, "Buffer checkpoint (restart) failed."),
@@ -94,7 +109,7 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(path: PathBuf, rx: Receiver<()>, wal_pages: Arc<AtomicI64>) {
+fn run(path: PathBuf, rx: Receiver<()>) {
     let conn = match Connection::open(&path) {
         Ok(conn) => conn,
         Err(error) => {
@@ -128,9 +143,8 @@ fn run(path: PathBuf, rx: Receiver<()>, wal_pages: Arc<AtomicI64>) {
         }
         pending = false;
         last = Instant::now();
-        match checkpoint(&conn, "PASSIVE") {
-            Ok(pages) => wal_pages.store(pages, Ordering::Relaxed),
-            Err(error) => warn!(error = %error, "Buffer checkpoint failed."),
+        if let Err(error) = checkpoint(&conn, "PASSIVE") {
+            warn!(error = %error, "Buffer checkpoint failed.");
         }
     }
 }

@@ -639,3 +639,30 @@ async fn the_checkpoint_thread_copies_commits_into_the_database_file() {
         size()
     );
 }
+
+/// The writer sees the WAL's length at every commit and starts it over once it passes its
+/// bound (256 pages in unit tests), so a burst cannot grow it by whatever fits between two
+/// passive checkpoints. The WAL file's length is its high-water mark.
+#[tokio::test]
+async fn a_burst_of_commits_does_not_grow_the_wal_far_past_its_bound() {
+    let l = Ledger::open("");
+    let wal = format!("{}-wal", l.path.display());
+    let page = 4096 + 24;
+    let mut highest = 0;
+    for round in 0..120 {
+        let events = (0..100)
+            .map(|i| event("pick.confirmed", &format!("SO-{round}-{i}")))
+            .collect();
+        l.store.ingest(events, None).await.unwrap();
+        highest = highest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+    }
+    // 12,000 events write far more than the bound; one group of 100 adds well under 256 pages.
+    assert!(
+        highest > 128 * page,
+        "the burst was too small to test anything: WAL at most {highest} bytes"
+    );
+    assert!(
+        highest <= 512 * page + 32,
+        "WAL grew to {highest} bytes, past 256 pages and one group"
+    );
+}
