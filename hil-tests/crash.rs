@@ -255,3 +255,66 @@ async fn sigterm_during_delivery_finishes_what_is_in_flight() {
     assert!(again.is_empty(), "resent after a clean stop: {again:?}");
     erp.check_subject_order().unwrap();
 }
+
+/// A buffer file that is no longer a database (here: its header overwritten while dockgate was
+/// stopped) does not keep the gateway down: it is moved aside, the daemon starts on an empty
+/// buffer and takes and delivers input, and status and metrics say a file was set aside until
+/// someone removes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_buffer_is_set_aside_and_the_gateway_goes_on() {
+    let erp = StandIn::start("erp", Mode::Status(503)).await;
+    let mut d = Daemon::start(Setup::new(vec![SinkSpec::new("erp", &erp)])).await;
+    let waiting = d
+        .post_events(&json!([event("pick.confirmed", "SO-1", json!({}))]), None)
+        .await
+        .ids();
+    let status = d.terminate().await;
+    assert!(status.success(), "clean stop: {status}");
+
+    let buffer = d.data_dir().join("buffer.sqlite");
+    let mut bytes = std::fs::read(&buffer).expect("reading the buffer");
+    bytes[..100].fill(0x5a);
+    std::fs::write(&buffer, &bytes).expect("damaging the buffer");
+
+    d.restart().await;
+    assert!(
+        d.log()
+            .contains("The buffer file is damaged and was set aside"),
+        "{}",
+        d.log()
+    );
+    let set_aside: Vec<String> = std::fs::read_dir(d.data_dir())
+        .expect("listing the data directory")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("buffer.sqlite.corrupt-"))
+        .collect();
+    assert_eq!(set_aside.len(), 1, "{set_aside:?}");
+    assert_eq!(
+        std::fs::read(d.data_dir().join(&set_aside[0])).expect("reading the moved file"),
+        bytes,
+        "the moved file is kept as it was"
+    );
+
+    let st = d.status().await;
+    assert_eq!(st["buffer"]["set_aside"], json!(set_aside), "{st}");
+    let summary = st["buffer"]["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("ALERT: a damaged buffer was set aside"),
+        "{summary}"
+    );
+    assert_eq!(d.metric_total("dockgate_buffer_set_aside_files").await, 1.0);
+    assert_eq!(d.metric_total("dockgate_buffer_set_aside_total").await, 1.0);
+
+    // Input goes on and reaches the ERP; the event in the damaged file does not.
+    erp.set_mode(Mode::Ok);
+    let fresh = d
+        .post_events(&json!([event("pick.confirmed", "SO-2", json!({}))]), None)
+        .await
+        .ids();
+    wait_until(secs(20), "the new event at the ERP", async || {
+        erp.delivered_ids().contains(&fresh[0])
+    })
+    .await;
+    assert!(!erp.delivered_ids().contains(&waiting[0]));
+}

@@ -138,6 +138,18 @@ fn push_json_str(out: &mut String, s: &str) {
     }
 }
 
+/// An error and its causes on one line, `outer: inner: root`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

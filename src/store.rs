@@ -11,6 +11,7 @@ pub mod inputs;
 pub mod prune;
 pub mod read;
 pub mod schema;
+pub mod set_aside;
 mod subjects;
 pub mod writer;
 
@@ -364,7 +365,24 @@ pub fn open(config: &Config) -> Result<(StoreHandle, std::thread::JoinHandle<()>
     let dir = &config.site.data_dir;
     prepare_data_dir(dir)?;
     let path = config.buffer_path();
-    let conn = open_connection(&path, config.buffer.sync)?;
+    let conn = match open_connection(&path, config.buffer.sync) {
+        Err(error) if set_aside::is_damage(&error) => {
+            let moved = set_aside::set_aside(&path).map_err(|source| StoreError::DataDir {
+                path: dir.clone(),
+                source,
+            })?;
+            tracing::error!(
+                path = %path.display(),
+                moved_to = %moved.display(),
+                error = %crate::model::error_chain(&error),
+                "The buffer file is damaged and was set aside; starting with an empty buffer. \
+                 Events still waiting in it are not forwarded: keep the moved file for recovery."
+            );
+            metrics::counter!("dockgate_buffer_set_aside_total").increment(1);
+            open_connection(&path, config.buffer.sync)?
+        }
+        other => other?,
+    };
     checkpoint::watch_wal(&conn);
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (committed_tx, committed) = watch::channel(Commits::default());

@@ -291,6 +291,11 @@ impl Daemon {
         &self.config_path
     }
 
+    /// The data directory (`site.data_dir`), where the buffer lives.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
     /// Everything the daemon wrote to stderr so far (all runs).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()

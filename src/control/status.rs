@@ -65,6 +65,9 @@ pub struct BufferStatus {
     pub summary: String,
     /// Last sequence number handed out.
     pub last_sequence: i64,
+    /// Damaged buffer files set aside in the data directory and not removed yet.
+    #[serde(default)]
+    pub set_aside: Vec<String>,
 }
 
 /// Sink part of [`Status`].
@@ -107,8 +110,16 @@ pub async fn collect(
     started: Instant,
 ) -> Result<Status, StoreError> {
     let names: Vec<String> = config.sinks.keys().cloned().collect();
-    let (backlog, figures, used) = reads
-        .run(move |c| Ok((read::backlog(c, &names)?, read::figures(c)?, used_bytes(c)?)))
+    let data_dir = config.site.data_dir.clone();
+    let (backlog, figures, used, set_aside) = reads
+        .run(move |c| {
+            Ok((
+                read::backlog(c, &names)?,
+                read::figures(c)?,
+                used_bytes(c)?,
+                crate::store::set_aside::set_aside_files(&data_dir),
+            ))
+        })
         .await?;
     let max = config.buffer.max_disk;
     let percent = used as f64 * 100.0 / max.max(1) as f64;
@@ -127,6 +138,11 @@ pub async fn collect(
             human_hours(h)
         )),
         None => summary.push_str("; no input in the last hour"),
+    }
+    if let Some(last) = set_aside.last() {
+        summary.push_str(&format!(
+            "; ALERT: a damaged buffer was set aside as {last}, events waiting in it were not forwarded"
+        ));
     }
     if percent >= 80.0 {
         summary.push_str("; WARNING: over 80 % full");
@@ -180,6 +196,7 @@ pub async fn collect(
             hours_left: hours_left.map(|h| (h * 10.0).round() / 10.0),
             summary,
             last_sequence: figures.last_sequence,
+            set_aside,
         },
         sinks,
         devices: devices
@@ -216,6 +233,7 @@ pub fn publish_gauges(st: &Status) {
     metrics::gauge!("dockgate_buffer_max_bytes").set(st.buffer.max_bytes as f64);
     metrics::gauge!("dockgate_buffer_events").set(st.buffer.events as f64);
     metrics::gauge!("dockgate_config_version").set(st.config_version as f64);
+    metrics::gauge!("dockgate_buffer_set_aside_files").set(st.buffer.set_aside.len() as f64);
     for s in &st.sinks {
         for (state, n) in [("pending", s.pending), ("held", s.held), ("dead", s.dead)] {
             metrics::gauge!("dockgate_backlog_events", "sink" => s.name.clone(), "state" => state)
@@ -240,6 +258,9 @@ pub fn one_line(st: &Status) -> String {
         parts.push(p);
     }
     parts.push(format!("buffer {:.0} %", st.buffer.percent_full));
+    if !st.buffer.set_aside.is_empty() {
+        parts.push("damaged buffer set aside".into());
+    }
     parts.join("; ")
 }
 

@@ -10,6 +10,7 @@ use reqwest::header::{
 
 use super::retry::{classify, parse_retry_after, Verdict};
 use crate::config::SinkConfig;
+use crate::model::error_chain;
 
 /// Most bytes of an answer read; the rest is discarded unread.
 const MAX_ANSWER: usize = 64 * 1024;
@@ -218,17 +219,6 @@ fn excerpt(body: &[u8]) -> String {
         } else {
             out.push(c);
         }
-    }
-    out
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
     }
     out
 }

@@ -13,6 +13,7 @@ use super::read::{self, ReadPool};
 use super::*;
 use crate::model::now_ms;
 
+mod damaged;
 mod lookups;
 
 fn config(dir: &Path, extra: &str) -> Config {
