@@ -10,6 +10,7 @@ mod harness;
 
 mod answers;
 mod buffer_full;
+mod chaos;
 mod cli;
 mod crash;
 mod dock;
