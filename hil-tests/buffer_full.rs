@@ -152,3 +152,84 @@ async fn full_buffer_drops_telemetry_first_and_never_an_acknowledged_business_ev
         dock_at_erp.len()
     );
 }
+
+/// The disk itself fills up (the data directory on a 2 MiB tmpfs, `max_disk` far above it):
+/// input is refused with 503, the daemon stays up, and once the receiver answers, recording its
+/// deliveries fails too. Then the worker pauses, backing off, instead of resending the same
+/// requests as fast as the receiver answers. When space comes back, everything acknowledged
+/// arrives, repeats identical and under the same keys.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_refuses_input_pauses_delivery_and_recovers() {
+    if let Err(why) = can_mount_tmpfs() {
+        // Mounting needs root with CAP_SYS_ADMIN, which the CI machines have.
+        eprintln!("SKIPPED: cannot mount a tmpfs here ({why})");
+        return;
+    }
+    let erp = StandIn::start("erp", Mode::Status(503)).await;
+    let daemon = Daemon::start(
+        Setup::new(vec![SinkSpec::new("erp", &erp)
+            .batch(50)
+            .retry_max("500ms")])
+        .data_on_tmpfs("2m"),
+    )
+    .await;
+
+    let mut acked = Vec::new();
+    let mut refused = 0;
+    for p in 0..400 {
+        let body: Vec<Value> = (0..50)
+            .map(|i| padded("pick.confirmed", &format!("SO-{:03}", i % 40), p * 50 + i))
+            .collect();
+        let answer = daemon.post_events(&json!(body), None).await;
+        match answer.status {
+            202 => acked.extend(answer.ids()),
+            503 => {
+                refused += 1;
+                if refused == 3 {
+                    break;
+                }
+            }
+            other => panic!("unexpected ingest answer {other}: {answer:?}"),
+        }
+    }
+    assert_eq!(refused, 3, "the disk never filled");
+    assert!(
+        !acked.is_empty(),
+        "nothing was stored before the disk filled"
+    );
+    let (status, _) = daemon.get_text("/health").await;
+    assert_eq!(status, 200, "the daemon stays up with the disk full");
+
+    // The receiver answers, but delivered marks cannot be written: requests must not repeat as
+    // fast as the receiver answers.
+    erp.set_mode(Mode::Ok);
+    let before = erp.request_count();
+    tokio::time::sleep(secs(3)).await;
+    let during = erp.request_count() - before;
+    assert!(
+        during <= 60,
+        "{during} requests in 3 s while deliveries could not be recorded"
+    );
+
+    resize_tmpfs(&daemon.data_dir(), "64m");
+    wait_for(
+        secs(60),
+        "every acknowledged event at the ERP",
+        async || match erp.missing(&acked) {
+            m if m.is_empty() => Ok(()),
+            m => Err(format!("{} of {} missing", m.len(), acked.len())),
+        },
+    )
+    .await;
+    let answer = daemon
+        .post_events(&json!([padded("pick.confirmed", "SO-1", 0)]), None)
+        .await;
+    assert_eq!(answer.status, 202, "input is taken again: {answer:?}");
+    erp.check_repeats_identical().unwrap();
+    erp.check_subject_order().unwrap();
+    eprintln!(
+        "full disk: {} acknowledged, {during} requests while marks failed, {} duplicates",
+        acked.len(),
+        erp.duplicates()
+    );
+}

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub use broker::{Broker, BrokerTls, MqttClient};
-pub use daemon::{dockgate, metric_total, write_file, Daemon, Setup, SinkSpec, SITE};
+pub use daemon::{
+    can_mount_tmpfs, dockgate, metric_total, resize_tmpfs, write_file, Daemon, Setup, SinkSpec,
+    SITE,
+};
 pub use proxy::TcpProxy;
 pub use scan::*;
 pub use serial::SerialLink;

@@ -79,6 +79,20 @@ fn requeue(
     *need_fetch = true;
 }
 
+/// How long a worker waits after the ledger refused a read or write, counted in `failures`:
+/// backoff with jitter as for a failing receiver, but never less than `retry_initial`.
+fn ledger_pause(failures: &mut u32, cfg: &SinkConfig) -> Duration {
+    let pause = backoff(
+        *failures,
+        cfg.retry_initial,
+        cfg.retry_max,
+        rand::random::<f64>(),
+    )
+    .max(cfg.retry_initial);
+    *failures = failures.saturating_add(1);
+    pause
+}
+
 /// What a finished request task hands back.
 struct Done {
     batch: Batch,
@@ -150,6 +164,8 @@ impl SinkWorker {
         let mut awaiting_answer: usize = 0;
         let (answered_tx, mut answered_rx) = mpsc::unbounded_channel::<()>();
         let mut failures: u32 = 0;
+        // Writes the ledger refused in a row (a full disk, say).
+        let mut ledger_failures: u32 = 0;
         let mut gate = Instant::now();
         let mut paused: Option<&'static str> = None;
         let mut limit: usize = 1;
@@ -177,8 +193,9 @@ impl SinkWorker {
                         }
                     }
                     Err(error) => {
-                        error!(error = %error, "Reading pending deliveries failed.");
-                        gate = Instant::now() + cfg.retry_initial;
+                        let pause = ledger_pause(&mut ledger_failures, cfg);
+                        error!(error = %error, retry_in = ?pause, "Reading pending deliveries failed.");
+                        gate = gate.max(Instant::now() + pause);
                         need_fetch = true;
                     }
                 }
@@ -220,8 +237,9 @@ impl SinkWorker {
                         .collect();
                     if let Err(error) = self.store.assign_batches(self.name.clone(), records).await
                     {
-                        error!(error = %error, "Recording batch membership failed.");
-                        gate = Instant::now() + cfg.retry_initial;
+                        let pause = ledger_pause(&mut ledger_failures, cfg);
+                        error!(error = %error, retry_in = ?pause, "Recording batch membership failed.");
+                        gate = gate.max(Instant::now() + pause);
                         wake = Some(gate);
                         break;
                     }
@@ -273,12 +291,17 @@ impl SinkWorker {
                     }
                     if let Err(error) = &recorded {
                         // The ledger did not take the outcome: forget the batch so it is read
-                        // again; the receiver may see it twice, under the same key.
-                        error!(error = %error, "Recording a delivery outcome failed.");
+                        // again (the receiver may see it twice, under the same key), and pause
+                        // sending, or the worker would resend it as fast as the receiver
+                        // answers for as long as the disk stays full.
+                        let pause = ledger_pause(&mut ledger_failures, cfg);
+                        error!(error = %error, retry_in = ?pause, "Recording a delivery outcome failed; sending pauses.");
+                        gate = gate.max(Instant::now() + pause);
                         hand.release(&batch);
                         need_fetch = true;
                         continue;
                     }
+                    ledger_failures = 0;
                     match answer.verdict {
                         Verdict::Delivered => {
                             let now_ms = now_ms();

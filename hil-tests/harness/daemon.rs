@@ -106,6 +106,7 @@ pub struct Setup {
     max_disk: Option<String>,
     max_body: Option<String>,
     extra: String,
+    data_tmpfs: Option<String>,
 }
 
 impl Setup {
@@ -126,6 +127,13 @@ impl Setup {
     /// `admin.max_body`.
     pub fn max_body(mut self, size: &str) -> Self {
         self.max_body = Some(size.to_owned());
+        self
+    }
+
+    /// Puts the data directory on a tmpfs of this size (`mount -o size=`), so a test can fill
+    /// the disk for real. Needs the right to mount (see [`can_mount_tmpfs`]).
+    pub fn data_on_tmpfs(mut self, size: &str) -> Self {
+        self.data_tmpfs = Some(size.to_owned());
         self
     }
 
@@ -236,6 +244,8 @@ pub struct Daemon {
     admin: String,
     child: Option<Child>,
     http: reqwest::Client,
+    /// The data directory is a tmpfs this harness mounted.
+    data_tmpfs: bool,
 }
 
 impl Daemon {
@@ -265,6 +275,10 @@ impl Daemon {
         let config_path = dir.path().join("dockgate.toml");
         std::fs::write(&config_path, toml).expect("writing the config");
         let log_path = dir.path().join("dockgate.log");
+        if let Some(size) = &setup.data_tmpfs {
+            std::fs::create_dir(&data_dir).expect("creating the data directory");
+            mount_tmpfs(&data_dir, size).expect("mounting a tmpfs on the data directory");
+        }
         let mut daemon = Daemon {
             dir,
             config_path,
@@ -275,6 +289,7 @@ impl Daemon {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("building an HTTP client"),
+            data_tmpfs: setup.data_tmpfs.is_some(),
         };
         daemon.spawn();
         daemon.wait_ready().await;
@@ -586,6 +601,10 @@ impl Drop for Daemon {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // A tmpfs data directory goes with the daemon; a post-mortem keeps the log.
+        if self.data_tmpfs {
+            let _ = Command::new("umount").arg(self.data_dir()).status();
+        }
         if std::thread::panicking() {
             let log = self.log();
             let lines: Vec<&str> = log.lines().collect();
@@ -614,4 +633,42 @@ impl Drop for Daemon {
 /// Creates `path` holding `text` (a helper for config files of CLI tests).
 pub fn write_file(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+fn mount_tmpfs(dir: &Path, size: &str) -> Result<(), String> {
+    let out = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size},mode=0700"),
+            "tmpfs",
+        ])
+        .arg(dir)
+        .output()
+        .map_err(|e| format!("running mount: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    }
+}
+
+/// Resizes the tmpfs under `dir` (`mount -o remount,size=`).
+pub fn resize_tmpfs(dir: &Path, size: &str) {
+    let status = Command::new("mount")
+        .args(["-o", &format!("remount,size={size}")])
+        .arg(dir)
+        .status()
+        .expect("running mount");
+    assert!(status.success(), "remounting {} failed", dir.display());
+}
+
+/// Whether this process may mount a tmpfs (root with CAP_SYS_ADMIN, as on the CI machines);
+/// why not, if it may not.
+pub fn can_mount_tmpfs() -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    mount_tmpfs(dir.path(), "64k")?;
+    let _ = Command::new("umount").arg(dir.path()).status();
+    Ok(())
 }
