@@ -107,13 +107,10 @@ async fn full_buffer_drops_telemetry_first_and_never_an_acknowledged_business_ev
 
     // The ERP comes back: every acknowledged business event arrives.
     erp.set_mode(Mode::Ok);
-    wait_for(
+    erp.wait_received(
+        &business,
         secs(60),
         "every acknowledged business event reached the ERP",
-        async || match erp.missing(&business) {
-            m if m.is_empty() => Ok(()),
-            m => Err(format!("{} of {} missing", m.len(), business.len())),
-        },
     )
     .await;
     wait_until(secs(20), "the ERP backlog is empty", async || {
@@ -212,15 +209,8 @@ async fn a_full_disk_refuses_input_pauses_delivery_and_recovers() {
     );
 
     resize_tmpfs(&daemon.data_dir(), "64m");
-    wait_for(
-        secs(60),
-        "every acknowledged event at the ERP",
-        async || match erp.missing(&acked) {
-            m if m.is_empty() => Ok(()),
-            m => Err(format!("{} of {} missing", m.len(), acked.len())),
-        },
-    )
-    .await;
+    erp.wait_received(&acked, secs(60), "every acknowledged event is at the ERP")
+        .await;
     let answer = daemon
         .post_events(&json!([padded("pick.confirmed", "SO-1", 0)]), None)
         .await;

@@ -122,13 +122,8 @@ async fn random_receiver_faults_under_load_lose_nothing_and_keep_order() {
     erp.set_mode(Mode::Ok);
     crm.set_mode(Mode::Ok);
 
-    wait_for(secs(60), "every event at the ERP", async || {
-        match erp.missing(&ids) {
-            m if m.is_empty() => Ok(()),
-            m => Err(format!("{} of {} missing", m.len(), ids.len())),
-        }
-    })
-    .await;
+    erp.wait_received(&ids, secs(60), "every event is at the ERP")
+        .await;
     for sink in ["erp", "crm"] {
         wait_for(
             secs(30),

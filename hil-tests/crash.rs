@@ -232,15 +232,8 @@ async fn sigterm_during_delivery_finishes_what_is_in_flight() {
     let at_stop = erp.request_count();
     erp.set_mode(Mode::Ok);
     daemon.restart().await;
-    wait_for(
-        secs(30),
-        "every event is delivered after the restart",
-        async || match erp.missing(&ids) {
-            m if m.is_empty() => Ok(()),
-            m => Err(format!("{} missing", m.len())),
-        },
-    )
-    .await;
+    erp.wait_received(&ids, secs(30), "every event is delivered after the restart")
+        .await;
     // A clean stop let the requests in flight finish and recorded them: nothing the ERP had
     // accepted is sent again.
     let before: HashSet<String> = erp.requests()[..at_stop]

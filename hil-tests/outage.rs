@@ -110,13 +110,10 @@ async fn erp_outage_under_load_loses_nothing_and_keeps_order() {
 
     // The ERP comes back: everything drains.
     erp.set_mode(Mode::Ok);
-    wait_for(
+    erp.wait_received(
+        &ids,
         secs(120),
         "the ERP received every event after the outage",
-        async || match erp.missing(&ids) {
-            m if m.is_empty() => Ok(()),
-            m => Err(format!("{} of {EVENTS} missing", m.len())),
-        },
     )
     .await;
     wait_for(secs(30), "the ERP backlog is empty", async || {

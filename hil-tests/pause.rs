@@ -65,15 +65,8 @@ async fn unauthorized_pauses_the_sink_until_the_probe_succeeds() {
     }
 
     erp.set_mode(Mode::Ok);
-    wait_for(
-        secs(30),
-        "every event is delivered after the fix",
-        async || match erp.missing(&ids) {
-            m if m.is_empty() => Ok(()),
-            m => Err(format!("{} missing", m.len())),
-        },
-    )
-    .await;
+    erp.wait_received(&ids, secs(30), "every event is delivered after the fix")
+        .await;
     wait_for(
         secs(20),
         "the sink is ok with an empty backlog",

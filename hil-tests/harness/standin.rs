@@ -291,6 +291,16 @@ impl StandIn {
         all.len() - all.iter().collect::<std::collections::HashSet<_>>().len()
     }
 
+    /// Waits (up to `timeout`, else panics naming `what`) until the stand-in has accepted
+    /// every one of `ids`.
+    pub async fn wait_received(&self, ids: &[String], timeout: Duration, what: &str) {
+        super::wait_for(timeout, what, async || match self.missing(ids) {
+            m if m.is_empty() => Ok(()),
+            m => Err(format!("{} of {} missing", m.len(), ids.len())),
+        })
+        .await;
+    }
+
     /// Which of `ids` the stand-in has not accepted yet.
     pub fn missing<'a>(&self, ids: impl IntoIterator<Item = &'a String>) -> Vec<String> {
         let have = self.unique_ids();
