@@ -164,7 +164,7 @@ impl SinkWorker {
         let mut awaiting_answer: usize = 0;
         let (answered_tx, mut answered_rx) = mpsc::unbounded_channel::<()>();
         let mut failures: u32 = 0;
-        // Writes the ledger refused in a row (a full disk, say).
+        // Reads and writes the ledger refused in a row (a full disk, say).
         let mut ledger_failures: u32 = 0;
         let mut gate = Instant::now();
         let mut paused: Option<&'static str> = None;
