@@ -25,7 +25,8 @@
 //!   numeric order number is not turned into an "invalid date" exception.
 //!
 //! Wire formats live in one file each: [`aim`], [`gs1`] (with the AI table in
-//! [`gs1_table`]), [`digital_link`], [`ean`].
+//! [`gs1_table`], generated from the GS1 Barcode Syntax Dictionary by `gs1_table.py`),
+//! [`digital_link`], [`ean`].
 
 pub mod aim;
 pub mod digital_link;
