@@ -1,6 +1,10 @@
-//! Wiring of `dockgate run`: opens the ledger, starts a worker per sink, the admin API and the
-//! systemd supervisor, then waits for SIGTERM/SIGINT and shuts down in order.
+//! Wiring of `dockgate run`: loads the configuration, opens the ledger, starts the devices and
+//! their intake, a worker per sink, the admin API and the systemd supervisor, then waits for
+//! SIGTERM/SIGINT and shuts down in order: sources stop, what they read is committed, requests
+//! in flight finish, the ledger closes.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,25 +14,27 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn, Instrument};
 
-use crate::config::{Config, SourceKind};
+use crate::config::{Config, ConfigError, SourceKind};
 use crate::control::{admin, systemd};
-use crate::devices::{self, DeviceStatus};
+use crate::devices::{self, intake, DeviceStatus};
 use crate::forward::SinkWorker;
-use crate::store::{self, read::ReadPool};
+use crate::ledger::{self, LedgerSettings};
+use crate::model::Chain;
 use crate::telemetry;
 
 /// Time given to requests in flight and the final commits on shutdown; below systemd's
 /// default `TimeoutStopSec` (90 s) and the unit's own.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
-/// How often retention and capacity are checked.
-const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
-
-/// How often the station workflow's timers run (dock debounce, idle sessions).
+/// How often the ledger's timers run: the workflow's (dock debounce, idle sessions), and
+/// retention and capacity, which the ledger runs once a minute of these.
 const TICK_EVERY: Duration = Duration::from_millis(500);
 
-/// Frames read from serial ports waiting for the ledger; when full, port reading pauses.
-const FRAME_QUEUE: usize = 1024;
+/// Reads and checks a configuration file as the daemon would run it: the file itself, then
+/// what the stages check of it (the site broker's certificates and password).
+pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
+    Config::load_with(path, &devices::check)
+}
 
 /// Runs the daemon until a termination signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -37,22 +43,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     info!(site = %config.site.id, version = config.version, "dockgate starting.");
 
+    // The data directory first: a second dockgate (started by hand beside the service, say)
+    // is told who holds it, before anything else can clash.
+    let lock = ledger::lock(&config.site.data_dir).map_err(anyhow::Error::new)?;
     // Bind before opening the buffer, so a port clash fails fast and touches nothing.
     let listener = tokio::net::TcpListener::bind(config.admin_addr())
         .await
         .with_context(|| format!("binding admin API on {}", config.admin.listen))?;
 
-    let open_config = config.clone();
-    let (store, writer) = tokio::task::spawn_blocking(move || store::open(&open_config))
+    let settings = LedgerSettings::from_config(&config);
+    let (ledger, writer) = tokio::task::spawn_blocking(move || ledger::open(settings, lock))
         .await?
-        .with_context(|| format!("opening buffer in {}", config.site.data_dir.display()))?;
-    let reads = ReadPool::new(store.path());
+        .map_err(anyhow::Error::new)?;
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let mut sink_views = Vec::new();
     for (name, sink) in &config.sinks {
-        let (worker, view) = SinkWorker::build(name, sink, store.clone(), reads.clone())
+        let (worker, view) = SinkWorker::build(sink, ledger.sink(name))
             .with_context(|| format!("setting up sink {name}"))?;
         sink_views.push((name.clone(), view));
         tracker.spawn(worker.run(cancel.child_token()));
@@ -64,59 +72,56 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .keys()
         .map(|id| (Arc::from(id.as_str()), DeviceStatus::default()))
         .collect();
-    let view_of = |kind: SourceKind| -> std::collections::HashMap<Arc<str>, DeviceStatus> {
+    let view_of = |kind: SourceKind| -> HashMap<Arc<str>, DeviceStatus> {
         device_views
             .iter()
             .filter(|(id, _)| config.devices.get(&**id).is_some_and(|d| d.source == kind))
             .map(|(id, s)| (id.clone(), s.clone()))
             .collect()
     };
-    let mut feedback = None;
-    if let Some((input, client, eventloop)) =
-        devices::mqtt_in::MqttInput::build(&config, store.clone(), view_of(SourceKind::Mqtt))
-            .context("setting up the site broker connection")?
-    {
-        feedback = Some(input.feedback(&client));
-        tracker.spawn(input.run(client, eventloop, cancel.child_token()));
+    let (intake, intake_handle) = intake::channel();
+    let mqtt = devices::mqtt::MqttInput::build(&config, view_of(SourceKind::Mqtt))
+        .context("setting up the site broker connection")?;
+    let feedback = mqtt
+        .as_ref()
+        .map(|m| Arc::new(m.feedback()) as Arc<dyn intake::FeedbackOut>);
+    if let Some(mqtt) = mqtt {
+        tracker.spawn(mqtt.run(intake_handle.clone(), cancel.child_token()));
     }
-    let (frames_tx, frames_rx) = tokio::sync::mpsc::channel(FRAME_QUEUE);
     for (id, status) in view_of(SourceKind::Serial) {
         if let Some(device) = config.devices.get(&*id) {
             tracker.spawn(devices::serial::run(
                 id.clone(),
                 device.clone(),
-                frames_tx.clone(),
+                intake_handle.clone(),
                 status,
                 cancel.child_token(),
             ));
         }
     }
-    drop(frames_tx);
+    let http_devices =
+        devices::http::HttpDevices::new(&config, view_of(SourceKind::Http), intake_handle);
     let feedback_devices = config
         .devices
         .iter()
         .filter(|(_, d)| d.feedback)
         .map(|(id, _)| Arc::from(id.as_str()))
         .collect();
-    // Not cancelled directly: it ends once every serial task has stopped and what they read
-    // is committed.
-    tracker.spawn(devices::intake::run(
-        frames_rx,
-        store.clone(),
-        feedback.clone(),
-        feedback_devices,
-        cancel.clone(),
-    ));
+    // Not cancelled directly: it ends once every source has stopped and what they read is
+    // committed.
+    tracker.spawn(
+        intake
+            .run(ledger.clone(), feedback, feedback_devices, cancel.clone())
+            .instrument(tracing::info_span!("intake")),
+    );
     let device_views = Arc::new(device_views);
 
     let ready = Arc::new(AtomicBool::new(false));
     let state = admin::AdminState {
-        store: store.clone(),
-        reads: reads.clone(),
+        ledger: ledger.clone(),
         config: config.clone(),
         sinks: sink_views.clone(),
         devices: device_views.clone(),
-        feedback: feedback.clone(),
         ready: ready.clone(),
         prometheus,
         started,
@@ -124,7 +129,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let admin_cancel = cancel.clone();
     tracker.spawn(
         async move {
-            let server = axum::serve(listener, admin::router(state))
+            let router = admin::router(state, http_devices.router());
+            let server = axum::serve(listener, router)
                 .with_graceful_shutdown(async move { admin_cancel.cancelled().await });
             if let Err(error) = server.await {
                 tracing::error!(error = %error, "Admin API stopped.");
@@ -133,21 +139,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .instrument(tracing::info_span!("admin")),
     );
 
-    let maint_store = store.clone();
-    let maint_cancel = cancel.clone();
-    tracker.spawn(async move {
-        let mut tick = tokio::time::interval(MAINTAIN_EVERY);
-        loop {
-            tokio::select! {
-                _ = maint_cancel.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            if let Err(error) = maint_store.maintain().await {
-                warn!(error = %error, "Buffer maintenance failed.");
-            }
-        }
-    });
-    let tick_store = store.clone();
+    let tick_ledger = ledger.clone();
     let tick_cancel = cancel.clone();
     tracker.spawn(async move {
         let mut tick = tokio::time::interval(TICK_EVERY);
@@ -157,14 +149,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 _ = tick_cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            if let Err(error) = tick_store.tick().await {
-                warn!(error = %error, "Workflow timers failed.");
+            if let Err(error) = tick_ledger.tick().await {
+                warn!(error = %Chain(&error), "Ledger timers failed.");
             }
         }
     });
     tracker.spawn(systemd::supervise(
-        store.clone(),
-        reads.clone(),
+        ledger.clone(),
         config.clone(),
         sink_views.clone(),
         device_views.clone(),
@@ -192,8 +183,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         return Ok(());
     }
     // The writer stops once the last handle is gone and its queue is drained.
-    drop(store);
-    drop(reads);
+    drop(ledger);
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     info!("dockgate stopped.");
     Ok(())

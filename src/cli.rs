@@ -2,6 +2,7 @@
 //! a running daemon's admin API; `config validate` runs the same checks as startup.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -112,6 +113,80 @@ pub enum ScanCommand {
         #[arg(allow_hyphen_values = true)]
         data: String,
     },
+}
+
+/// Exit status for a configuration the daemon cannot start with (sysexits EX_CONFIG; systemd
+/// shows it as `status=78/CONFIG`).
+const EXIT_CONFIG: u8 = 78;
+
+/// Runs one command; errors are printed as one line on stderr.
+pub fn run(cli: Cli) -> ExitCode {
+    match &cli.command {
+        Command::Config(ConfigCommand::Validate { file }) => {
+            return match crate::app::load_config(file) {
+                Ok(config) => {
+                    println!(
+                        "{}: valid (version {}, site {}, {} sinks, {} devices)",
+                        file.display(),
+                        config.version,
+                        config.site.id,
+                        config.sinks.len(),
+                        config.devices.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        // Pure decoding: no configuration, no runtime.
+        Command::Scan(ScanCommand::Parse { json, data }) => {
+            return match scan_parse(data, *json) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("dockgate: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dockgate: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match &cli.command {
+        Command::Run => {
+            let config = match crate::app::load_config(&cli.config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            runtime.block_on(crate::app::run(config))
+        }
+        Command::Status { json } => runtime.block_on(status(&cli, *json)),
+        Command::Events(args) => runtime.block_on(events(&cli, args)),
+        Command::Replay(args) => runtime.block_on(replay(&cli, args)),
+        Command::Config(_) | Command::Scan(_) => Ok(()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dockgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// How `scan parse` lets people type the GS separator in a shell.

@@ -1,8 +1,10 @@
 //! Configuration: the TOML file of DESIGN §5, parsed with serde and then validated as a whole.
 //!
-//! `dockgate config validate` and `dockgate run` share [`Config::load`], so a file that validates
-//! is a file the daemon starts with. Every problem is reported (not just the first), each naming
-//! the file, the line, the key and what was expected.
+//! `dockgate config validate` and `dockgate run` share [`Config::load_with`], so a file that
+//! validates is a file the daemon starts with. Every problem is reported (not just the first),
+//! each naming the file, the line, the key and what was expected. Checks that need a stage's
+//! own knowledge (the MQTT connection's certificates, say) are handed in by the caller and run
+//! once the file itself is sound, so this module imports none of the stages.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,7 +16,7 @@ use serde::{Deserialize, Deserializer};
 
 pub mod devices;
 
-pub use self::devices::{BarcodesConfig, DeviceConfig, MqttConfig, SourceKind, Station};
+pub use self::devices::{BarcodesConfig, DeviceConfig, MqttConfig, SourceKind};
 
 /// Where the daemon looks for its configuration when neither `--config` nor
 /// `$DOCKGATE_CONFIG` says otherwise.
@@ -58,7 +60,9 @@ pub struct Config {
 pub struct SiteConfig {
     /// Site id, used in event sources (`dockgate://<id>/...`) and MQTT topics.
     pub id: String,
-    /// Directory of the SQLite buffer; created with mode 0700 if missing.
+    /// Directory of the buffer (and of the files dockgate keeps beside it); created with mode
+    /// 0700 if missing. One dockgate at a time: a second one on the same directory refuses to
+    /// start.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
 }
@@ -263,9 +267,17 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// A check run on a configuration that parsed and validated: every problem it finds.
+pub type Check<'a> = &'a dyn Fn(&Config) -> Vec<Problem>;
+
 impl Config {
     /// Reads, parses and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with(path, &|_| Vec::new())
+    }
+
+    /// Reads, parses and validates the file at `path`, then runs `check` on it.
+    pub fn load_with(path: &Path, check: Check<'_>) -> Result<Config, ConfigError> {
         let fail = |message: String| ConfigError {
             path: path.to_owned(),
             problems: vec![Problem {
@@ -283,17 +295,26 @@ impl Config {
         }
         let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
         let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".to_owned()))?;
-        Config::parse(&text).map_err(|problems| ConfigError {
+        Config::parse_with(&text, check).map_err(|problems| ConfigError {
             path: path.to_owned(),
             problems,
         })
     }
 
-    /// Parses and validates configuration text; shared by file loading and (later) pushes.
+    /// Parses and validates configuration text.
     pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
+        Self::parse_with(text, &|_| Vec::new())
+    }
+
+    /// Parses and validates configuration text, then runs `check` on it; shared by file
+    /// loading and (later) pushes.
+    pub fn parse_with(text: &str, check: Check<'_>) -> Result<Config, Vec<Problem>> {
         let config: Config =
             toml::from_str(text).map_err(|error| vec![toml_problem(text, &error)])?;
         let mut problems = config.validate();
+        if problems.is_empty() {
+            problems = check(&config);
+        }
         if problems.is_empty() {
             return Ok(config);
         }
@@ -446,11 +467,6 @@ impl Config {
             .listen
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8686)))
-    }
-
-    /// Path of the SQLite buffer file.
-    pub fn buffer_path(&self) -> PathBuf {
-        self.site.data_dir.join("buffer.sqlite")
     }
 }
 

@@ -1,28 +1,40 @@
-//! Devices: one task per configured scanner or sensor, each turning what the device sends into
-//! [`Frame`]s for the ledger. Serial ports are read here; MQTT messages arrive through the site
-//! broker connection; HTTP devices post to the admin API.
+//! Devices: what scanners and sensors send, in through one door. Each source kind has its
+//! transport and framing here: serial ports ([`serial`], framed by [`framing`]), the site
+//! broker ([`mqtt`]) and HTTP ingest ([`http`]). All of them turn what arrives into
+//! [`crate::model::Input`]s and hand them to the [`intake`], which commits them through the
+//! ledger, acknowledges them to their source after the commit, and sends the operator feedback
+//! (nothing else in dockgate talks to a device).
 
 pub mod framing;
+pub mod http;
 pub mod intake;
-pub mod mqtt_in;
+pub mod mqtt;
 pub mod serial;
 
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-/// One input from a device: a scanned line, an MQTT payload, an HTTP body.
-#[derive(Debug, Clone)]
-pub struct Frame {
-    /// Device id from the configuration.
-    pub device: Arc<str>,
-    /// The bytes as received (terminator, prefix and suffix removed).
-    pub bytes: Vec<u8>,
-    /// When it arrived, ms since the epoch.
-    pub received_ms: i64,
-    /// Set when the input was rejected before decoding (e.g. an overlong line): the reason,
-    /// which sends it to quarantine.
-    pub rejected: Option<&'static str>,
+use crate::config::{Config, Problem};
+
+/// Checks of the inbound side that need the devices' own knowledge, run by `config validate`
+/// and at start once the file itself is sound: the site broker's URL and the content of its
+/// password, CA, certificate and key files, read as the connection will use them.
+pub fn check(config: &Config) -> Vec<Problem> {
+    let Some(m) = &config.mqtt else {
+        return Vec::new();
+    };
+    match mqtt::check(m) {
+        Ok(()) => Vec::new(),
+        Err(error) => {
+            let (key, message) = error.problem();
+            vec![Problem {
+                key,
+                line: None,
+                message,
+            }]
+        }
+    }
 }
 
 /// What the admin API shows about a device; updated by its task.

@@ -1,9 +1,9 @@
 //! Sinks: one async worker per configured HTTP destination.
 //!
-//! A worker reads the heads of pending subjects from the buffer, with the events waiting behind
-//! them when the sink takes batches (so per-subject order holds and the same path serves live
-//! traffic and a backlog), groups them into requests, POSTs them, and
-//! reports each outcome to the ledger before it forgets the request. It owns its own pacing:
+//! A worker reads what its sink sends next from the ledger ([`SinkReader`]): heads of pending
+//! subjects, with the events waiting behind them when the sink takes batches (so per-subject
+//! order holds and the same path serves live traffic and a backlog). It groups them into
+//! requests, POSTs them, and reports each outcome to the ledger before it forgets the request. It owns its own pacing:
 //! backoff with full jitter after failures, `Retry-After`, a pause with slow probes for a
 //! misconfigured sink, a ramp-up from one request in flight after an outage, and an optional
 //! request rate. Nothing here blocks another sink.
@@ -26,11 +26,11 @@ use tracing::{debug, error, info, warn, Instrument};
 pub use self::batch::batch_key;
 use self::batch::{id_of, Batch, Hand};
 use self::http::{Answer, SinkClient};
-use self::retry::{backoff, Verdict};
+use self::retry::Verdict;
+use crate::backoff::{self, Jitter};
 use crate::config::SinkConfig;
-use crate::model::now_ms;
-use crate::store::read::{self, ReadPool, ReadyDelivery};
-use crate::store::{BatchRecord, Outcome, StoreHandle};
+use crate::ledger::{LedgerError, Outcome, Plan, Ready, SinkReader};
+use crate::model::{now_ms, Chain};
 
 /// How often an idle worker still proves it is alive (for the systemd watchdog and status).
 const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -79,16 +79,22 @@ fn requeue(
     *need_fetch = true;
 }
 
+/// The sink's own backoff after `failures` consecutive failures: full jitter between
+/// `retry_initial` and `retry_max`.
+fn backoff(failures: u32, cfg: &SinkConfig) -> Duration {
+    backoff::delay(
+        failures,
+        cfg.retry_initial,
+        cfg.retry_max,
+        Jitter::Full,
+        rand::random::<f64>(),
+    )
+}
+
 /// How long a worker waits after the ledger refused a read or write, counted in `failures`:
 /// backoff with jitter as for a failing receiver, but never less than `retry_initial`.
 fn ledger_pause(failures: &mut u32, cfg: &SinkConfig) -> Duration {
-    let pause = backoff(
-        *failures,
-        cfg.retry_initial,
-        cfg.retry_max,
-        rand::random::<f64>(),
-    )
-    .max(cfg.retry_initial);
+    let pause = backoff(*failures, cfg).max(cfg.retry_initial);
     *failures = failures.saturating_add(1);
     pause
 }
@@ -97,7 +103,7 @@ fn ledger_pause(failures: &mut u32, cfg: &SinkConfig) -> Duration {
 struct Done {
     batch: Batch,
     answer: Answer,
-    recorded: Result<(), crate::store::StoreError>,
+    recorded: Result<(), LedgerError>,
     /// The worker was told at the answer that this request no longer counts against
     /// `concurrency`.
     answered_early: bool,
@@ -108,18 +114,15 @@ pub struct SinkWorker {
     name: Arc<str>,
     config: SinkConfig,
     client: SinkClient,
-    store: StoreHandle,
-    reads: ReadPool,
+    reader: SinkReader,
     status: SinkStatus,
 }
 
 impl SinkWorker {
-    /// Builds the worker of sink `name`.
+    /// Builds the worker of a sink, which reads and records through `reader`.
     pub fn build(
-        name: &str,
         config: &SinkConfig,
-        store: StoreHandle,
-        reads: ReadPool,
+        reader: SinkReader,
     ) -> Result<(Self, SinkStatus), http::SinkBuildError> {
         let client = SinkClient::build(config)?;
         let status: SinkStatus = Arc::new(Mutex::new(SinkSnapshot {
@@ -130,11 +133,10 @@ impl SinkWorker {
         }));
         Ok((
             Self {
-                name: Arc::from(name),
+                name: reader.name().clone(),
                 config: config.clone(),
                 client,
-                store,
-                reads,
+                reader,
                 status: status.clone(),
             },
             status,
@@ -150,7 +152,7 @@ impl SinkWorker {
     async fn run_inner(self, cancel: CancellationToken) {
         let cfg = &self.config;
         let batch_mode = cfg.batch_max_events > 1;
-        let mut commits = self.store.commits();
+        let mut commits = self.reader.commits();
         let mut queue: VecDeque<Batch> = VecDeque::new();
         let mut hand = Hand::default();
         // A half of a refused batch is in flight (halves go one at a time).
@@ -194,7 +196,7 @@ impl SinkWorker {
                     }
                     Err(error) => {
                         let pause = ledger_pause(&mut ledger_failures, cfg);
-                        error!(error = %error, retry_in = ?pause, "Reading pending deliveries failed.");
+                        error!(error = %Chain(&error), retry_in = ?pause, "Reading pending deliveries failed.");
                         gate = gate.max(Instant::now() + pause);
                         need_fetch = true;
                     }
@@ -226,19 +228,18 @@ impl SinkWorker {
                 if front.needs_record() {
                     // Record every queued batch that needs it in one go: one commit, not one
                     // per request.
-                    let records = queue
+                    let plans = queue
                         .iter()
                         .filter(|b| b.needs_record())
-                        .map(|b| BatchRecord {
+                        .map(|b| Plan {
                             key: b.key.clone(),
                             seqs: b.seqs.clone(),
                             replaces: b.stored.clone(),
                         })
                         .collect();
-                    if let Err(error) = self.store.assign_batches(self.name.clone(), records).await
-                    {
+                    if let Err(error) = self.reader.plan(plans).await {
                         let pause = ledger_pause(&mut ledger_failures, cfg);
-                        error!(error = %error, retry_in = ?pause, "Recording batch membership failed.");
+                        error!(error = %Chain(&error), retry_in = ?pause, "Recording batch membership failed.");
                         gate = gate.max(Instant::now() + pause);
                         wake = Some(gate);
                         break;
@@ -255,8 +256,7 @@ impl SinkWorker {
                 awaiting_answer += 1;
                 inflight.spawn(request(
                     self.client.clone(),
-                    self.store.clone(),
-                    self.name.clone(),
+                    self.reader.clone(),
                     batch,
                     batch_mode,
                     answered_tx.clone(),
@@ -295,7 +295,7 @@ impl SinkWorker {
                         // sending, or the worker would resend it as fast as the receiver
                         // answers for as long as the disk stays full.
                         let pause = ledger_pause(&mut ledger_failures, cfg);
-                        error!(error = %error, retry_in = ?pause, "Recording a delivery outcome failed; sending pauses.");
+                        error!(error = %Chain(&error), retry_in = ?pause, "Recording a delivery outcome failed; sending pauses.");
                         gate = gate.max(Instant::now() + pause);
                         hand.release(&batch);
                         need_fetch = true;
@@ -327,9 +327,7 @@ impl SinkWorker {
                         }
                         Verdict::Retry { reason, retry_after } => {
                             metrics::counter!("dockgate_delivery_failures_total", "sink" => sink.clone(), "reason" => reason).increment(1);
-                            let delay = retry_after.unwrap_or_else(|| {
-                                backoff(failures, cfg.retry_initial, cfg.retry_max, rand::random::<f64>())
-                            });
+                            let delay = retry_after.unwrap_or_else(|| backoff(failures, cfg));
                             failures = failures.saturating_add(1);
                             if failures == 1 {
                                 warn!(error = %answer.detail, retry_in = ?delay, "Delivery failed; retrying.");
@@ -402,76 +400,36 @@ impl SinkWorker {
     }
 
     /// Reads up to about `want` events the worker may send next, skipping the `busy` subjects
-    /// and the events `in_hand`: first batches recorded earlier and not in hand (after a
-    /// restart, or a batch let go), then heads of subjects in draining order.
+    /// and the events `in_hand`, as batches: requests planned before first (resent as they
+    /// were), then fresh runs grouped up to `batch_max_events`.
     async fn fetch(
         &self,
         busy: HashSet<String>,
         in_hand: HashSet<i64>,
         want: usize,
-    ) -> Result<Vec<Batch>, crate::store::StoreError> {
-        let sink = self.name.to_string();
-        let batch_max = self.config.batch_max_events;
-        self.reads
-            .run(move |conn| {
-                // One snapshot for the whole read, so heads and runs agree.
-                let snapshot = conn.unchecked_transaction()?;
-                let mut busy = busy;
-                let mut batches = Vec::new();
-                let mut count = 0;
-                if batch_max > 1 {
-                    for (key, seqs) in read::recorded_batches(conn, &sink)? {
-                        if count >= want || seqs.iter().any(|s| in_hand.contains(s)) {
-                            continue;
-                        }
-                        let Some(items) = read::recorded_batch_items(conn, &sink, &seqs)? else {
-                            continue;
-                        };
-                        if items.is_empty() || items.iter().any(|d| busy.contains(&d.subject)) {
-                            continue;
-                        }
-                        count += items.len();
-                        busy.extend(items.iter().map(|d| d.subject.clone()));
-                        // Resent under its key with the same body. A key is the hash of its
-                        // events' ids, so a batch whose membership changed since it was keyed
-                        // (members dropped or replayed meanwhile, or recorded by an older
-                        // dockgate that kept a split half under its parent's key) goes out
-                        // under a new key instead.
-                        let same = batch_key(items.iter().map(|d| d.id.as_str())) == key;
-                        let mut batch = Batch::new(items, Some(key));
-                        if !same {
-                            batch.rekey();
-                        }
-                        batches.push(batch);
+    ) -> Result<Vec<Batch>, LedgerError> {
+        let ready = self
+            .reader
+            .next(want, self.config.batch_max_events, busy, in_hand)
+            .await?;
+        Ok(ready
+            .into_iter()
+            .map(|r| match r {
+                Ready::Planned { key, events } => {
+                    // Resent under its key with the same body. A key is the hash of its events'
+                    // ids, so a request whose membership changed since it was keyed (members
+                    // dropped or replayed meanwhile, or planned by an older dockgate that kept
+                    // a split half under its parent's key) goes out under a new key instead.
+                    let same = batch_key(events.iter().map(|d| d.id.as_str())) == key;
+                    let mut batch = Batch::new(events, Some(key));
+                    if !same {
+                        batch.rekey();
                     }
+                    batch
                 }
-                // Each head brings the events waiting behind it in its subject, as many as
-                // the request has room for: a busy subject (a receiving dock, a long pick, a
-                // backlog after an outage) moves a run per request, and the delivered mark
-                // lets go of the subject once instead of once per event.
-                let heads = match want.saturating_sub(count) {
-                    0 => Vec::new(),
-                    room => read::ready_heads(conn, &sink, room, &busy)?,
-                };
-                let mut chunk: Vec<ReadyDelivery> = Vec::with_capacity(batch_max);
-                for head in heads {
-                    if count >= want {
-                        break;
-                    }
-                    let run = read::run_from(conn, &sink, &head, batch_max - chunk.len())?;
-                    count += run.len();
-                    chunk.extend(run);
-                    if chunk.len() == batch_max {
-                        batches.push(Batch::assemble(std::mem::take(&mut chunk)));
-                    }
-                }
-                if !chunk.is_empty() {
-                    batches.push(Batch::assemble(chunk));
-                }
-                snapshot.commit()?;
-                Ok(batches)
+                Ready::Fresh(events) => Batch::assemble(events),
             })
-            .await
+            .collect())
     }
 
     fn note_error(&self, answer: &Answer, state: &'static str, failures: u32) {
@@ -499,8 +457,7 @@ impl SinkWorker {
 /// One request: POST, then record the outcome in the ledger before reporting back.
 async fn request(
     client: SinkClient,
-    store: StoreHandle,
-    sink: Arc<str>,
+    reader: SinkReader,
     batch: Batch,
     batch_mode: bool,
     answered: mpsc::UnboundedSender<()>,
@@ -513,25 +470,26 @@ async fn request(
     let outcome = match &answer.verdict {
         Verdict::Delivered => Some(Outcome::Delivered {
             key: batch.key.clone(),
-            seqs: batch.seqs.clone(),
-            subjects: batch.subjects.clone(),
+            events: batch.events(),
             status: answer.status.unwrap_or(200),
         }),
         Verdict::Retry { .. } | Verdict::Pause { .. } => Some(Outcome::Failed {
-            seqs: batch.seqs.clone(),
+            events: batch.events(),
             status: answer.status,
             error: answer.detail.clone(),
         }),
-        Verdict::Refused { .. } if !batch.is_batch() => Some(Outcome::Dead {
-            seq: batch.seqs[0],
-            status: answer.status.unwrap_or(0),
-            error: answer.detail.clone(),
-            excerpt: answer.excerpt.clone(),
-        }),
+        Verdict::Refused { .. } if !batch.is_batch() => {
+            batch.events().pop().map(|event| Outcome::Dead {
+                event,
+                status: answer.status.unwrap_or(0),
+                error: answer.detail.clone(),
+                excerpt: answer.excerpt.clone(),
+            })
+        }
         Verdict::Refused { .. } => None,
     };
     let recorded = match outcome {
-        Some(outcome) => store.record(sink, outcome).await,
+        Some(outcome) => reader.record(outcome).await,
         None => Ok(()),
     };
     Done {

@@ -1,11 +1,69 @@
-//! Types that cross module lines: events on their way into the ledger, delivery states, and the
-//! CloudEvents envelope a sink receives.
+//! Types that cross module lines: what a device sent ([`Input`]), the station roles, events on
+//! their way into the ledger, delivery states, and the CloudEvents envelope a sink receives.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+/// One thing a device sent: a scanned line, an MQTT message, an HTTP POST body. Every source
+/// (serial, MQTT, HTTP) produces this one type, and the ledger takes nothing else from devices.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// Device id from the configuration (`topic:<name>` for a message on a topic no device has).
+    pub device: Arc<str>,
+    /// The bytes as received (a serial line without its terminator, prefix and suffix).
+    pub bytes: Vec<u8>,
+    /// When it arrived, ms since the epoch.
+    pub received_ms: i64,
+    /// Refused by the device reader before decoding (e.g. an overlong line): the reason, which
+    /// sends the input to quarantine.
+    pub rejected: Option<&'static str>,
+    /// Set for MQTT messages, so a redelivery of one already committed is recognised.
+    pub redelivery: Option<Redelivery>,
+}
+
+/// What identifies an MQTT message across a redelivery by the broker.
+#[derive(Debug, Clone)]
+pub struct Redelivery {
+    /// Packet id in dockgate's broker session.
+    pub pkid: u16,
+    /// DUP flag: the broker says it may have sent this before.
+    pub dup: bool,
+    /// SHA-256 of topic and payload.
+    pub hash: [u8; 32],
+}
+
+/// What a device's input means (DESIGN §3).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Station {
+    /// Order picking.
+    Pick,
+    /// Packing into logistic units.
+    Pack,
+    /// Loading and dispatch.
+    Ship,
+    /// Goods receipt.
+    Receive,
+    /// Door and trailer sensors.
+    Dock,
+}
+
+impl Station {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pick => "pick",
+            Self::Pack => "pack",
+            Self::Ship => "ship",
+            Self::Receive => "receive",
+            Self::Dock => "dock",
+        }
+    }
+}
 
 /// A business event before the ledger gives it an id and a sequence number.
 #[derive(Debug, Clone)]
@@ -37,7 +95,7 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
-    /// The value stored in the `deliveries.state` column.
+    /// The state's name, as the CLI and the API spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -47,7 +105,7 @@ impl DeliveryState {
         }
     }
 
-    /// Parses a stored or user-given state name.
+    /// Parses a state name.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "pending" => Self::Pending,
@@ -96,10 +154,10 @@ pub fn rfc3339_ms(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// Appends the CloudEvents 1.0 structured-mode JSON of one stored event to `out`.
+/// Appends the CloudEvents 1.0 structured-mode JSON of one event to `out`.
 ///
-/// Built by hand from stored columns (the `data` text is already JSON) so sending a backlog
-/// does not re-parse every body.
+/// Built by hand from the event's attributes (the `data` text is already JSON) so sending a
+/// backlog does not re-parse every body.
 #[allow(clippy::too_many_arguments)]
 pub fn write_cloudevent(
     out: &mut String,
@@ -140,14 +198,23 @@ fn push_json_str(out: &mut String, s: &str) {
 
 /// An error and its causes on one line, `outer: inner: root`.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
+    Chain(error).to_string()
+}
+
+/// Displays an error with its causes, `outer: inner: root`, for log fields:
+/// `warn!(error = %Chain(&error), ...)`.
+pub struct Chain<'a>(pub &'a dyn std::error::Error);
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
     }
-    out
 }
 
 #[cfg(test)]

@@ -1,16 +1,20 @@
 //! Station workflow: decoded scans and dock sensor messages in, business events out
 //! (DESIGN §2, §3).
 //!
-//! Pure code: no I/O, no clock (time is a parameter), no async. The ledger calls it inside its
-//! SQLite transaction, so the events it returns and the [`Session`] changes it makes commit
-//! together; between inputs the ledger keeps each device's [`Session`] as JSON (serde), so an
-//! open order survives a restart.
+//! Pure code: input + session state + device settings in, events + new state out. No I/O, no
+//! clock (time is a parameter), no async, and nothing of the configuration, the ledger or the
+//! devices: [`DeviceSettings`] is all it knows of a device. The ledger calls it inside its
+//! transaction, so the events it returns and the [`Session`] changes it makes commit together;
+//! between inputs the ledger keeps each device's [`Session`] (serde JSON), so an open order
+//! survives a restart.
 //!
 //! # Entry points
 //!
+//! - [`fold`]: the bytes a device sent, read (text, scan object or dock message), decoded and
+//!   applied; or refused for quarantine ([`Fold::Rejected`]: not UTF-8, control bytes, empty,
+//!   a JSON scan object or dock message that cannot be read);
 //! - [`apply_scan`]: one decoded scan ([`Reading`]) from a pick, pack, ship or receive station;
-//! - [`apply_dock`] (or [`apply_dock_message`], which parses the payload first): one dock
-//!   sensor message;
+//! - [`apply_dock`]: one parsed dock sensor message ([`parse_dock`]);
 //! - [`tick`]: time passes; emits debounced dock changes that are due and closes idle sessions.
 //!   [`Session::next_deadline`] says when the next tick can change anything.
 //!
@@ -60,7 +64,10 @@
 //!   `unknown_barcode` (nothing matched), `unexpected_barcode` (a good barcode that means nothing
 //!   at this station: an SSCC at pick, an item at ship, a GS1 label with neither GTIN nor SSCC,
 //!   an order at a dock), `wrong_station` (a scan at a dock station, a dock message at a scanning
-//!   station), `invalid_message` (a dock payload [`parse_dock`] refuses).
+//!   station).
+//! - **An unreadable dock payload** (one [`parse_dock`] refuses) is not an event: [`fold`]
+//!   refuses it as `invalid_dock_message`, and the ledger quarantines it with its raw bytes
+//!   (`dockgate events --state rejected`), as it does every input it cannot read.
 //! - **Ship**: an SSCC already loaded since the last done is not loaded twice (no second
 //!   `shipment.loaded`, positive feedback). Cancel, a new order and idle expiry close the order
 //!   context but keep the loaded list: those `shipment.loaded` events are already out, and only
@@ -78,6 +85,7 @@
 //!   the state and [`Emitted::time_ms`] is when that message arrived.
 
 mod dock;
+mod fold;
 mod input;
 mod pack;
 mod pick;
@@ -88,9 +96,10 @@ mod ship;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::devices::{DeviceConfig, Station};
 use crate::decode::{Reading, Reason};
+use crate::model::Station;
 pub use dock::{parse_dock, DockSignal, DoorState, TrailerState};
+pub use fold::{fold, Fold};
 use input::{
     base_data, cancel, describe_item, insert_fields, item_fields, open_order, plural, remember,
     Input, Scan,
@@ -142,17 +151,30 @@ pub struct DeviceContext<'a> {
     pub session_idle_ms: i64,
 }
 
+/// What the workflow knows of one device: its settings, whoever configured them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSettings {
+    /// Station role.
+    pub station: Station,
+    /// Dock door the device belongs to.
+    pub door: Option<String>,
+    /// Dock: how long a new state must hold before it counts, ms; 0 or less: at once.
+    pub debounce_ms: i64,
+    /// How long an open session may go without a scan before it is closed, ms; 0 or less:
+    /// never.
+    pub session_idle_ms: i64,
+}
+
 impl<'a> DeviceContext<'a> {
-    /// The context of a configured device.
-    pub fn from_config(site: &'a str, device: &'a str, config: &'a DeviceConfig) -> Self {
-        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    /// The context of device `device` of site `site`.
+    pub fn new(site: &'a str, device: &'a str, settings: &'a DeviceSettings) -> Self {
         DeviceContext {
             site,
             device,
-            station: config.station,
-            door: config.door.as_deref(),
-            debounce_ms: ms(config.debounce),
-            session_idle_ms: ms(config.session_idle),
+            station: settings.station,
+            door: settings.door.as_deref(),
+            debounce_ms: settings.debounce_ms,
+            session_idle_ms: settings.session_idle_ms,
         }
     }
 }
@@ -327,37 +349,6 @@ pub fn apply_dock(
     Step {
         events,
         feedback: None,
-    }
-}
-
-/// Parses a dock payload with [`parse_dock`] and applies it with [`apply_dock`]; a payload it
-/// refuses becomes a `scan.unmatched` with reason `invalid_message` (at a dock station; at a
-/// scanning station any dock message is `wrong_station`).
-pub fn apply_dock_message(
-    session: &mut Session,
-    dev: &DeviceContext,
-    raw: &str,
-    now_ms: i64,
-) -> Step {
-    match parse_dock(raw) {
-        Ok(signal) => apply_dock(session, dev, raw, signal, now_ms),
-        Err(_) if dev.station != Station::Dock => dock_at_scanning_station(session, dev, raw),
-        Err(message) => {
-            let cx = Input {
-                dev,
-                raw,
-                idle_closed: None,
-            };
-            let mut step = cx.unmatched(
-                session,
-                None,
-                "invalid_message",
-                &message,
-                "Unknown dock message",
-            );
-            step.feedback = None;
-            step
-        }
     }
 }
 

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::{de_duration, de_size, is_name};
 use crate::decode::{self, BarcodeRules, BarcodeRulesError};
+use crate::model::Station;
 
 /// `[mqtt]`: the site broker that scanners and sensors publish to.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -123,35 +124,6 @@ pub enum SourceKind {
     Http,
 }
 
-/// What a device's input means (DESIGN §3).
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Station {
-    /// Order picking.
-    Pick,
-    /// Packing into logistic units.
-    Pack,
-    /// Loading and dispatch.
-    Ship,
-    /// Goods receipt.
-    Receive,
-    /// Door and trailer sensors.
-    Dock,
-}
-
-impl Station {
-    /// Lower-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pick => "pick",
-            Self::Pack => "pack",
-            Self::Ship => "ship",
-            Self::Receive => "receive",
-            Self::Dock => "dock",
-        }
-    }
-}
-
 /// Serial parity.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -261,11 +233,6 @@ pub(super) fn validate(
     bad: &mut dyn FnMut(String, String),
 ) {
     if let Some(m) = mqtt {
-        let usable = std::cell::Cell::new(true);
-        let mut bad = |key: String, message: String| {
-            usable.set(false);
-            bad(key, message);
-        };
         match reqwest::Url::parse(&m.url) {
             Ok(u) if u.scheme() == "mqtts" && m.ca_file.is_none() => bad(
                 "mqtt.ca_file".into(),
@@ -309,14 +276,6 @@ pub(super) fn validate(
                 "mqtt.max_packet_size".into(),
                 "expected 1KiB to 256MiB".into(),
             );
-        }
-        // The files' content, as the connection will use it (PEM certificates and key, a
-        // non-empty password), once nothing more basic is wrong.
-        if usable.get() {
-            if let Err(error) = crate::devices::mqtt_in::check(m) {
-                let (key, message) = error.problem();
-                bad(key, message);
-            }
         }
     }
     if let Err(error) = barcodes.rules() {

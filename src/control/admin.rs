@@ -1,8 +1,8 @@
 //! The admin API (DESIGN §8): health, readiness, metrics, status, buffer inspection, replay,
-//! and `POST /api/v1/events` for business events formed by local software.
+//! and `POST /api/v1/events` for business events formed by local software. It also serves the
+//! HTTP devices' ingest route, which [`crate::devices::http`] owns.
 //!
-//! Every read runs on a blocking thread through [`ReadPool`]; every write goes through the
-//! ledger, and an ingest answers 202 only after the commit.
+//! Reads and writes go through the ledger; an ingest answers 202 only after the commit.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,15 +21,11 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::status::{self, Status};
-use crate::config::{Config, SourceKind};
-use crate::devices::mqtt_in::FeedbackPublisher;
+use crate::config::Config;
 use crate::devices::DeviceStatus;
 use crate::forward::SinkStatus;
-use crate::model::{now_ms, DeliveryState, NewEvent};
-use crate::store::read::{self, EventFilter, ReadPool};
-use crate::store::{
-    IdempotencyKey, IngestError, InputFrame, InputOutcome, ReplaySelector, StoreHandle,
-};
+use crate::ledger::{EventFilter, IdempotencyKey, IngestError, LedgerHandle, ReplaySelector};
+use crate::model::{now_ms, Chain, DeliveryState, NewEvent};
 
 /// Most events accepted in one POST.
 const MAX_EVENTS_PER_POST: usize = 10_000;
@@ -40,17 +36,13 @@ const MAX_LIST: usize = 10_000;
 #[derive(Clone)]
 pub struct AdminState {
     /// The ledger.
-    pub store: StoreHandle,
-    /// Read connections.
-    pub reads: ReadPool,
+    pub ledger: LedgerHandle,
     /// Running configuration.
     pub config: Arc<Config>,
     /// Sink workers' views, by name.
     pub sinks: Arc<Vec<(String, SinkStatus)>>,
     /// Device tasks' views, by id.
     pub devices: Arc<Vec<(Arc<str>, DeviceStatus)>>,
-    /// Operator feedback over MQTT, when a broker is configured.
-    pub feedback: Option<FeedbackPublisher>,
     /// Set once the buffer is open and recovered.
     pub ready: Arc<AtomicBool>,
     /// Renders `/metrics`.
@@ -59,8 +51,8 @@ pub struct AdminState {
     pub started: Instant,
 }
 
-/// The admin router.
-pub fn router(state: AdminState) -> Router {
+/// The admin router, with `devices` (the HTTP devices' ingest route) beside its own.
+pub fn router(state: AdminState, devices: Router) -> Router {
     let max_body = state.config.admin.max_body as usize;
     Router::new()
         .route("/", get(page))
@@ -70,9 +62,9 @@ pub fn router(state: AdminState) -> Router {
         .route("/api/v1/status", get(status_json))
         .route("/api/v1/events", get(list_events).post(post_events))
         .route("/api/v1/replay", post(replay))
-        .route("/api/v1/ingest/{device}", post(ingest_device))
-        .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
+        .merge(devices)
+        .layer(DefaultBodyLimit::max(max_body))
 }
 
 /// The JSON answer for a body that could not be read (too large, broken off).
@@ -92,8 +84,8 @@ fn fail(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// The buffer did not take the input (full, or a failed commit): 503, try again shortly.
-fn refused(error: impl std::fmt::Display) -> Response {
-    let mut r = fail(StatusCode::SERVICE_UNAVAILABLE, error.to_string());
+fn refused(error: &dyn std::error::Error) -> Response {
+    let mut r = fail(StatusCode::SERVICE_UNAVAILABLE, Chain(error).to_string());
     r.headers_mut()
         .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
     r
@@ -107,15 +99,15 @@ async fn ready(State(s): State<AdminState>) -> Response {
     }
 }
 
+/// A 500 answer for a read the ledger could not do.
+fn unreadable(error: &dyn std::error::Error) -> Response {
+    fail(StatusCode::INTERNAL_SERVER_ERROR, Chain(error).to_string())
+}
+
 async fn collect_status(s: &AdminState) -> Result<Status, Response> {
-    status::collect(&s.reads, &s.config, &s.sinks, &s.devices, s.started)
+    status::collect(&s.ledger, &s.config, &s.sinks, &s.devices, s.started)
         .await
-        .map_err(|e| {
-            fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("reading buffer: {e}"),
-            )
-        })
+        .map_err(|e| unreadable(&e))
 }
 
 async fn status_json(State(s): State<AdminState>) -> Response {
@@ -156,17 +148,9 @@ async fn list_events(State(s): State<AdminState>, Query(q): Query<ListQuery>) ->
     let limit = q.limit.unwrap_or(100).min(MAX_LIST);
     if q.state.as_deref() == Some("rejected") {
         // Quarantined inputs are not deliveries: no sink, their own shape.
-        let device = q.device.clone();
-        return match s
-            .reads
-            .run(move |c| read::list_rejected(c, device.as_deref(), limit))
-            .await
-        {
+        return match s.ledger.rejected(q.device.clone(), limit).await {
             Ok(rows) => Json(rows).into_response(),
-            Err(e) => fail(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("reading buffer: {e}"),
-            ),
+            Err(e) => unreadable(&e),
         };
     }
     let state = match q.state.as_deref() {
@@ -193,12 +177,9 @@ async fn list_events(State(s): State<AdminState>, Query(q): Query<ListQuery>) ->
         state,
         limit,
     };
-    match s.reads.run(move |c| read::list_events(c, &filter)).await {
+    match s.ledger.events(filter).await {
         Ok(rows) => Json(rows).into_response(),
-        Err(e) => fail(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("reading buffer: {e}"),
-        ),
+        Err(e) => unreadable(&e),
     }
 }
 
@@ -252,76 +233,12 @@ async fn replay(
             )
         }
     };
-    match s.store.replay(req.sink, selector).await {
+    match s.ledger.replay(req.sink, selector).await {
         Ok(n) => Json(json!({ "replayed": n })).into_response(),
         Err(e) => fail(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("replay failed: {e}"),
+            format!("replay failed: {}", Chain(&e)),
         ),
-    }
-}
-
-/// `POST /api/v1/ingest/<device>`: one raw input for a `source = "http"` device, exactly as a
-/// serial or MQTT device would send it.
-async fn ingest_device(
-    State(s): State<AdminState>,
-    axum::extract::Path(device): axum::extract::Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let received_ms = now_ms();
-    match s.config.devices.get(&device) {
-        Some(d) if d.source == SourceKind::Http => {}
-        Some(_) => {
-            return fail(
-                StatusCode::CONFLICT,
-                format!("device {device:?} does not take input over HTTP"),
-            )
-        }
-        None => return fail(StatusCode::NOT_FOUND, format!("no device named {device:?}")),
-    }
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return refused_body(&e, s.config.admin.max_body),
-    };
-    let id: Arc<str> = Arc::from(device.as_str());
-    if let Some((_, st)) = s.devices.iter().find(|(d, _)| *d == id) {
-        if let Ok(mut st) = st.lock() {
-            st.up = true;
-            st.inputs += 1;
-            st.last_input_at = Some(crate::model::rfc3339_ms(received_ms));
-        }
-    }
-    let frame = InputFrame {
-        device: id.clone(),
-        bytes: body.to_vec(),
-        received_ms,
-        rejected: None,
-        mqtt: None,
-    };
-    let outcome = match s.store.inputs(vec![frame]).await {
-        Ok(mut o) => o.pop(),
-        Err(e) => return refused(e),
-    };
-    let wants_feedback = s.config.devices.get(&device).is_some_and(|d| d.feedback);
-    match outcome {
-        Some(InputOutcome::Committed { ids, feedback }) => {
-            if let (true, Some(p), Some(f)) = (wants_feedback, &s.feedback, &feedback) {
-                p.publish(&device, f).await;
-            }
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({ "ids": ids, "feedback": feedback })),
-            )
-                .into_response()
-        }
-        Some(InputOutcome::Rejected { reason, detail, .. }) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(json!({ "error": detail, "reason": reason, "quarantined": true })),
-        )
-            .into_response(),
-        Some(InputOutcome::Duplicate) | None => {
-            (StatusCode::ACCEPTED, Json(json!({ "ids": [] }))).into_response()
-        }
     }
 }
 
@@ -385,10 +302,10 @@ async fn post_events(
             data: e.data,
         })
         .collect();
-    match s.store.ingest(events, key).await {
+    match s.ledger.submit_events(events, key).await {
         Ok(ids) => (StatusCode::ACCEPTED, Json(json!({ "ids": ids }))).into_response(),
         Err(e @ IngestError::KeyConflict) => fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-        Err(e) => refused(e),
+        Err(e) => refused(&e),
     }
 }
 

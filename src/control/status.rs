@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::forward::{SinkSnapshot, SinkStatus};
-use crate::store::prune::used_bytes;
-use crate::store::read::{self, Backlog, ReadPool};
-use crate::store::StoreError;
+use crate::ledger::{Backlog, LedgerError, LedgerHandle};
 
 /// Everything `dockgate status` prints.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,26 +99,18 @@ pub struct SinkReport {
     pub concurrency_limit: usize,
 }
 
-/// Reads the buffer and the sink workers' views.
+/// Reads the ledger and the sink workers' and devices' views.
 pub async fn collect(
-    reads: &ReadPool,
+    ledger: &LedgerHandle,
     config: &Config,
     sinks: &Arc<Vec<(String, SinkStatus)>>,
     devices: &Arc<Vec<(Arc<str>, crate::devices::DeviceStatus)>>,
     started: Instant,
-) -> Result<Status, StoreError> {
+) -> Result<Status, LedgerError> {
     let names: Vec<String> = config.sinks.keys().cloned().collect();
-    let data_dir = config.site.data_dir.clone();
-    let (backlog, figures, used, set_aside) = reads
-        .run(move |c| {
-            Ok((
-                read::backlog(c, &names)?,
-                read::figures(c)?,
-                used_bytes(c)?,
-                crate::store::set_aside::set_aside_files(&data_dir),
-            ))
-        })
-        .await?;
+    let figures = ledger.status(names).await?;
+    let used = figures.used_bytes;
+    let set_aside = figures.set_aside.clone();
     let max = config.buffer.max_disk;
     let percent = used as f64 * 100.0 / max.max(1) as f64;
     // Bytes one hour of input takes, scaled from event data to what the buffer really uses.
@@ -149,7 +139,8 @@ pub async fn collect(
     } else if percent >= 50.0 {
         summary.push_str("; warning: over 50 % full");
     }
-    let sinks = backlog
+    let sinks = figures
+        .sinks
         .into_iter()
         .map(|b: Backlog| {
             let snap: SinkSnapshot = sinks

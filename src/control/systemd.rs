@@ -12,9 +12,8 @@ use tracing::{debug, warn};
 use super::status;
 use crate::config::Config;
 use crate::forward::SinkStatus;
+use crate::ledger::LedgerHandle;
 use crate::model::now_ms;
-use crate::store::read::ReadPool;
-use crate::store::StoreHandle;
 
 /// A sink loop that has not turned for this long is considered stuck.
 const SINK_STALE: Duration = Duration::from_secs(30);
@@ -37,8 +36,7 @@ pub fn notify_stopping() {
 
 /// Sends watchdog pings (when `WatchdogSec=` is set) and keeps STATUS= current.
 pub async fn supervise(
-    store: StoreHandle,
-    reads: ReadPool,
+    ledger: LedgerHandle,
     config: Arc<Config>,
     sinks: Arc<Vec<(String, SinkStatus)>>,
     devices: Arc<Vec<(Arc<str>, crate::devices::DeviceStatus)>>,
@@ -55,7 +53,7 @@ pub async fn supervise(
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let ledger_alive = tokio::time::timeout(period, store.ping())
+        let ledger_alive = tokio::time::timeout(period, ledger.ping())
             .await
             .is_ok_and(|r| r.is_ok());
         let now = now_ms();
@@ -75,7 +73,7 @@ pub async fn supervise(
                 warn!(ledger_alive, stuck_sinks = ?stuck, "Withholding watchdog ping: the pipeline is not moving.");
             }
         }
-        if let Ok(st) = status::collect(&reads, &config, &sinks, &devices, started).await {
+        if let Ok(st) = status::collect(&ledger, &config, &sinks, &devices, started).await {
             send(&[NotifyState::Status(&status::one_line(&st))]);
         }
     }

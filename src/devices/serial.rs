@@ -1,4 +1,5 @@
-//! A serial scanner: open the port, frame its bytes into [`Frame`]s, survive unplug and replug.
+//! A serial scanner: open the port, frame its bytes into [`Input`]s for the intake, survive
+//! unplug and replug.
 //!
 //! Unplug handling follows reliability.md §4. A hung-up tty (USB adapter pulled, socat pty
 //! closed) gives one `EIO` and then `Ok(0)` on every read, forever; `tokio-serial` 5.5 shows
@@ -16,21 +17,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc;
 use tokio_serial::{SerialPortBuilderExt, SerialStream};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::framing::{FramedLine, Framer};
-use super::{DeviceSnapshot, DeviceStatus, Frame};
+use super::intake::{IntakeClosed, IntakeHandle};
+use super::{DeviceSnapshot, DeviceStatus};
+use crate::backoff::Backoff;
 use crate::config::devices::{FlowControl, Parity};
 use crate::config::DeviceConfig;
-use crate::model::{now_ms, rfc3339_ms};
+use crate::model::{now_ms, rfc3339_ms, Input};
 
-/// First delay before reopening a lost or unopenable port.
-pub const BACKOFF_START: Duration = Duration::from_millis(500);
-/// Longest delay between two open attempts (before jitter).
-pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How often the device path is checked while waiting to reopen.
 pub const PATH_POLL: Duration = Duration::from_millis(200);
 /// Rejected lines are logged at WARN at most this often (the others at DEBUG).
@@ -38,21 +36,21 @@ const REJECT_WARN_EVERY: Duration = Duration::from_secs(10);
 /// Size of one read from the port.
 const READ_BUFFER: usize = 4096;
 
-/// Reads the serial device `id` until `cancel`, sending every scan and rejection to `frames`.
+/// Reads the serial device `id` until `cancel`, handing every scan and rejection to `intake`.
 ///
 /// Never returns an error: an open failure (at startup too) or an unplug shows the device down
-/// in `status` and the port is retried with backoff. Returns when `cancel` fires or the
-/// receiver of `frames` is gone; the device is then shown down.
+/// in `status` and the port is retried with backoff. Returns when `cancel` fires or the intake
+/// is gone; the device is then shown down.
 pub async fn run(
     id: Arc<str>,
     config: DeviceConfig,
-    frames: mpsc::Sender<Frame>,
+    intake: IntakeHandle,
     status: DeviceStatus,
     cancel: CancellationToken,
 ) {
     let span = tracing::info_span!("device", device = %id);
     let up = metrics::gauge!("dockgate_device_up", "device" => id.to_string());
-    let task = Reader::new(id, config, frames, status.clone());
+    let task = Reader::new(id, config, intake, status.clone());
     async {
         tokio::select! {
             biased;
@@ -71,14 +69,14 @@ pub async fn run(
 enum Lost {
     /// Unplugged or broken: reopen.
     Device(String),
-    /// Nobody takes frames any more: stop.
-    Receiver,
+    /// The intake is gone: stop.
+    Intake,
 }
 
 struct Reader {
     id: Arc<str>,
     config: DeviceConfig,
-    frames: mpsc::Sender<Frame>,
+    intake: IntakeHandle,
     status: DeviceStatus,
     framer: Framer,
     up: metrics::Gauge,
@@ -88,12 +86,7 @@ struct Reader {
 }
 
 impl Reader {
-    fn new(
-        id: Arc<str>,
-        config: DeviceConfig,
-        frames: mpsc::Sender<Frame>,
-        status: DeviceStatus,
-    ) -> Self {
+    fn new(id: Arc<str>, config: DeviceConfig, intake: IntakeHandle, status: DeviceStatus) -> Self {
         let device = id.to_string();
         Self {
             framer: Framer::from_config(&config),
@@ -103,7 +96,7 @@ impl Reader {
             last_reject_warn: None,
             id,
             config,
-            frames,
+            intake,
             status,
         }
     }
@@ -120,7 +113,7 @@ impl Reader {
             });
             return std::future::pending().await;
         };
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::devices();
         let mut opened_before = false;
         // A WARN is logged once per outage (the loss, or the first failed open at startup),
         // not per retry; a successful open ends the outage.
@@ -149,9 +142,9 @@ impl Reader {
                     let dropped = self.framer.discard_partial();
                     self.up.set(0.0);
                     match lost {
-                        Lost::Receiver => {
+                        Lost::Intake => {
                             update(&self.status, |s| s.up = false);
-                            tracing::debug!("frame receiver closed; serial reader stops");
+                            tracing::debug!("intake closed; serial reader stops");
                             return;
                         }
                         Lost::Device(why) => {
@@ -187,7 +180,7 @@ impl Reader {
         }
     }
 
-    /// Reads until the device is lost or the receiver is gone; drops the port on return.
+    /// Reads until the device is lost or the intake is gone; drops the port on return.
     async fn read_port(&mut self, mut port: SerialStream) -> Lost {
         let mut buf = vec![0u8; READ_BUFFER];
         let mut lines = Vec::new();
@@ -202,14 +195,15 @@ impl Reader {
             self.framer.push(&buf[..n], &mut lines);
             for line in lines.drain(..) {
                 if self.send(line).await.is_err() {
-                    return Lost::Receiver;
+                    return Lost::Intake;
                 }
             }
         }
     }
 
-    /// Counts and sends one framed line; waiting for room in `frames` is the backpressure.
-    async fn send(&mut self, line: FramedLine) -> Result<(), mpsc::error::SendError<Frame>> {
+    /// Counts and hands over one framed line; waiting for room in the intake is the
+    /// backpressure.
+    async fn send(&mut self, line: FramedLine) -> Result<(), IntakeClosed> {
         let received_ms = now_ms();
         let (bytes, rejected) = match line {
             FramedLine::Scan(bytes) => (bytes, None),
@@ -245,12 +239,13 @@ impl Reader {
                 s.last_error = Some(format!("input rejected: {reason}"));
             }
         });
-        self.frames
-            .send(Frame {
+        self.intake
+            .push(Input {
                 device: self.id.clone(),
                 bytes,
                 received_ms,
                 rejected,
+                redelivery: None,
             })
             .await
     }
@@ -322,29 +317,6 @@ async fn wait_to_reopen(path: &Path, delay: Duration) {
 /// Where `path` leads, following symlinks; `None` while it (or its target) is missing.
 fn resolve(path: &Path) -> Option<PathBuf> {
     std::fs::canonicalize(path).ok()
-}
-
-/// 0.5 s doubling to 5 s, each delay scaled by a random factor in [0.8, 1.2).
-struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    fn new() -> Self {
-        Self {
-            next: BACKOFF_START,
-        }
-    }
-
-    fn reset(&mut self) {
-        self.next = BACKOFF_START;
-    }
-
-    fn next_delay(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(BACKOFF_MAX);
-        base.mul_f64(rand::random_range(0.8..1.2))
-    }
 }
 
 /// Applies `f` to the shared snapshot (a poisoned lock still holds a usable snapshot).

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use sha2::{Digest, Sha256};
 
-use crate::store::read::ReadyDelivery;
+use crate::ledger::{EventRef, Sendable};
 
 /// One request's worth of events.
 pub(super) struct Batch {
@@ -33,8 +33,9 @@ pub(super) struct Batch {
 }
 
 impl Batch {
-    /// A batch of `items`; `stored` is the key of the ledger's record of exactly these events.
-    pub fn new(items: Vec<ReadyDelivery>, stored: Option<String>) -> Self {
+    /// A batch of `items`; `stored` is the key the ledger has exactly these events planned
+    /// under.
+    pub fn new(items: Vec<Sendable>, stored: Option<String>) -> Self {
         let key = match (&stored, items.as_slice()) {
             (Some(key), _) => key.clone(),
             (None, [one]) => one.id.clone(),
@@ -45,7 +46,7 @@ impl Batch {
             seqs: items.iter().map(|d| d.seq).collect(),
             subjects: items.iter().map(|d| d.subject.clone()).collect(),
             created_ms: items.iter().map(|d| d.created_ms).collect(),
-            json: items.into_iter().map(|d| d.json).collect(),
+            json: items.into_iter().map(|d| d.body).collect(),
             stored,
             drops_epoch: 0,
             split: false,
@@ -67,13 +68,25 @@ impl Batch {
     /// A new batch of the given events, in sequence order: the order a recorded batch is read
     /// back in after a restart, so a resent batch has the same body under the same key. Each
     /// subject's events stay in order.
-    pub fn assemble(mut items: Vec<ReadyDelivery>) -> Self {
+    pub fn assemble(mut items: Vec<Sendable>) -> Self {
         items.sort_unstable_by_key(|d| d.seq);
         Self::new(items, None)
     }
 
     pub fn is_batch(&self) -> bool {
         self.seqs.len() > 1
+    }
+
+    /// Its events, as an outcome names them.
+    pub fn events(&self) -> Vec<EventRef> {
+        self.seqs
+            .iter()
+            .zip(&self.subjects)
+            .map(|(seq, subject)| EventRef {
+                seq: *seq,
+                subject: subject.clone(),
+            })
+            .collect()
     }
 
     /// Splits a refused batch in two; each half is a new batch under a new key.
@@ -239,7 +252,7 @@ pub fn batch_key<'a>(ids: impl Iterator<Item = &'a str>) -> String {
 mod tests {
     use super::*;
 
-    fn item(seq: i64, id: &str, subject: &str) -> ReadyDelivery {
+    fn item(seq: i64, id: &str, subject: &str) -> Sendable {
         let mut json = String::new();
         crate::model::write_cloudevent(
             &mut json,
@@ -251,12 +264,12 @@ mod tests {
             seq,
             "{}",
         );
-        ReadyDelivery {
+        Sendable {
             seq,
             id: id.into(),
             subject: subject.into(),
             created_ms: 0,
-            json,
+            body: json,
         }
     }
 

@@ -1,5 +1,5 @@
-//! Pure retry decisions: how an HTTP answer is classified, how long to back off, and how a
-//! `Retry-After` header is read. No I/O here, so every rule has a unit test.
+//! Pure retry decisions: how an HTTP answer is classified and how a `Retry-After` header is
+//! read (how long to back off otherwise is [`crate::backoff`]'s). No I/O here, so every rule has a unit test.
 
 use std::time::{Duration, SystemTime};
 
@@ -85,14 +85,6 @@ pub fn classify(status: u16, content_type: Option<&str>, retry_after: Option<Dur
     }
 }
 
-/// Exponential backoff with full jitter: a uniform pick in `[0, min(max, initial * 2^n)]`,
-/// where `n` counts consecutive failures from 0.
-pub fn backoff(failures: u32, initial: Duration, max: Duration, unit: f64) -> Duration {
-    let exp = initial.saturating_mul(1u32.checked_shl(failures.min(31)).unwrap_or(u32::MAX));
-    let ceiling = exp.min(max);
-    ceiling.mul_f64(unit.clamp(0.0, 1.0))
-}
-
 /// Reads `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date. Garbage counts as
 /// absent, negative or past values as zero, and anything beyond an hour is clamped.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
@@ -161,31 +153,6 @@ mod tests {
                 "{s}"
             );
         }
-    }
-
-    #[test]
-    fn backoff_never_exceeds_its_ceiling() {
-        let (i, m) = (Duration::from_secs(1), Duration::from_secs(300));
-        assert_eq!(backoff(0, i, m, 1.0), Duration::from_secs(1));
-        assert_eq!(backoff(3, i, m, 1.0), Duration::from_secs(8));
-        assert_eq!(backoff(20, i, m, 1.0), m);
-        assert_eq!(backoff(200, i, m, 1.0), m);
-        assert_eq!(backoff(5, i, m, 0.0), Duration::ZERO);
-        assert_eq!(backoff(2, i, m, 0.5), Duration::from_secs(2));
-    }
-
-    #[test]
-    fn full_jitter_spreads_over_the_whole_range() {
-        let (i, m) = (Duration::from_secs(1), Duration::from_secs(60));
-        let delays: Vec<Duration> = (0..200)
-            .map(|_| backoff(10, i, m, rand::random::<f64>()))
-            .collect();
-        assert!(delays.iter().all(|d| *d <= m));
-        let mean = delays.iter().map(|d| d.as_secs_f64()).sum::<f64>() / 200.0;
-        assert!(
-            (20.0..40.0).contains(&mean),
-            "mean {mean} should be near 30"
-        );
     }
 
     #[test]

@@ -9,11 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::devices::framing::REASON_OVERLONG;
+use crate::devices::intake::{test_channel, Intake};
 
 /// `O_NOCTTY` on Linux: writing to the pty must not make it our controlling terminal.
 const O_NOCTTY: i32 = 0o400;
@@ -155,7 +155,7 @@ fn snapshot(status: &DeviceStatus) -> DeviceSnapshot {
 }
 
 struct Running {
-    frames: mpsc::Receiver<Frame>,
+    frames: Intake,
     status: DeviceStatus,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
@@ -168,7 +168,7 @@ fn spawn(config: DeviceConfig, capacity: usize) -> Running {
         .with_ansi(false)
         .with_env_filter("dockgate=debug")
         .try_init();
-    let (tx, frames) = mpsc::channel(capacity);
+    let (frames, tx) = test_channel(capacity);
     let status: DeviceStatus = Arc::new(Mutex::new(DeviceSnapshot::default()));
     let cancel = CancellationToken::new();
     let task = tokio::spawn(run(
@@ -187,8 +187,8 @@ fn spawn(config: DeviceConfig, capacity: usize) -> Running {
 }
 
 impl Running {
-    async fn next(&mut self) -> Frame {
-        match tokio::time::timeout(Duration::from_secs(5), self.frames.recv()).await {
+    async fn next(&mut self) -> Input {
+        match tokio::time::timeout(Duration::from_secs(5), self.frames.next_input()).await {
             Ok(Some(frame)) => frame,
             Ok(None) => panic!("frame channel closed"),
             Err(_) => panic!("no frame within 5 s"),
@@ -206,7 +206,7 @@ impl Running {
 
     /// Nothing more arrives within `wait`.
     async fn expect_quiet(&mut self, wait: Duration) {
-        if let Ok(Some(frame)) = tokio::time::timeout(wait, self.frames.recv()).await {
+        if let Ok(Some(frame)) = tokio::time::timeout(wait, self.frames.next_input()).await {
             panic!(
                 "unexpected frame {:?}",
                 String::from_utf8_lossy(&frame.bytes)
@@ -431,20 +431,4 @@ async fn cancel_stops_while_connected_and_while_gone() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let took = dev.stop().await;
     println!("stopped {took:?} after cancel (port missing)");
-}
-
-#[test]
-fn backoff_doubles_to_the_cap_with_jitter() {
-    let mut b = Backoff::new();
-    let delays: Vec<Duration> = (0..8).map(|_| b.next_delay()).collect();
-    let bases = [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0, 5.0];
-    for (d, base) in delays.iter().zip(bases) {
-        let d = d.as_secs_f64();
-        assert!(
-            d >= base * 0.8 - 1e-9 && d < base * 1.2 + 1e-9,
-            "{d} vs {base}"
-        );
-    }
-    b.reset();
-    assert!(b.next_delay() < Duration::from_millis(600));
 }

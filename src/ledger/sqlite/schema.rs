@@ -170,11 +170,11 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Schema version this build writes.
-pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+pub(super) const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Errors while bringing a buffer to the current schema.
 #[derive(Debug, thiserror::Error)]
-pub enum SchemaError {
+pub(super) enum SchemaError {
     /// The file was written by a newer dockgate.
     #[error("buffer schema version {found} is newer than this dockgate understands ({CURRENT_VERSION}); refusing to touch it")]
     TooNew {
@@ -196,7 +196,7 @@ pub enum SchemaError {
 }
 
 /// Runs the migrations this buffer has not seen yet.
-pub fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(SchemaError::Version)?;

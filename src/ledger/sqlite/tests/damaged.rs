@@ -3,19 +3,9 @@
 
 use super::*;
 
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-async fn takes_input(store: &StoreHandle) {
+async fn takes_input(store: &LedgerHandle) {
     let ids = store
-        .ingest(vec![event("pick.confirmed", "SO-1")], None)
+        .submit_events(vec![event("pick.confirmed", "SO-1")], None)
         .await
         .expect("the new buffer takes events");
     assert_eq!(ids.len(), 1);
@@ -27,7 +17,7 @@ async fn a_file_that_is_not_a_database_is_set_aside() {
     let path = dir.path().join("buffer.sqlite");
     std::fs::write(&path, vec![0x5a; 64 * 1024]).unwrap();
 
-    let (store, _writer) = open(&config(dir.path(), "")).expect("opens on an empty buffer");
+    let (store, _writer) = open_in(dir.path(), "").expect("opens on an empty buffer");
     takes_input(&store).await;
 
     let moved = set_aside::set_aside_files(dir.path());
@@ -45,18 +35,17 @@ async fn a_truncated_buffer_fails_its_check_and_is_set_aside() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("buffer.sqlite");
     {
-        let (store, writer) = open(&config(dir.path(), "")).unwrap();
+        let (store, writer) = open_in(dir.path(), "").unwrap();
         for round in 0..20 {
             let events = (0..100)
                 .map(|i| event("pick.confirmed", &format!("SO-{round}-{i}")))
                 .collect();
-            store.ingest(events, None).await.unwrap();
+            store.submit_events(events, None).await.unwrap();
         }
         drop(store);
         // The writer checkpoints everything into the file as it stops.
         tokio::task::spawn_blocking(move || writer.join())
             .await
-            .unwrap()
             .unwrap();
     }
     let len = std::fs::metadata(&path).unwrap().len();
@@ -67,7 +56,7 @@ async fn a_truncated_buffer_fails_its_check_and_is_set_aside() {
         .set_len(len / 2)
         .unwrap();
 
-    let (store, _writer) = open(&config(dir.path(), "")).expect("opens on an empty buffer");
+    let (store, _writer) = open_in(dir.path(), "").expect("opens on an empty buffer");
     takes_input(&store).await;
     assert_eq!(
         set_aside::set_aside_files(dir.path()).len(),
@@ -75,8 +64,8 @@ async fn a_truncated_buffer_fails_its_check_and_is_set_aside() {
         "{:?}",
         names(dir.path())
     );
-    let figures = read::figures(&open_reader(&path).unwrap()).unwrap();
-    assert_eq!(figures.events, 1, "the new buffer holds only the new event");
+    let status = read::status(&open_reader(&path).unwrap(), &[]).unwrap();
+    assert_eq!(status.events, 1, "the new buffer holds only the new event");
 }
 
 /// Errors that moving the file would not fix are not damage: the buffer stays where it is.
@@ -88,13 +77,12 @@ fn only_a_damaged_file_counts_as_damage() {
     );
     let busy =
         rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None);
-    let open_err = |source| StoreError::Open {
-        path: PathBuf::from("/x"),
-        source,
-    };
-    assert!(set_aside::is_damage(&open_err(corrupt)));
-    assert!(!set_aside::is_damage(&open_err(busy)));
-    assert!(!set_aside::is_damage(&StoreError::Schema(
+    assert!(set_aside::is_damage(&OpenFailure::Sqlite(corrupt)));
+    assert!(!set_aside::is_damage(&OpenFailure::Sqlite(busy)));
+    assert!(!set_aside::is_damage(&OpenFailure::Schema(
         schema::SchemaError::TooNew { found: 99 }
+    )));
+    assert!(!set_aside::is_damage(&OpenFailure::Io(
+        std::io::Error::other("permission denied")
     )));
 }

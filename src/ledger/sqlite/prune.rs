@@ -5,12 +5,13 @@
 //! delivery (the writer refuses new input instead).
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use rusqlite::{params, Connection};
 use tracing::{error, info, warn};
 
-use super::writer::recompute_subject;
-use super::LedgerSettings;
+use super::read::{first_seq_since, used_bytes};
+use super::subjects::recompute_subject;
 use crate::model::now_ms;
 
 /// Rows removed per statement, so one step never builds a huge transaction.
@@ -18,7 +19,7 @@ const CHUNK: i64 = 500;
 
 /// What [`make_room`] removed.
 #[derive(Debug, Default)]
-pub struct Freed {
+pub(super) struct Freed {
     /// One description per step that removed events.
     pub steps: Vec<String>,
     /// Whether events not yet delivered everywhere were dropped.
@@ -27,7 +28,7 @@ pub struct Freed {
 
 /// How full the buffer is, measured from SQLite's own page counts.
 #[derive(Debug, Clone)]
-pub struct Capacity {
+pub(super) struct Capacity {
     /// Bytes in use: pages that hold data (the free list is reusable and not counted).
     pub used: u64,
     /// `buffer.max_disk`.
@@ -91,23 +92,11 @@ impl Capacity {
     }
 }
 
-/// Bytes held by live pages of the database file.
-pub fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
-    // Runs after every commit: cached statements, not three fresh parses.
-    let pragma = |sql: &str| -> rusqlite::Result<i64> {
-        conn.prepare_cached(sql)?.query_row([], |r| r.get(0))
-    };
-    let page_size = pragma("PRAGMA page_size")?;
-    let pages = pragma("PRAGMA page_count")?;
-    let free = pragma("PRAGMA freelist_count")?;
-    Ok(((pages - free).max(0) * page_size) as u64)
-}
-
 /// Removes what retention no longer keeps: events delivered to every sink (or routed to none)
 /// whose last delivery is older than `retention`, and idempotency keys of the same age.
-pub fn expired(conn: &Connection, settings: &LedgerSettings) -> rusqlite::Result<usize> {
-    let cutoff = now_ms() - settings.retention.as_millis() as i64;
-    let below = super::read::first_seq_since(conn, cutoff)?;
+pub(super) fn expired(conn: &Connection, retention: Duration) -> rusqlite::Result<usize> {
+    let cutoff = now_ms() - retention.as_millis() as i64;
+    let below = first_seq_since(conn, cutoff)?;
     let mut total = 0;
     // Walks forward from where the last chunk ended, so events kept (not yet delivered) are
     // looked at once.
@@ -133,7 +122,7 @@ pub fn expired(conn: &Connection, settings: &LedgerSettings) -> rusqlite::Result
         .execute([cutoff])?;
     conn.prepare_cached("DELETE FROM rejected WHERE received_ms < ?1")?
         .execute([cutoff])?;
-    // A recorded batch none of whose events is pending any more (they were let go after a
+    // A planned request none of whose events is pending any more (they were let go after a
     // dead letter, or dropped) is read afresh if they ever come back.
     conn.prepare_cached(
         "DELETE FROM batches WHERE NOT EXISTS (
@@ -153,14 +142,14 @@ pub fn expired(conn: &Connection, settings: &LedgerSettings) -> rusqlite::Result
 /// then the oldest undelivered telemetry (`dock.*`, `scan.unmatched`), then (beyond the
 /// design, so a full disk of receipts never stops business input) the oldest delivered
 /// receipts still within retention.
-pub fn make_room(
+pub(super) fn make_room(
     conn: &Connection,
-    settings: &LedgerSettings,
+    retention: Duration,
     capacity: &mut Capacity,
     needed: u64,
 ) -> rusqlite::Result<Freed> {
     let mut steps = Vec::new();
-    let n = expired(conn, settings)?;
+    let n = expired(conn, retention)?;
     capacity.refresh(conn)?;
     if n > 0 {
         steps.push(format!("{n} expired"));

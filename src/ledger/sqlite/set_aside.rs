@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::ErrorCode;
 
 use super::schema::SchemaError;
-use super::StoreError;
+use super::OpenFailure;
 use crate::model::{now_ms, rfc3339_ms};
 
 /// What a set-aside buffer file is renamed to: `buffer.sqlite.corrupt-<UTC time>`.
@@ -17,12 +17,11 @@ const MARK: &str = ".corrupt-";
 
 /// Whether opening the buffer failed because the file is damaged (as opposed to permissions,
 /// a full disk or a newer schema, which moving the file would not fix or would hide).
-pub(super) fn is_damage(error: &StoreError) -> bool {
+pub(super) fn is_damage(error: &OpenFailure) -> bool {
     let source = match error {
-        StoreError::Open { source, .. }
-        | StoreError::Sql(source)
-        | StoreError::Schema(SchemaError::Migration { source, .. })
-        | StoreError::Schema(SchemaError::Version(source)) => source,
+        OpenFailure::Sqlite(source)
+        | OpenFailure::Schema(SchemaError::Migration { source, .. })
+        | OpenFailure::Schema(SchemaError::Version(source)) => source,
         _ => return false,
     };
     matches!(
@@ -57,7 +56,7 @@ pub(super) fn set_aside(path: &Path) -> std::io::Result<PathBuf> {
 }
 
 /// Buffer files set aside in `dir` and not removed yet (not their WAL companions), by name.
-pub fn set_aside_files(dir: &Path) -> Vec<String> {
+pub(in crate::ledger) fn set_aside_files(dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };

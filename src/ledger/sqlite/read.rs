@@ -1,76 +1,17 @@
-//! Read side of the buffer: queries for sink workers and the admin API, each run on a blocking
-//! thread with a pooled read-only connection, never on a tokio worker.
+//! Queries of the read side: what a sink sends next, backlog and figures for status, listings.
+//! Each runs on a read-only connection of [`super::Reads`]; the writer uses the time and id
+//! lookups at the end too.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
 
-use super::{open_reader, StoreError};
-use crate::model::{now_ms, write_cloudevent, DeliveryState};
-
-/// Idle read connections kept for reuse.
-const POOL_SIZE: usize = 8;
-
-/// Pool of read-only connections, used from `spawn_blocking`.
-#[derive(Clone)]
-pub struct ReadPool {
-    path: Arc<PathBuf>,
-    idle: Arc<Mutex<Vec<Connection>>>,
-}
-
-impl ReadPool {
-    /// A pool for the buffer at `path`; connections open lazily.
-    pub fn new(path: &Path) -> Self {
-        Self {
-            path: Arc::new(path.to_owned()),
-            idle: Arc::new(Mutex::new(Vec::new())),
-        }
-    }
-
-    /// Runs `f` with a read connection on a blocking thread.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    {
-        let pool = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = match pool.idle.lock().ok().and_then(|mut idle| idle.pop()) {
-                Some(conn) => conn,
-                None => open_reader(&pool.path)?,
-            };
-            let result = f(&conn).map_err(StoreError::from);
-            if let Ok(mut idle) = pool.idle.lock() {
-                if idle.len() < POOL_SIZE {
-                    idle.push(conn);
-                }
-            }
-            result
-        })
-        .await?
-    }
-}
-
-/// One delivery a sink worker may send, with its CloudEvent already rendered.
-#[derive(Debug, Clone)]
-pub struct ReadyDelivery {
-    /// Sequence number.
-    pub seq: i64,
-    /// Event id.
-    pub id: String,
-    /// Subject (the worker keeps at most one event per subject in hand).
-    pub subject: String,
-    /// When the event was committed (ms), for the latency histogram.
-    pub created_ms: i64,
-    /// CloudEvents JSON of the event.
-    pub json: String,
-}
+use crate::ledger::{Backlog, EventFilter, EventRow, LedgerStatus, Ready, RejectedRow, Sendable};
+use crate::model::{now_ms, rfc3339_ms, write_cloudevent, DeliveryState};
 
 /// A subject's head: the one event of the subject a worker may send next.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Head {
+pub(super) struct Head {
     /// Sequence number.
     pub seq: i64,
     /// Subject.
@@ -80,7 +21,7 @@ pub struct Head {
 /// Heads of subjects that are pending on `sink`, in draining order, skipping the subjects in
 /// `busy` (an event of theirs is already queued or in flight in the worker). Not rendered: a
 /// worker may take fewer heads than it asked for, when they bring runs (see [`run_from`]).
-pub fn ready_heads(
+pub(super) fn ready_heads(
     conn: &Connection,
     sink: &str,
     limit: usize,
@@ -106,8 +47,9 @@ pub fn ready_heads(
     Ok(out)
 }
 
-/// A delivery row as a worker sends it; columns as selected by `ready_deliveries`.
-fn rendered(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReadyDelivery> {
+/// A delivery row as a worker sends it; columns as selected by [`run_from`] and
+/// [`planned_items`].
+fn rendered(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sendable> {
     let seq: i64 = r.get(0)?;
     let id: String = r.get(1)?;
     let subject = r.get_ref(5)?.as_str()?;
@@ -122,27 +64,27 @@ fn rendered(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReadyDelivery> {
         seq,
         r.get_ref(7)?.as_str()?,
     );
-    Ok(ReadyDelivery {
+    Ok(Sendable {
         seq,
         id,
         subject: subject.to_owned(),
         created_ms: r.get(2)?,
-        json,
+        body: json,
     })
 }
 
 /// The head and up to `max - 1` pending events queued behind it in its subject on `sink`, in
 /// order and rendered: the run a batch carries. It stops at the first event that is not
-/// plainly pending (held, dead). A recorded batch that can go is read first and takes its
-/// subjects out of the read; one that has to wait (see [`recorded_batch_items`]) has not been
-/// sent yet, and should its events go out here first, its record no longer matches and is
+/// plainly pending (held, dead). A planned request that can go is read first and takes its
+/// subjects out of the read; one that has to wait (see [`planned_items`]) has not been
+/// sent yet, and should its events go out here first, its plan no longer matches and is
 /// resent under a new key or cleared.
-pub fn run_from(
+pub(super) fn run_from(
     conn: &Connection,
     sink: &str,
     head: &Head,
     max: usize,
-) -> rusqlite::Result<Vec<ReadyDelivery>> {
+) -> rusqlite::Result<Vec<Sendable>> {
     let mut stmt = conn.prepare_cached(
         "SELECT d.seq, e.id, e.created_ms, e.source, e.type, e.subject, e.time, e.data,
                 d.state = 'pending'
@@ -161,11 +103,8 @@ pub fn run_from(
     Ok(out)
 }
 
-/// Batches recorded for `sink` (key and members, ascending), oldest first.
-pub fn recorded_batches(
-    conn: &Connection,
-    sink: &str,
-) -> rusqlite::Result<Vec<(String, Vec<i64>)>> {
+/// Requests planned for `sink` (key and members, ascending), oldest first.
+pub(super) fn planned(conn: &Connection, sink: &str) -> rusqlite::Result<Vec<(String, Vec<i64>)>> {
     let mut stmt = conn
         .prepare_cached("SELECT key, seqs FROM batches WHERE sink = ?1 ORDER BY created_ms, key")?;
     let rows = stmt.query_map([sink], |r| {
@@ -176,7 +115,7 @@ pub fn recorded_batches(
     let mut out = Vec::new();
     for row in rows {
         let (key, seqs) = row?;
-        // Written by the writer from a Vec<i64>; an unreadable record is left for the
+        // Written by the writer from a Vec<i64>; an unreadable plan is left for the
         // members to be read again one by one.
         if let Ok(seqs) = serde_json::from_str::<Vec<i64>>(&seqs) {
             out.push((key, seqs));
@@ -185,21 +124,21 @@ pub fn recorded_batches(
     Ok(out)
 }
 
-/// The events of a recorded batch that are still pending on `sink`, rendered, in the order
-/// recorded; `None` while the batch may not go yet: for some subject in it, an earlier event
+/// The events of a planned request that are still pending on `sink`, rendered, in the order
+/// planned; `None` while the request may not go yet: for some subject in it, an earlier event
 /// is still open elsewhere (say the first half of a split, not yet delivered), which must reach
 /// the receiver first.
-pub fn recorded_batch_items(
+fn planned_items(
     conn: &Connection,
     sink: &str,
     seqs: &[i64],
-) -> rusqlite::Result<Option<Vec<ReadyDelivery>>> {
+) -> rusqlite::Result<Option<Vec<Sendable>>> {
     let mut stmt = conn.prepare_cached(
         "SELECT e.seq, e.id, e.created_ms, e.source, e.type, e.subject, e.time, e.data, d.ready
          FROM deliveries d JOIN events e ON e.seq = d.seq
          WHERE d.seq = ?1 AND d.sink = ?2 AND d.state = 'pending'",
     )?;
-    let mut out: Vec<ReadyDelivery> = Vec::with_capacity(seqs.len());
+    let mut out: Vec<Sendable> = Vec::with_capacity(seqs.len());
     for seq in seqs {
         let mut rows = stmt.query(params![seq, sink])?;
         if let Some(r) = rows.next()? {
@@ -215,23 +154,66 @@ pub fn recorded_batch_items(
     Ok(Some(out))
 }
 
-/// Undelivered rows of one sink, by state.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Backlog {
-    /// Sink name.
-    pub sink: String,
-    /// Waiting to be sent.
-    pub pending: u64,
-    /// Waiting behind a dead letter.
-    pub held: u64,
-    /// Refused by the receiver.
-    pub dead: u64,
-    /// Age in seconds of the oldest pending event, if any.
-    pub oldest_pending_age_seconds: Option<f64>,
+/// What `sink` sends next (see [`crate::ledger::SinkReader::next`]): planned requests not in
+/// hand whose turn has come, then heads of subjects in draining order with their runs, in
+/// chunks of at most `batch_max`.
+pub(super) fn next_for_sink(
+    conn: &Connection,
+    sink: &str,
+    want: usize,
+    batch_max: usize,
+    mut busy: HashSet<String>,
+    in_hand: &HashSet<i64>,
+) -> rusqlite::Result<Vec<Ready>> {
+    // One snapshot for the whole read, so heads and runs agree.
+    let snapshot = conn.unchecked_transaction()?;
+    let mut out = Vec::new();
+    let mut count = 0;
+    if batch_max > 1 {
+        for (key, seqs) in planned(conn, sink)? {
+            if count >= want || seqs.iter().any(|s| in_hand.contains(s)) {
+                continue;
+            }
+            let Some(events) = planned_items(conn, sink, &seqs)? else {
+                continue;
+            };
+            if events.is_empty() || events.iter().any(|d| busy.contains(&d.subject)) {
+                continue;
+            }
+            count += events.len();
+            busy.extend(events.iter().map(|d| d.subject.clone()));
+            out.push(Ready::Planned { key, events });
+        }
+    }
+    // Each head brings the events waiting behind it in its subject, as many as the request has
+    // room for: a busy subject (a receiving dock, a long pick, a backlog after an outage) moves
+    // a run per request, and the delivered mark lets go of the subject once instead of once
+    // per event.
+    let heads = match want.saturating_sub(count) {
+        0 => Vec::new(),
+        room => ready_heads(conn, sink, room, &busy)?,
+    };
+    let mut chunk: Vec<Sendable> = Vec::with_capacity(batch_max);
+    for head in heads {
+        if count >= want {
+            break;
+        }
+        let run = run_from(conn, sink, &head, batch_max - chunk.len())?;
+        count += run.len();
+        chunk.extend(run);
+        if chunk.len() == batch_max {
+            out.push(Ready::Fresh(std::mem::take(&mut chunk)));
+        }
+    }
+    if !chunk.is_empty() {
+        out.push(Ready::Fresh(chunk));
+    }
+    snapshot.commit()?;
+    Ok(out)
 }
 
 /// Backlog of each named sink.
-pub fn backlog(conn: &Connection, sinks: &[String]) -> rusqlite::Result<Vec<Backlog>> {
+fn backlog(conn: &Connection, sinks: &[String]) -> rusqlite::Result<Vec<Backlog>> {
     // One pass over the sink's open rows, in the index alone.
     let mut count = conn.prepare_cached(
         "SELECT state, COUNT(*) FROM deliveries WHERE sink = ?1 AND state != 'delivered'
@@ -269,26 +251,11 @@ pub fn backlog(conn: &Connection, sinks: &[String]) -> rusqlite::Result<Vec<Back
     Ok(out)
 }
 
-/// Buffer-wide figures for status and capacity forecasts.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct BufferFigures {
-    /// Events stored (any state).
-    pub events: u64,
-    /// Events committed in the last hour.
-    pub events_last_hour: u64,
-    /// Bytes of event data committed in the last hour.
-    pub data_bytes_last_hour: u64,
-    /// Bytes of event data stored.
-    pub data_bytes: u64,
-    /// Highest sequence number handed out.
-    pub last_sequence: i64,
-}
-
 /// The lowest sequence number committed at or after `ms`: every event below it was committed
 /// before `ms`. The commit time grows with the sequence number, so a binary search over `seq`
 /// finds it in about 20 lookups, with no index on the time. Past the newest event when none is
 /// that recent.
-pub fn first_seq_since(conn: &Connection, ms: i64) -> rusqlite::Result<i64> {
+pub(super) fn first_seq_since(conn: &Connection, ms: i64) -> rusqlite::Result<i64> {
     let (min, max): (Option<i64>, Option<i64>) =
         conn.query_row("SELECT MIN(seq), MAX(seq) FROM events", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -320,7 +287,7 @@ pub fn first_seq_since(conn: &Connection, ms: i64) -> rusqlite::Result<i64> {
 /// the event's commit time was taken; so the event is among the few committed within a minute
 /// before that millisecond, found by [`first_seq_since`] with no index on `id`. Anything else
 /// (not a UUIDv7, a clock stepped meanwhile) falls back to reading the whole table.
-pub fn seq_of_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
+pub(super) fn seq_of_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
     let mut in_range = conn.prepare_cached(
         "SELECT seq FROM events WHERE seq >= ?1 AND seq < ?2 AND id = ?3 LIMIT 1",
     )?;
@@ -343,8 +310,11 @@ pub fn seq_of_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
         .optional()
 }
 
-/// Buffer-wide figures.
-pub fn figures(conn: &Connection) -> rusqlite::Result<BufferFigures> {
+/// Backlog of each of `sinks` and buffer-wide figures (the data directory's set-aside files
+/// are the caller's to add).
+pub(super) fn status(conn: &Connection, sinks: &[String]) -> rusqlite::Result<LedgerStatus> {
+    // One snapshot, so the backlog and the figures agree.
+    let snapshot = conn.unchecked_transaction()?;
     let hour_ago = now_ms() - 3_600_000;
     let (events, data_bytes): (i64, i64) = conn.query_row(
         "SELECT COUNT(*), COALESCE(SUM(length(data) + length(subject) + length(type)), 0) FROM events",
@@ -365,58 +335,37 @@ pub fn figures(conn: &Connection) -> rusqlite::Result<BufferFigures> {
         )
         .optional()?
         .unwrap_or(0);
-    Ok(BufferFigures {
+    let status = LedgerStatus {
+        sinks: backlog(conn, sinks)?,
         events: events as u64,
         events_last_hour: recent as u64,
         data_bytes_last_hour: recent_bytes as u64,
         data_bytes: data_bytes as u64,
         last_sequence,
-    })
+        used_bytes: used_bytes(conn)?,
+        set_aside: Vec::new(),
+    };
+    snapshot.commit()?;
+    Ok(status)
 }
 
-/// One row of `GET /api/v1/events`.
-#[derive(Debug, Clone, Serialize)]
-pub struct EventRow {
-    /// Event id.
-    pub id: String,
-    /// Sequence number.
-    pub sequence: i64,
-    /// Subject.
-    pub subject: String,
-    /// Event type.
-    #[serde(rename = "type")]
-    pub event_type: String,
-    /// Sink.
-    pub sink: String,
-    /// Delivery state on that sink.
-    pub state: DeliveryState,
-    /// Attempts so far.
-    pub attempts: i64,
-    /// HTTP status of the last answer.
-    pub last_status: Option<i64>,
-    /// Last error.
-    pub last_error: Option<String>,
-    /// Start of the refusing answer (dead letters).
-    pub excerpt: Option<String>,
-    /// Event time.
-    pub time: String,
-    /// When it was delivered (receipt).
-    pub delivered_at: Option<String>,
-}
-
-/// Filter of `GET /api/v1/events`.
-#[derive(Debug, Clone, Default)]
-pub struct EventFilter {
-    /// Only this sink.
-    pub sink: Option<String>,
-    /// Only this state.
-    pub state: Option<DeliveryState>,
-    /// Most rows returned.
-    pub limit: usize,
+/// Bytes held by live pages of the database file.
+pub(super) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
+    // Runs after every commit: cached statements, not three fresh parses.
+    let pragma = |sql: &str| -> rusqlite::Result<i64> {
+        conn.prepare_cached(sql)?.query_row([], |r| r.get(0))
+    };
+    let page_size = pragma("PRAGMA page_size")?;
+    let pages = pragma("PRAGMA page_count")?;
+    let free = pragma("PRAGMA freelist_count")?;
+    Ok(((pages - free).max(0) * page_size) as u64)
 }
 
 /// Deliveries matching `filter`, oldest first.
-pub fn list_events(conn: &Connection, filter: &EventFilter) -> rusqlite::Result<Vec<EventRow>> {
+pub(super) fn list_events(
+    conn: &Connection,
+    filter: &EventFilter,
+) -> rusqlite::Result<Vec<EventRow>> {
     let state = filter.state.map(|s| s.as_str());
     let open_of_one_sink = filter.sink.is_some() && state.is_some_and(|s| s != "delivered");
     let mut stmt = conn.prepare_cached(if open_of_one_sink {
@@ -448,36 +397,17 @@ pub fn list_events(conn: &Connection, filter: &EventFilter) -> rusqlite::Result<
             last_error: r.get(8)?,
             excerpt: r.get(9)?,
             time: r.get(10)?,
-            delivered_at: r.get::<_, Option<i64>>(11)?.map(crate::model::rfc3339_ms),
+            delivered_at: r.get::<_, Option<i64>>(11)?.map(rfc3339_ms),
         })
     })?;
     rows.collect()
-}
-
-/// One quarantined input (`GET /api/v1/events?state=rejected`).
-#[derive(Debug, Clone, Serialize)]
-pub struct RejectedRow {
-    /// Row number in the quarantine.
-    pub id: i64,
-    /// Device id.
-    pub device: String,
-    /// When it arrived.
-    pub received_at: String,
-    /// Machine reason (`oversized`, `invalid_utf8`, `invalid_json`, ...).
-    pub reason: String,
-    /// Human detail.
-    pub detail: String,
-    /// The raw bytes, printable: non-ASCII and control bytes as `\xNN`.
-    pub raw: String,
-    /// Size of the raw input in bytes.
-    pub bytes: usize,
 }
 
 /// Most raw bytes shown per quarantined input (the buffer keeps them all).
 const RAW_SHOWN: usize = 1024;
 
 /// Quarantined inputs, oldest first, optionally of one device.
-pub fn list_rejected(
+pub(super) fn list_rejected(
     conn: &Connection,
     device: Option<&str>,
     limit: usize,
@@ -491,7 +421,7 @@ pub fn list_rejected(
         Ok(RejectedRow {
             id: r.get(0)?,
             device: r.get(1)?,
-            received_at: crate::model::rfc3339_ms(r.get(2)?),
+            received_at: rfc3339_ms(r.get(2)?),
             reason: r.get(3)?,
             detail: r.get(4)?,
             raw: printable(&raw[..raw.len().min(RAW_SHOWN)]),

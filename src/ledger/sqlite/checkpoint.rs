@@ -1,4 +1,4 @@
-//! The `store-checkpoint` thread: copies committed WAL pages back into the database file beside
+//! The `ledger-checkpoint` thread: copies committed WAL pages back into the database file beside
 //! the writer, on its own connection. Left to SQLite's automatic checkpoint, that copy and its
 //! fsyncs ran inside the commit that crossed the threshold, and the writer (with every input
 //! waiting on it) stood still for tens of milliseconds each time.
@@ -55,7 +55,7 @@ impl Checkpointer {
         let (nudge, rx) = sync_channel(1);
         let path = path.to_owned();
         let thread = std::thread::Builder::new()
-            .name("store-checkpoint".into())
+            .name("ledger-checkpoint".into())
             .spawn(move || run(path, rx))?;
         Ok(Self {
             nudge: Some(nudge),

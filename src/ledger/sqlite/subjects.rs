@@ -6,6 +6,7 @@
 //!
 //! Only the writer thread changes deliveries, so the copy stays exact as long as every change
 //! goes through here; a failed transaction or a drop makes the writer load it again.
+//! [`recompute_subject`] re-derives a subject's rows after they changed wholesale.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -153,6 +154,39 @@ impl OpenSubjects {
             }
         }
     }
+}
+
+/// Re-derives the ready/held flags of one subject on one sink after its open rows changed
+/// (a dead letter, a replay, a dropped event): the first open row is the head and may be sent
+/// unless it is dead; pending rows behind a dead one are held, held rows with no dead row
+/// before them are pending again.
+pub(super) fn recompute_subject(
+    conn: &Connection,
+    sink: &str,
+    subject: &str,
+) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, String)> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, state FROM deliveries WHERE sink = ?1 AND subject = ?2
+                 AND state != 'delivered' ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![sink, subject], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut update = conn.prepare_cached(
+        "UPDATE deliveries SET state = ?1, ready = ?2 WHERE seq = ?3 AND sink = ?4",
+    )?;
+    let mut blocked = false;
+    for (i, (seq, state)) in rows.iter().enumerate() {
+        if state == "dead" {
+            blocked = true;
+            continue;
+        }
+        let want = if blocked { "held" } else { "pending" };
+        let ready = i == 0;
+        update.execute(params![want, ready, seq, sink])?;
+    }
+    Ok(())
 }
 
 fn is_blocked(state: &str) -> bool {

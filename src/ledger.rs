@@ -1,0 +1,349 @@
+//! The ledger: the one durable record of dockgate, kept in the buffer file of the data directory.
+//!
+//! Everything that must survive a restart goes through here: device inputs (journalled, folded
+//! through the station workflow, their events appended and the device session saved, all in one
+//! commit), business events posted by local software, what each sink has sent and what became
+//! of it, and the queries behind status, listings, replay, retention and capacity.
+//!
+//! The rest of the program sees three things:
+//! - [`LedgerHandle`] (cloneable, async): submit inputs or events and get them acknowledged only
+//!   after the commit; replay, timers, liveness, and the read-only queries;
+//! - [`SinkReader`], one per sink: what to send next ([`Ready`]), and the outcomes it reports;
+//! - the domain types those calls take and give.
+//!
+//! How it is stored is the business of [`sqlite`] alone (one writer thread, WAL readers beside
+//! it); nothing outside this module names a table, a column or an SQL statement, so another
+//! representation can replace that sub-module without touching the callers.
+
+mod data_dir;
+mod error;
+mod sqlite;
+#[cfg(test)]
+mod tests;
+mod types;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use self::data_dir::DataDirLock;
+pub use self::error::{IngestError, LedgerError, StorageError};
+pub use self::types::{
+    Backlog, Commits, EventFilter, EventRef, EventRow, IdempotencyKey, InputOutcome, LedgerStatus,
+    Outcome, Plan, Ready, RejectedRow, ReplaySelector, Sendable,
+};
+use crate::config::{Config, SyncMode};
+use crate::decode::BarcodeRules;
+use crate::model::{Input, NewEvent};
+use crate::route::Route;
+use crate::workflow::DeviceSettings;
+
+/// Commands queued to the writer. When the queue is full, senders wait: ingest slows down
+/// instead of growing memory.
+const COMMAND_QUEUE: usize = 1024;
+
+/// What the ledger needs to know, built from the configuration.
+#[derive(Debug, Clone)]
+pub struct LedgerSettings {
+    /// Where the buffer file lives (`site.data_dir`).
+    pub data_dir: PathBuf,
+    /// `buffer.sync`.
+    pub sync: SyncMode,
+    /// `site.id`.
+    pub site: String,
+    /// Routes from event types to sinks.
+    pub routes: Vec<Route>,
+    /// `buffer.max_disk`.
+    pub max_disk: u64,
+    /// `buffer.retention`.
+    pub retention: Duration,
+    /// Configured devices, by id.
+    pub devices: HashMap<String, DeviceSettings>,
+    /// Plain-text barcode rules.
+    pub rules: BarcodeRules,
+}
+
+impl LedgerSettings {
+    /// The ledger settings of a (validated) configuration.
+    pub fn from_config(config: &Config) -> Self {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        Self {
+            data_dir: config.site.data_dir.clone(),
+            sync: config.buffer.sync,
+            site: config.site.id.clone(),
+            routes: config
+                .sinks
+                .iter()
+                .map(|(name, sink)| Route::new(name, &sink.events))
+                .collect(),
+            max_disk: config.buffer.max_disk,
+            retention: config.buffer.retention,
+            devices: config
+                .devices
+                .iter()
+                .map(|(id, d)| {
+                    let settings = DeviceSettings {
+                        station: d.station,
+                        door: d.door.clone(),
+                        debounce_ms: ms(d.debounce),
+                        session_idle_ms: ms(d.session_idle),
+                    };
+                    (id.clone(), settings)
+                })
+                .collect(),
+            // Validation built these rules already; the defaults are a fallback only.
+            rules: config.barcodes.rules().unwrap_or_default(),
+        }
+    }
+}
+
+/// A command for the writer thread; every reply is sent only after the command's commit.
+enum Command {
+    Events {
+        events: Vec<NewEvent>,
+        key: Option<IdempotencyKey>,
+        reply: oneshot::Sender<Result<Vec<String>, IngestError>>,
+    },
+    Inputs {
+        inputs: Vec<Input>,
+        reply: oneshot::Sender<Result<Vec<InputOutcome>, IngestError>>,
+    },
+    Plan {
+        sink: Arc<str>,
+        plans: Vec<Plan>,
+        reply: oneshot::Sender<Result<(), LedgerError>>,
+    },
+    Outcome {
+        sink: Arc<str>,
+        outcome: Outcome,
+        reply: oneshot::Sender<Result<(), LedgerError>>,
+    },
+    Replay {
+        sink: String,
+        selector: ReplaySelector,
+        reply: oneshot::Sender<Result<usize, LedgerError>>,
+    },
+    Tick {
+        reply: oneshot::Sender<Result<(), LedgerError>>,
+    },
+    Maintain {
+        reply: oneshot::Sender<Result<(), LedgerError>>,
+    },
+    Ping {
+        reply: oneshot::Sender<Result<(), LedgerError>>,
+    },
+}
+
+/// Cloneable front door of the ledger.
+#[derive(Clone)]
+pub struct LedgerHandle {
+    tx: mpsc::Sender<Command>,
+    committed: watch::Receiver<Commits>,
+    reads: sqlite::Reads,
+    data_dir: Arc<Path>,
+}
+
+/// The writer thread; joined after the last handle is gone.
+pub struct LedgerThread(std::thread::JoinHandle<()>);
+
+impl LedgerThread {
+    /// Waits until the writer has drained its queue and closed the buffer.
+    pub fn join(self) {
+        if self.0.join().is_err() {
+            tracing::error!("The ledger writer thread panicked.");
+        }
+    }
+}
+
+/// Creates the data directory if needed, makes it private and takes its lock, which the ledger
+/// then holds for as long as it is open: a second dockgate on the same directory is refused
+/// here, naming the process that has it.
+pub fn lock(data_dir: &Path) -> Result<DataDirLock, LedgerError> {
+    data_dir::prepare_and_lock(data_dir)
+}
+
+/// Opens (creating if needed) the buffer in `settings.data_dir`, whose lock `lock` is (see
+/// [`lock`]), brings the file to this dockgate's layout and starts the writer thread.
+/// Blocking: call it from a blocking thread.
+pub fn open(
+    settings: LedgerSettings,
+    lock: DataDirLock,
+) -> Result<(LedgerHandle, LedgerThread), LedgerError> {
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let (committed_tx, committed) = watch::channel(Commits::default());
+    let data_dir: Arc<Path> = Arc::from(settings.data_dir.as_path());
+    let (reads, thread) = sqlite::start(settings, rx, committed_tx, lock)?;
+    Ok((
+        LedgerHandle {
+            tx,
+            committed,
+            reads,
+            data_dir,
+        },
+        LedgerThread(thread),
+    ))
+}
+
+impl LedgerHandle {
+    /// Commits business events (all or none) and returns their ids, in order.
+    pub async fn submit_events(
+        &self,
+        events: Vec<NewEvent>,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Vec<String>, IngestError> {
+        let reply = self.call(|reply| Command::Events { events, key, reply });
+        reply.await.map_err(IngestError::from)?
+    }
+
+    /// Commits device inputs, each journalled and folded through its station workflow; the
+    /// outcomes come back in input order, only after the commit.
+    pub async fn submit_inputs(
+        &self,
+        inputs: Vec<Input>,
+    ) -> Result<Vec<InputOutcome>, IngestError> {
+        let reply = self.call(|reply| Command::Inputs { inputs, reply });
+        reply.await.map_err(IngestError::from)?
+    }
+
+    /// Puts events of `sink` back to pending; returns how many.
+    pub async fn replay(
+        &self,
+        sink: String,
+        selector: ReplaySelector,
+    ) -> Result<usize, LedgerError> {
+        let reply = self.call(|reply| Command::Replay {
+            sink,
+            selector,
+            reply,
+        });
+        reply.await?
+    }
+
+    /// Runs the workflow's timers (dock debounce, idle sessions) and, when due, retention and
+    /// the capacity checks. The daemon calls it twice a second.
+    pub async fn tick(&self) -> Result<(), LedgerError> {
+        self.call(|reply| Command::Tick { reply }).await?
+    }
+
+    /// Runs retention and the capacity checks now.
+    pub async fn maintain(&self) -> Result<(), LedgerError> {
+        self.call(|reply| Command::Maintain { reply }).await?
+    }
+
+    /// Answers once the writer has worked through the commands queued before it: proof the
+    /// ledger is alive, for the systemd watchdog.
+    pub async fn ping(&self) -> Result<(), LedgerError> {
+        self.call(|reply| Command::Ping { reply }).await?
+    }
+
+    /// A receiver that changes after every commit.
+    pub fn commits(&self) -> watch::Receiver<Commits> {
+        self.committed.clone()
+    }
+
+    /// The reader of sink `sink`.
+    pub fn sink(&self, sink: &str) -> SinkReader {
+        SinkReader {
+            sink: Arc::from(sink),
+            ledger: self.clone(),
+        }
+    }
+
+    /// Backlog of each of `sinks`, and buffer-wide figures.
+    pub async fn status(&self, sinks: Vec<String>) -> Result<LedgerStatus, LedgerError> {
+        let data_dir = self.data_dir.clone();
+        let mut status = self.reads.status(sinks).await?;
+        status.set_aside = tokio::task::spawn_blocking(move || sqlite::set_aside_files(&data_dir))
+            .await
+            .unwrap_or_default();
+        Ok(status)
+    }
+
+    /// Events matching `filter`, oldest first.
+    pub async fn events(&self, filter: EventFilter) -> Result<Vec<EventRow>, LedgerError> {
+        self.reads.events(filter).await
+    }
+
+    /// Quarantined inputs, oldest first, optionally of one device.
+    pub async fn rejected(
+        &self,
+        device: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<RejectedRow>, LedgerError> {
+        self.reads.rejected(device, limit).await
+    }
+
+    /// Sends a command and waits for its reply (after its commit).
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, LedgerError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| LedgerError::Closed)?;
+        rx.await.map_err(|_| LedgerError::Closed)
+    }
+}
+
+/// One sink's view of the ledger: what to send next, and what became of it.
+#[derive(Clone)]
+pub struct SinkReader {
+    sink: Arc<str>,
+    ledger: LedgerHandle,
+}
+
+impl SinkReader {
+    /// The sink's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.sink
+    }
+
+    /// Up to about `want` events to send next, skipping the subjects in `busy` and the events
+    /// in `in_hand` (both already with the worker): first requests planned earlier and not in
+    /// hand (after a restart, or let go), then heads of subjects in draining order, each with
+    /// the run behind it, `batch_max` events at most per [`Ready::Fresh`].
+    pub async fn next(
+        &self,
+        want: usize,
+        batch_max: usize,
+        busy: HashSet<String>,
+        in_hand: HashSet<i64>,
+    ) -> Result<Vec<Ready>, LedgerError> {
+        self.ledger
+            .reads
+            .next(self.sink.clone(), want, batch_max, busy, in_hand)
+            .await
+    }
+
+    /// Records requests before their first attempt. Several go in one command, so a worker
+    /// pays one commit for all it has queued.
+    pub async fn plan(&self, plans: Vec<Plan>) -> Result<(), LedgerError> {
+        let sink = self.sink.clone();
+        let reply = self
+            .ledger
+            .call(|reply| Command::Plan { sink, plans, reply });
+        reply.await?
+    }
+
+    /// Records what happened to a request.
+    pub async fn record(&self, outcome: Outcome) -> Result<(), LedgerError> {
+        let sink = self.sink.clone();
+        let reply = self.ledger.call(|reply| Command::Outcome {
+            sink,
+            outcome,
+            reply,
+        });
+        reply.await?
+    }
+
+    /// A receiver that changes after every commit (new events, outcomes, replays) and counts
+    /// drops of undelivered events.
+    pub fn commits(&self) -> watch::Receiver<Commits> {
+        self.ledger.commits()
+    }
+}

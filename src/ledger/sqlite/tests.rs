@@ -1,0 +1,354 @@
+//! Tests of the SQLite representation itself, below the ledger's interface: the rows behind
+//! per-subject order, retention by the receipts' age, the journal, the time and id lookups
+//! that stand in for indexes, and the WAL's checkpointing. The interface's tests are in
+//! `ledger/tests.rs`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rusqlite::Connection;
+
+use super::*;
+use crate::ledger::tests::{event, input, open_in};
+use crate::ledger::{EventRef, LedgerHandle, LedgerThread, Outcome, ReplaySelector};
+
+mod damaged;
+
+/// A ledger on a tempdir, with direct access to its file.
+struct Buffer {
+    handle: LedgerHandle,
+    path: PathBuf,
+    _thread: LedgerThread,
+    _dir: tempfile::TempDir,
+}
+
+impl Buffer {
+    fn open(extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (handle, thread) = open_in(dir.path(), extra).unwrap();
+        Self {
+            handle,
+            path: dir.path().join(BUFFER_FILE),
+            _thread: thread,
+            _dir: dir,
+        }
+    }
+
+    fn conn(&self) -> Connection {
+        open_reader(&self.path).unwrap()
+    }
+
+    /// (seq, state, ready, subject) of every delivery row of a sink, by seq.
+    fn rows(&self, sink: &str) -> Vec<(i64, String, bool, String)> {
+        let c = self.conn();
+        let mut s = c
+            .prepare(
+                "SELECT seq, state, ready, subject FROM deliveries WHERE sink = ?1 ORDER BY seq",
+            )
+            .unwrap();
+        let rows = s
+            .query_map([sink], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        self.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    fn ready(&self, sink: &str) -> Vec<i64> {
+        read::ready_heads(&self.conn(), sink, 10_000, &HashSet::new())
+            .unwrap()
+            .into_iter()
+            .map(|h| h.seq)
+            .collect()
+    }
+
+    fn refs(&self, sink: &str, seqs: &[i64]) -> Vec<EventRef> {
+        let rows = self.rows(sink);
+        seqs.iter()
+            .map(|seq| EventRef {
+                seq: *seq,
+                subject: rows.iter().find(|r| r.0 == *seq).unwrap().3.clone(),
+            })
+            .collect()
+    }
+
+    async fn deliver(&self, sink: &str, seqs: Vec<i64>) {
+        let outcome = Outcome::Delivered {
+            key: format!("k-{seqs:?}"),
+            events: self.refs(sink, &seqs),
+            status: 200,
+        };
+        self.handle.sink(sink).record(outcome).await.unwrap();
+    }
+
+    async fn kill(&self, sink: &str, seq: i64) {
+        let outcome = Outcome::Dead {
+            event: self.refs(sink, &[seq]).remove(0),
+            status: 400,
+            error: "HTTP 400".into(),
+            excerpt: "bad gtin".into(),
+        };
+        self.handle.sink(sink).record(outcome).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn retention_prunes_only_fully_delivered_old_events() {
+    let b = Buffer::open("[buffer]\nretention = \"1h\"\n");
+    b.handle
+        .submit_events(
+            vec![event("shipment.loaded", "A"), event("shipment.loaded", "B")],
+            None,
+        )
+        .await
+        .unwrap();
+    b.deliver("erp", vec![1, 2]).await;
+    b.deliver("crm", vec![1]).await;
+    // Age both events and their receipts by two hours.
+    let w = Connection::open(&b.path).unwrap();
+    w.execute_batch(
+        "UPDATE events SET created_ms = created_ms - 7200000;
+         UPDATE deliveries SET delivered_ms = delivered_ms - 7200000 WHERE delivered_ms IS NOT NULL;",
+    )
+    .unwrap();
+    drop(w);
+    b.handle.maintain().await.unwrap();
+    let left: Vec<i64> = b.rows("erp").into_iter().map(|r| r.0).collect();
+    assert_eq!(
+        left,
+        vec![2],
+        "event 2 still waits for the CRM, so its ERP receipt stays"
+    );
+}
+
+#[tokio::test]
+async fn every_accepted_input_is_journalled() {
+    let b = Buffer::open("[devices.pick-01]\nsource = \"http\"\nstation = \"pick\"\n");
+    let inputs = vec![
+        input("pick-01", b"SO-1", None),
+        input("pick-01", b"]C1010950600013435217251231", None),
+        input("pick-01", b"\xff", None),
+    ];
+    b.handle.submit_inputs(inputs).await.unwrap();
+    assert_eq!(b.count("SELECT COUNT(*) FROM inputs"), 2);
+    assert_eq!(b.count("SELECT SUM(events) FROM inputs"), 1);
+    assert_eq!(b.count("SELECT COUNT(*) FROM rejected"), 1);
+    assert_eq!(b.count("SELECT COUNT(*) FROM sessions"), 1);
+}
+
+/// Random ingest / deliver / dead-letter / replay on a few subjects; after every step the rows
+/// must keep their invariants: the ready rows are exactly the first open row of each subject
+/// when it is pending, and rows behind a dead one are held.
+#[tokio::test]
+async fn randomized_head_and_hold_invariants_of_the_rows() {
+    let b = Buffer::open("");
+    let mut rng = StdRng::seed_from_u64(7);
+    for _ in 0..600 {
+        match rng.random_range(0..10) {
+            0..=4 => {
+                let n = rng.random_range(1..4);
+                let events = (0..n)
+                    .map(|_| event("pick.confirmed", &format!("S{}", rng.random_range(0..4))))
+                    .collect();
+                b.handle.submit_events(events, None).await.unwrap();
+            }
+            5..=7 => {
+                let ready = b.ready("erp");
+                if !ready.is_empty() {
+                    let pick = ready[rng.random_range(0..ready.len())];
+                    let mut seqs = vec![pick];
+                    if rng.random_bool(0.5) {
+                        let subject = b.refs("erp", &[pick]).remove(0).subject;
+                        let head = read::Head { seq: pick, subject };
+                        let run = read::run_from(&b.conn(), "erp", &head, 4).unwrap();
+                        assert_eq!(run[0].seq, pick, "a run starts at its head");
+                        seqs = run.into_iter().map(|d| d.seq).collect();
+                    }
+                    b.deliver("erp", seqs).await;
+                }
+            }
+            8 => {
+                let ready = b.ready("erp");
+                if !ready.is_empty() {
+                    let pick = ready[rng.random_range(0..ready.len())];
+                    b.kill("erp", pick).await;
+                }
+            }
+            _ => {
+                b.handle
+                    .replay("erp".into(), ReplaySelector::Dead)
+                    .await
+                    .unwrap();
+            }
+        }
+        check_invariants(&b.rows("erp"), &b.ready("erp"));
+    }
+}
+
+fn check_invariants(rows: &[(i64, String, bool, String)], ready: &[i64]) {
+    let mut by_subject: BTreeMap<&str, Vec<&(i64, String, bool, String)>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.1 != "delivered") {
+        by_subject.entry(r.3.as_str()).or_default().push(r);
+    }
+    let mut expect_ready = Vec::new();
+    for open in by_subject.values() {
+        let mut blocked = false;
+        for (i, r) in open.iter().enumerate() {
+            match r.1.as_str() {
+                "dead" => blocked = true,
+                "held" => assert!(blocked, "held without a dead row before it: {r:?}"),
+                "pending" => assert!(!blocked, "pending behind a dead row: {r:?}"),
+                other => panic!("unknown state {other}"),
+            }
+            assert_eq!(r.2, i == 0 && r.1 == "pending", "ready flag wrong on {r:?}");
+            if i == 0 && r.1 == "pending" {
+                expect_ready.push(r.0);
+            }
+        }
+    }
+    let mut got = ready.to_vec();
+    got.sort_unstable();
+    expect_ready.sort_unstable();
+    assert_eq!(got, expect_ready);
+}
+
+#[test]
+fn the_sequence_at_a_time_is_found_across_gaps() {
+    let mut c = Connection::open_in_memory().unwrap();
+    schema::migrate(&mut c).unwrap();
+    assert_eq!(read::first_seq_since(&c, 0).unwrap(), 1, "empty buffer");
+    // seq 1..=50 committed at 10 ms steps, with 20..=29 pruned.
+    for seq in (1..=50).filter(|s| !(20..=29).contains(s)) {
+        c.execute(
+            "INSERT INTO events (seq, id, type, subject, source, time, created_ms, telemetry, data)
+             VALUES (?1, ?1, 't', 's', 'src', 't', ?2, 0, '{}')",
+            rusqlite::params![seq, seq * 10],
+        )
+        .unwrap();
+    }
+    let at = |ms| read::first_seq_since(&c, ms).unwrap();
+    // What the bound promises: every event below it is older than `ms`, none above it is.
+    let split_at = |ms: i64| {
+        let bound = at(ms);
+        let (older_above, newer_below): (i64, i64) = c
+            .query_row(
+                "SELECT COALESCE(SUM(seq >= ?1 AND created_ms < ?2), 0),
+                        COALESCE(SUM(seq < ?1 AND created_ms >= ?2), 0) FROM events",
+                rusqlite::params![bound, ms],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (older_above, newer_below),
+            (0, 0),
+            "bound {bound} for {ms} ms"
+        );
+        bound
+    };
+    assert_eq!(split_at(0), 1);
+    assert_eq!(split_at(10), 1);
+    assert_eq!(split_at(11), 2);
+    assert_eq!(split_at(190), 19);
+    for ms in [191, 250, 300] {
+        // Falls in the gap: any bound from 20 to 30 separates the events.
+        assert!((20..=30).contains(&split_at(ms)));
+    }
+    assert_eq!(split_at(500), 50);
+    assert_eq!(at(501), 51, "nothing that recent");
+}
+
+#[tokio::test]
+async fn an_event_is_found_by_its_id_without_an_index() {
+    let b = Buffer::open("");
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let batch = vec![event("pick.confirmed", &format!("SO-{n}"))];
+        ids.extend(b.handle.submit_events(batch, None).await.unwrap());
+    }
+    let conn = b.conn();
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(read::seq_of_id(&conn, id).unwrap(), Some(i as i64 + 1));
+    }
+    assert_eq!(read::seq_of_id(&conn, "not-a-uuid").unwrap(), None);
+    assert_eq!(
+        read::seq_of_id(&conn, &uuid::Uuid::now_v7().to_string()).unwrap(),
+        None
+    );
+    // A commit time far from the id's own (a clock stepped meanwhile): found the slow way.
+    drop(conn);
+    let w = Connection::open(&b.path).unwrap();
+    w.execute(
+        "UPDATE events SET created_ms = created_ms - 86400000 WHERE seq = 3",
+        [],
+    )
+    .unwrap();
+    drop(w);
+    assert_eq!(read::seq_of_id(&b.conn(), &ids[2]).unwrap(), Some(3));
+}
+
+/// Commits never checkpoint (the writer would stand still for it); the checkpoint thread copies
+/// the WAL back into the database file shortly after.
+#[tokio::test]
+async fn the_checkpoint_thread_copies_commits_into_the_database_file() {
+    let b = Buffer::open("");
+    let size = || std::fs::metadata(&b.path).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    for _ in 0..20 {
+        let events = (0..100)
+            .map(|i| event("pick.confirmed", &format!("SO-{i}")))
+            .collect();
+        b.handle.submit_events(events, None).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while size() < before + 256 * 1024 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        size() >= before + 256 * 1024,
+        "database file still {} bytes (was {before})",
+        size()
+    );
+}
+
+/// The writer sees the WAL's length at every commit and starts it over once it passes its
+/// bound (256 pages in unit tests), so a burst cannot grow it by whatever fits between two
+/// passive checkpoints. The WAL file's length is its high-water mark.
+#[tokio::test]
+async fn a_burst_of_commits_does_not_grow_the_wal_far_past_its_bound() {
+    let b = Buffer::open("");
+    let wal = format!("{}-wal", b.path.display());
+    let page = 4096 + 24;
+    let mut highest = 0;
+    for round in 0..120 {
+        let events = (0..100)
+            .map(|i| event("pick.confirmed", &format!("SO-{round}-{i}")))
+            .collect();
+        b.handle.submit_events(events, None).await.unwrap();
+        highest = highest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+    }
+    // 12,000 events write far more than the bound; one group of 100 adds well under 256 pages.
+    assert!(
+        highest > 128 * page,
+        "the burst was too small to test anything: WAL at most {highest} bytes"
+    );
+    assert!(
+        highest <= 512 * page + 32,
+        "WAL grew to {highest} bytes, past 256 pages and one group"
+    );
+}
+
+/// The names of the files in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

@@ -1,0 +1,257 @@
+//! The `ledger-writer` thread: owns the write connection, applies commands in groups, one
+//! transaction (one fsync) per group, and answers each command only after its group committed.
+
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, warn};
+
+use super::checkpoint::Checkpointer;
+use super::events::{Core, Tally};
+use super::inputs::{self, Sessions};
+use super::subjects::OpenSubjects;
+use super::{outcomes, prune};
+use crate::ledger::data_dir::DataDirLock;
+use crate::ledger::{
+    Command, Commits, IngestError, InputOutcome, LedgerError, LedgerSettings, StorageError,
+};
+use crate::model::Chain;
+
+/// Most commands applied in one transaction; bounds the latency a large group adds.
+const MAX_GROUP: usize = 512;
+
+/// How often retention and the capacity checks run: at the first tick after this long.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
+
+/// The writer's state; lives on its own thread.
+pub(super) struct Writer {
+    core: Core,
+    sessions: Sessions,
+    /// Bumped after every commit so sink workers look for new work.
+    committed: watch::Sender<Commits>,
+    announced: Commits,
+    last_maintain: Instant,
+    checkpointer: Checkpointer,
+    /// The data directory stays ours until the thread ends.
+    _lock: DataDirLock,
+}
+
+/// A reply held back until the group's commit is known.
+enum Reply {
+    Events(
+        oneshot::Sender<Result<Vec<String>, IngestError>>,
+        Result<Vec<String>, IngestError>,
+    ),
+    Inputs(
+        oneshot::Sender<Result<Vec<InputOutcome>, IngestError>>,
+        Result<Vec<InputOutcome>, IngestError>,
+    ),
+    Unit(oneshot::Sender<Result<(), LedgerError>>),
+    Count(oneshot::Sender<Result<usize, LedgerError>>, usize),
+}
+
+impl Reply {
+    fn send(self) {
+        // A dropped receiver means the caller gave up (e.g. the HTTP client went away); the
+        // commit stands either way.
+        match self {
+            Reply::Events(tx, result) => drop(tx.send(result)),
+            Reply::Inputs(tx, result) => drop(tx.send(result)),
+            Reply::Unit(tx) => drop(tx.send(Ok(()))),
+            Reply::Count(tx, n) => drop(tx.send(Ok(n))),
+        }
+    }
+
+    /// The group did not commit: `error` says why (a refusal decided before, such as a full
+    /// buffer, stands).
+    fn fail(self, error: &LedgerError) {
+        match self {
+            Reply::Events(tx, Err(refused)) => drop(tx.send(Err(refused))),
+            Reply::Events(tx, Ok(_)) => drop(tx.send(Err(error.clone().into()))),
+            Reply::Inputs(tx, Err(refused)) => drop(tx.send(Err(refused))),
+            Reply::Inputs(tx, Ok(_)) => drop(tx.send(Err(error.clone().into()))),
+            Reply::Unit(tx) => drop(tx.send(Err(error.clone()))),
+            Reply::Count(tx, _) => drop(tx.send(Err(error.clone()))),
+        }
+    }
+}
+
+impl Command {
+    /// The reply of a command the group did not get to.
+    fn unanswered(self) -> Reply {
+        match self {
+            Command::Events { reply, .. } => Reply::Events(reply, Ok(Vec::new())),
+            Command::Inputs { reply, .. } => Reply::Inputs(reply, Ok(Vec::new())),
+            Command::Plan { reply, .. }
+            | Command::Outcome { reply, .. }
+            | Command::Tick { reply }
+            | Command::Maintain { reply }
+            | Command::Ping { reply } => Reply::Unit(reply),
+            Command::Replay { reply, .. } => Reply::Count(reply, 0),
+        }
+    }
+}
+
+impl Writer {
+    /// Prepares the writer for an open, migrated connection.
+    pub fn new(
+        conn: Connection,
+        settings: LedgerSettings,
+        committed: watch::Sender<Commits>,
+        checkpointer: Checkpointer,
+        lock: DataDirLock,
+    ) -> rusqlite::Result<Self> {
+        let sessions = Sessions::load(&conn)?;
+        Ok(Self {
+            core: Core::load(conn, settings)?,
+            sessions,
+            committed,
+            announced: Commits::default(),
+            last_maintain: Instant::now(),
+            checkpointer,
+            _lock: lock,
+        })
+    }
+
+    /// Runs until every sender is dropped, then checkpoints the WAL.
+    pub fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        while let Some(first) = rx.blocking_recv() {
+            group.push(first);
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(cmd) => group.push(cmd),
+                    Err(_) => break,
+                }
+            }
+            self.apply_group(&mut group);
+        }
+        self.checkpointer.stop();
+        if let Err(error) = self
+            .core
+            .conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        {
+            warn!(error = %error, "Final buffer checkpoint failed.");
+        }
+        info!("Ledger writer stopped.");
+    }
+
+    fn apply_group(&mut self, group: &mut Vec<Command>) {
+        let mut replies = Vec::with_capacity(group.len());
+        let mut tally = Tally::default();
+        self.core.dropped_in_group = false;
+        let result = (|| -> rusqlite::Result<()> {
+            self.core.conn.execute_batch("BEGIN IMMEDIATE")?;
+            for cmd in group.drain(..) {
+                replies.push(self.apply(cmd, &mut tally)?);
+            }
+            self.core.save_last_sequence()?;
+            self.core.conn.execute_batch("COMMIT")
+        })();
+        if let Err(error) = result {
+            let error = LedgerError::Storage {
+                action: "commit",
+                source: StorageError::new(error),
+            };
+            error!(error = %Chain(&error), "Ledger commit failed; the inputs of this group were not stored.");
+            let _ = self.core.conn.execute_batch("ROLLBACK");
+            self.forget_uncommitted();
+            // Leftover commands (after the failing one) also get an answer.
+            for cmd in group.drain(..) {
+                cmd.unanswered().fail(&error);
+            }
+            for reply in replies {
+                reply.fail(&error);
+            }
+            metrics::counter!("dockgate_buffer_commit_failures_total").increment(1);
+            return;
+        }
+        self.core.committed_seq = self.core.last_seq;
+        if let Err(error) = self.core.capacity.refresh(&self.core.conn) {
+            warn!(error = %error, "Measuring buffer size failed.");
+        }
+        self.checkpointer.committed();
+        self.checkpointer.bound_wal(&self.core.conn);
+        for reply in replies {
+            reply.send();
+        }
+        tally.emit();
+        self.announced.generation += 1;
+        if self.core.dropped_in_group {
+            self.announced.drops += 1;
+        }
+        self.committed.send_replace(self.announced);
+    }
+
+    /// After a rollback: what the writer keeps in memory goes back to what the tables hold.
+    fn forget_uncommitted(&mut self) {
+        self.core.last_seq = self.core.committed_seq;
+        match OpenSubjects::load(&self.core.conn) {
+            Ok(subjects) => self.core.subjects = subjects,
+            Err(error) => error!(error = %error, "Reloading open subjects failed."),
+        }
+        match Sessions::load(&self.core.conn) {
+            Ok(sessions) => self.sessions = sessions,
+            Err(error) => error!(error = %error, "Reloading device sessions failed."),
+        }
+    }
+
+    fn apply(&mut self, cmd: Command, tally: &mut Tally) -> rusqlite::Result<Reply> {
+        let core = &mut self.core;
+        Ok(match cmd {
+            Command::Events { events, key, reply } => {
+                Reply::Events(reply, core.ingest(events, key, tally)?)
+            }
+            Command::Inputs {
+                inputs: batch,
+                reply,
+            } => Reply::Inputs(
+                reply,
+                inputs::apply(core, &mut self.sessions, batch, tally)?,
+            ),
+            Command::Plan { sink, plans, reply } => {
+                outcomes::plan(core, &sink, plans)?;
+                Reply::Unit(reply)
+            }
+            Command::Outcome {
+                sink,
+                outcome,
+                reply,
+            } => {
+                outcomes::record(core, &sink, outcome)?;
+                Reply::Unit(reply)
+            }
+            Command::Replay {
+                sink,
+                selector,
+                reply,
+            } => Reply::Count(reply, outcomes::replay(core, &sink, &selector)?),
+            Command::Tick { reply } => {
+                inputs::tick(core, &mut self.sessions, tally)?;
+                self.maintain_when_due()?;
+                Reply::Unit(reply)
+            }
+            Command::Maintain { reply } => {
+                self.maintain()?;
+                Reply::Unit(reply)
+            }
+            Command::Ping { reply } => Reply::Unit(reply),
+        })
+    }
+
+    fn maintain_when_due(&mut self) -> rusqlite::Result<()> {
+        if self.last_maintain.elapsed() >= MAINTAIN_EVERY {
+            self.maintain()?;
+        }
+        Ok(())
+    }
+
+    /// Retention pruning and a fresh measure of the buffer.
+    fn maintain(&mut self) -> rusqlite::Result<()> {
+        self.last_maintain = Instant::now();
+        prune::expired(&self.core.conn, self.core.settings.retention)?;
+        self.core.capacity.refresh(&self.core.conn)
+    }
+}
