@@ -173,6 +173,7 @@ async fn a_full_disk_refuses_input_pauses_delivery_and_recovers() {
 
     let mut acked = Vec::new();
     let mut refused = 0;
+    let mut reason = String::new();
     for p in 0..400 {
         let body: Vec<Value> = (0..50)
             .map(|i| padded("pick.confirmed", &format!("SO-{:03}", i % 40), p * 50 + i))
@@ -182,6 +183,7 @@ async fn a_full_disk_refuses_input_pauses_delivery_and_recovers() {
             202 => acked.extend(answer.ids()),
             503 => {
                 refused += 1;
+                reason = answer.json["error"].as_str().unwrap_or_default().to_owned();
                 if refused == 3 {
                     break;
                 }
@@ -190,6 +192,12 @@ async fn a_full_disk_refuses_input_pauses_delivery_and_recovers() {
         }
     }
     assert_eq!(refused, 3, "the disk never filled");
+    // The answer says what the disk said, not just that something failed.
+    assert!(
+        reason.starts_with("the input was not stored: ") && reason.contains("disk is full"),
+        "{reason}"
+    );
+    eprintln!("full disk: refused with {reason:?}");
     assert!(
         !acked.is_empty(),
         "nothing was stored before the disk filled"

@@ -219,3 +219,56 @@ async fn status_of_a_stopped_daemon_fails_with_a_one_line_reason() {
         );
     }
 }
+
+/// Two daemons on one buffer would both deliver its events: the second refuses to start,
+/// naming the process that holds the data directory, and the first goes on as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_daemon_on_the_same_data_directory_refuses_to_start() {
+    let erp = StandIn::start("erp", Mode::Ok).await;
+    let mut first = Daemon::start(Setup::new(vec![SinkSpec::new("erp", &erp)])).await;
+    // Another admin port, so it gets as far as the buffer.
+    let text = std::fs::read_to_string(first.config_path()).unwrap();
+    let admin = first.base().trim_start_matches("http://").to_owned();
+    let second = first.config_path().with_file_name("second.toml");
+    write_file(
+        &second,
+        &text.replace(&admin, &format!("127.0.0.1:{}", free_port())),
+    );
+    let out = dockgate(&["--config", &second.display().to_string(), "run"]).await;
+    assert!(
+        out.code.is_some_and(|c| c != 0),
+        "a second daemon on the same data directory ran: {out:#?}"
+    );
+    // After the start line, one line that says why.
+    let reason = out.stderr.trim().lines().last().unwrap_or_default();
+    assert!(reason.starts_with("dockgate: data directory "), "{out:#?}");
+    assert!(
+        reason.contains(&format!(
+            "is in use by another dockgate (pid {})",
+            first.pid()
+        )),
+        "{out:#?}"
+    );
+    assert!(
+        reason.contains(&first.data_dir().display().to_string()),
+        "the reason names the directory: {out:#?}"
+    );
+
+    let ids = first
+        .post_events(
+            &json!({"type": "pick.confirmed", "subject": "SO-1", "data": {}}),
+            None,
+        )
+        .await
+        .ids();
+    erp.wait_received(
+        &ids,
+        std::time::Duration::from_secs(10),
+        "the first daemon's event",
+    )
+    .await;
+
+    // Once the first has stopped, the directory is free again.
+    assert!(first.terminate().await.success());
+    first.restart().await;
+}

@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 
 pub use broker::{Broker, BrokerTls, MqttClient};
 pub use daemon::{
-    can_mount_tmpfs, dockgate, metric_total, resize_tmpfs, write_file, Daemon, Setup, SinkSpec,
-    SITE,
+    can_mount_tmpfs, dockgate, free_port, metric_total, resize_tmpfs, write_file, Daemon, Setup,
+    SinkSpec, SITE,
 };
 pub use proxy::TcpProxy;
 pub use scan::*;

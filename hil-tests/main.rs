@@ -20,5 +20,7 @@ mod mqtt_tls;
 mod outage;
 mod pause;
 mod poison;
+mod scan_http;
 mod scan_mqtt;
 mod scan_serial;
+mod upgrade;

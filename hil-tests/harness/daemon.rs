@@ -107,6 +107,7 @@ pub struct Setup {
     max_body: Option<String>,
     extra: String,
     data_tmpfs: Option<String>,
+    buffer: Option<PathBuf>,
 }
 
 impl Setup {
@@ -134,6 +135,12 @@ impl Setup {
     /// the disk for real. Needs the right to mount (see [`can_mount_tmpfs`]).
     pub fn data_on_tmpfs(mut self, size: &str) -> Self {
         self.data_tmpfs = Some(size.to_owned());
+        self
+    }
+
+    /// Starts on a copy of this buffer file (one an earlier dockgate left, say).
+    pub fn buffer_from(mut self, file: &Path) -> Self {
+        self.buffer = Some(file.to_owned());
         self
     }
 
@@ -279,6 +286,10 @@ impl Daemon {
             std::fs::create_dir(&data_dir).expect("creating the data directory");
             mount_tmpfs(&data_dir, size).expect("mounting a tmpfs on the data directory");
         }
+        if let Some(buffer) = &setup.buffer {
+            std::fs::create_dir_all(&data_dir).expect("creating the data directory");
+            std::fs::copy(buffer, data_dir.join("buffer.sqlite")).expect("copying the buffer");
+        }
         let mut daemon = Daemon {
             dir,
             config_path,
@@ -309,6 +320,14 @@ impl Daemon {
     /// The data directory (`site.data_dir`), where the buffer lives.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// Process id of the running daemon.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .map(Child::id)
+            .expect("pid: the daemon is not running")
     }
 
     /// Everything the daemon wrote to stderr so far (all runs).
@@ -545,9 +564,26 @@ pub struct IngestClient {
 impl IngestClient {
     /// POSTs a body to `/api/v1/events`; transport errors are returned, not panicked on.
     pub async fn try_post(&self, body: Vec<u8>, key: Option<&str>) -> Result<Answer, String> {
+        self.try_post_to("/api/v1/events", body, key).await
+    }
+
+    /// POSTs one raw input of HTTP device `device` to `/api/v1/ingest/<device>`.
+    pub async fn post_device(&self, device: &str, body: Vec<u8>) -> Answer {
+        let path = format!("/api/v1/ingest/{device}");
+        self.try_post_to(&path, body, None)
+            .await
+            .unwrap_or_else(|e| panic!("POST {path} failed: {e}"))
+    }
+
+    async fn try_post_to(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        key: Option<&str>,
+    ) -> Result<Answer, String> {
         let mut req = self
             .http
-            .post(format!("{}/api/v1/events", self.base))
+            .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
             .body(body);
         if let Some(key) = key {
