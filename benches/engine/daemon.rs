@@ -1,0 +1,182 @@
+//! The daemon under test as a child process: its config in a fresh tempdir, readiness, an
+//! optional `perf record` of it, and a clean stop.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::figures::process_cpu;
+use crate::load::client;
+use crate::Sync;
+
+/// The daemon under test, built by cargo with the bench (release) profile.
+const DOCKGATE: &str = env!("CARGO_BIN_EXE_dockgate");
+
+/// The daemon binary: this build's, or `DOCKGATE_BENCH_BIN` (to compare two builds under the
+/// same load generator).
+pub(crate) fn daemon_binary() -> String {
+    std::env::var("DOCKGATE_BENCH_BIN").unwrap_or_else(|_| DOCKGATE.to_owned())
+}
+
+/// Site id in the config (it appears in every CloudEvent `source`).
+pub(crate) const SITE: &str = "wh-bench";
+
+pub(crate) struct SinkSpec<'a> {
+    pub(crate) url: &'a str,
+    pub(crate) batch: usize,
+    pub(crate) concurrency: usize,
+}
+
+pub(crate) struct Daemon {
+    child: Child,
+    pub(crate) pid: u32,
+    pub(crate) admin: String,
+    log: PathBuf,
+    dir: tempfile::TempDir,
+    perf: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub(crate) fn bench_tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("dockgate-bench-")
+        .tempdir()
+        .expect("tempdir")
+}
+
+impl Daemon {
+    pub(crate) async fn start(sync: Sync, sink: Option<SinkSpec<'_>>) -> Self {
+        let dir = bench_tempdir();
+        let port = free_port();
+        let mut config = format!(
+            "version = 1\n[site]\nid = \"{SITE}\"\ndata_dir = \"{}\"\n\
+             [admin]\nlisten = \"127.0.0.1:{port}\"\n\
+             [buffer]\nmax_disk = \"2GiB\"\nretention = \"7d\"\nsync = \"{}\"\n",
+            dir.path().join("data").display(),
+            sync.name()
+        );
+        if let Some(s) = sink {
+            let _ = write!(
+                config,
+                "[sinks.erp]\nurl = \"{}\"\nbatch_max_events = {}\nconcurrency = {}\n\
+                 timeout = \"10s\"\nretry_initial = \"50ms\"\nretry_max = \"200ms\"\n",
+                s.url, s.batch, s.concurrency
+            );
+        }
+        let config_path = dir.path().join("dockgate.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let log = dir.path().join("daemon.log");
+        let child = Command::new(daemon_binary())
+            .arg("--config")
+            .arg(&config_path)
+            .arg("run")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start dockgate");
+        let pid = child.id();
+        let mut daemon = Self {
+            child,
+            pid,
+            admin: format!("http://127.0.0.1:{port}"),
+            log,
+            dir,
+            perf: None,
+        };
+        daemon.wait_ready().await;
+        daemon
+    }
+
+    async fn wait_ready(&mut self) {
+        let client = client();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "dockgate exited ({status}) before ready:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            if let Ok(r) = client.get(format!("{}/ready", self.admin)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "dockgate not ready in 30 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub(crate) fn cpu(&self) -> f64 {
+        process_cpu(&self.pid.to_string())
+    }
+
+    pub(crate) fn perf_start(&mut self, dir: Option<&Path>, label: &str) {
+        let Some(dir) = dir else { return };
+        let _ = std::fs::create_dir_all(dir);
+        let call_graph = std::env::var("DOCKGATE_BENCH_PERF_CG").unwrap_or_else(|_| "fp".into());
+        self.perf = Command::new("perf")
+            .args([
+                "record",
+                "-F",
+                "499",
+                "--call-graph",
+                &call_graph,
+                "-q",
+                "-o",
+            ])
+            .arg(dir.join(format!("{label}.data")))
+            .args(["-p", &self.pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok();
+    }
+
+    pub(crate) fn perf_stop(&mut self) {
+        if let Some(mut p) = self.perf.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &p.id().to_string()])
+                .status();
+            let _ = p.wait();
+        }
+    }
+
+    /// SIGTERM, then wait (a clean stop checkpoints the WAL).
+    pub(crate) fn stop(mut self) {
+        self.perf_stop();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!(
+            "dockgate did not stop in 30 s; killing it (data dir {})",
+            self.dir.path().display()
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
