@@ -2,7 +2,8 @@
 //! ceiling on this machine. Prints figures; asserts nothing.
 //!
 //! `cargo bench --bench devices` (needs `mosquitto` on PATH or in /usr/sbin). Set
-//! `DOCKGATE_BENCH_SCANS` to change the number of scans (default 50,000).
+//! `DOCKGATE_BENCH_SCANS` to change the number of scans (default 50,000), and
+//! `DOCKGATE_BENCH_BIN=PATH` to run another daemon binary (A/B of two builds).
 
 use std::net::TcpListener as StdListener;
 use std::path::Path;
@@ -144,7 +145,9 @@ async fn end_to_end(dir: &Path, mqtt_port: u16, sync: &str, n: u64) -> (f64, f64
     );
     let config_path = dir.join(format!("dockgate-{sync}.toml"));
     std::fs::write(&config_path, config).expect("write config");
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_dockgate"))
+    let binary = std::env::var("DOCKGATE_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_dockgate").to_owned());
+    let mut daemon = Command::new(binary)
         .args(["run", "--config"])
         .arg(&config_path)
         .stderr(Stdio::null())

@@ -187,6 +187,13 @@ pub fn open(
     ))
 }
 
+/// How long a durable commit of the ledger takes on the filesystem of `dir`: `n` commits of one
+/// small record each, on a scratch file there that is removed after. What bounds acknowledged
+/// input with `buffer.sync = "full"`; benchmarks and day-one checks of a box use it.
+pub fn commit_times(dir: &Path, sync: SyncMode, n: usize) -> Result<Vec<Duration>, LedgerError> {
+    sqlite::commit_times(dir, sync, n)
+}
+
 impl LedgerHandle {
     /// Commits business events (all or none) and returns their ids, in order.
     pub async fn submit_events(

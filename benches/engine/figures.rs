@@ -7,6 +7,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use dockgate::config::SyncMode;
+
 use crate::daemon::{bench_tempdir, Daemon};
 
 fn clk_tck() -> f64 {
@@ -188,7 +190,8 @@ impl Meter {
             threads: threads_text(&threads),
             writer_cpu: threads
                 .iter()
-                .find(|(name, _)| name == "store-writer")
+                // `store-writer` in builds before the ledger's rename, for A/B runs.
+                .find(|(name, _)| name == "ledger-writer" || name == "store-writer")
                 .map_or(0.0, |(_, cpu)| *cpu),
         }
     }
@@ -214,27 +217,20 @@ pub(crate) fn percentile(v: &mut [f64], p: f64) -> f64 {
     v[i]
 }
 
-/// Figure 6: one SQLite commit (WAL, synchronous=FULL, one row) on the data dir's filesystem.
+/// Figure 6: one ledger commit (one small record, the buffer's WAL and sync mode) on the data
+/// dir's filesystem: p50 and mean, ms.
 pub(crate) fn commit_time(sync: &str, n: usize) -> (f64, f64) {
     let dir = bench_tempdir();
-    let conn = rusqlite::Connection::open(dir.path().join("probe.sqlite")).expect("open probe");
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .expect("wal");
-    conn.pragma_update(None, "synchronous", sync).expect("sync");
-    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-        .expect("table");
-    let row = "x".repeat(300);
-    let mut times = Vec::with_capacity(n);
-    for i in 0..(n + 20) {
-        let t = Instant::now();
-        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
-        conn.execute("INSERT INTO t (v) VALUES (?1)", [&row])
-            .expect("insert");
-        conn.execute_batch("COMMIT").expect("commit");
-        if i >= 20 {
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-    }
+    let mode = if sync == "FULL" {
+        SyncMode::Full
+    } else {
+        SyncMode::Normal
+    };
+    let mut times: Vec<f64> = dockgate::ledger::commit_times(dir.path(), mode, n)
+        .expect("timing commits")
+        .into_iter()
+        .map(|t| t.as_secs_f64() * 1e3)
+        .collect();
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     (percentile(&mut times, 0.5), mean)
 }

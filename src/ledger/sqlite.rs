@@ -172,6 +172,47 @@ fn open_connection(path: &Path, sync: SyncMode) -> Result<Connection, OpenFailur
     Ok(conn)
 }
 
+/// Times `n` commits of one small row each on a scratch buffer in `dir` (removed after), with
+/// the WAL and `synchronous` setting of the buffer: the cost of a durable commit on that
+/// filesystem. The first 20 are warm-up and not returned.
+pub(super) fn commit_times(
+    dir: &Path,
+    sync: SyncMode,
+    n: usize,
+) -> Result<Vec<Duration>, LedgerError> {
+    let path = dir.join(".commit-probe.sqlite");
+    let fail = failed("time a commit");
+    let measure = || -> rusqlite::Result<Vec<Duration>> {
+        let conn = Connection::open(&path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let sync = match sync {
+            SyncMode::Full => "FULL",
+            SyncMode::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+        )?;
+        let row = "x".repeat(300);
+        let mut times = Vec::with_capacity(n);
+        for i in 0..(n + 20) {
+            let t = std::time::Instant::now();
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            conn.execute("INSERT INTO t (v) VALUES (?1)", [&row])?;
+            conn.execute_batch("COMMIT")?;
+            if i >= 20 {
+                times.push(t.elapsed());
+            }
+        }
+        Ok(times)
+    };
+    let result = measure().map_err(fail);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    result
+}
+
 /// Opens a read-only connection for readers beside the writer.
 fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
