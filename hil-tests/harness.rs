@@ -7,20 +7,19 @@ pub mod proxy;
 pub mod scan;
 pub mod serial;
 pub mod standin;
+pub mod tmpfs;
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 pub use broker::{Broker, BrokerTls, MqttClient};
-pub use daemon::{
-    can_mount_tmpfs, dockgate, free_port, metric_total, resize_tmpfs, write_file, Daemon, Setup,
-    SinkSpec, SITE,
-};
+pub use daemon::{dockgate, free_port, metric_total, write_file, Daemon, Setup, SinkSpec, SITE};
 pub use proxy::TcpProxy;
 pub use scan::*;
 pub use serial::SerialLink;
 pub use standin::{str_field, Mode, Outcome, StandIn};
+pub use tmpfs::{can_mount_tmpfs, resize_tmpfs};
 
 /// How often a wait looks again.
 const POLL: Duration = Duration::from_millis(50);

@@ -3,10 +3,10 @@
 //! A worker reads what its sink sends next from the ledger ([`SinkReader`]): heads of pending
 //! subjects, with the events waiting behind them when the sink takes batches (so per-subject
 //! order holds and the same path serves live traffic and a backlog). It groups them into
-//! requests, POSTs them, and reports each outcome to the ledger before it forgets the request. It owns its own pacing:
-//! backoff with full jitter after failures, `Retry-After`, a pause with slow probes for a
-//! misconfigured sink, a ramp-up from one request in flight after an outage, and an optional
-//! request rate. Nothing here blocks another sink.
+//! requests, POSTs them, and reports each outcome to the ledger before it forgets the request.
+//! It owns its own pacing: backoff with full jitter after failures, `Retry-After`, a pause with
+//! slow probes for a misconfigured sink, a ramp-up from one request in flight after an outage,
+//! and an optional request rate. Nothing here blocks another sink.
 
 mod batch;
 pub mod http;

@@ -1,5 +1,6 @@
 //! Pure retry decisions: how an HTTP answer is classified and how a `Retry-After` header is
-//! read (how long to back off otherwise is [`crate::backoff`]'s). No I/O here, so every rule has a unit test.
+//! read (how long to back off otherwise is [`crate::backoff`]'s). No I/O here, so every rule
+//! has a unit test.
 
 use std::time::{Duration, SystemTime};
 

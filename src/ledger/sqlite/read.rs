@@ -21,7 +21,7 @@ pub(super) struct Head {
 /// Heads of subjects that are pending on `sink`, in draining order, skipping the subjects in
 /// `busy` (an event of theirs is already queued or in flight in the worker). Not rendered: a
 /// worker may take fewer heads than it asked for, when they bring runs (see [`run_from`]).
-pub(super) fn ready_heads(
+fn ready_heads(
     conn: &Connection,
     sink: &str,
     limit: usize,
@@ -79,7 +79,7 @@ fn rendered(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sendable> {
 /// subjects out of the read; one that has to wait (see [`planned_items`]) has not been
 /// sent yet, and should its events go out here first, its plan no longer matches and is
 /// resent under a new key or cleared.
-pub(super) fn run_from(
+fn run_from(
     conn: &Connection,
     sink: &str,
     head: &Head,

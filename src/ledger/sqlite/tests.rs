@@ -1,19 +1,16 @@
-//! Tests of the SQLite representation itself, below the ledger's interface: the rows behind
-//! per-subject order, retention by the receipts' age, the journal, the time and id lookups
-//! that stand in for indexes, and the WAL's checkpointing. The interface's tests are in
+//! Tests of the SQLite representation itself, below the ledger's interface: retention by the
+//! receipts' age, the journal, the time and id lookups that stand in for indexes, the WAL's
+//! checkpointing and damaged files. The interface's tests are in
 //! `ledger/tests.rs`.
 
-use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use rusqlite::Connection;
 
 use super::*;
 use crate::ledger::tests::{event, input, open_in};
-use crate::ledger::{EventRef, LedgerHandle, LedgerThread, Outcome, ReplaySelector};
+use crate::ledger::{EventRef, LedgerHandle, LedgerThread, Outcome};
 
 mod damaged;
 
@@ -59,14 +56,6 @@ impl Buffer {
         self.conn().query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
-    fn ready(&self, sink: &str) -> Vec<i64> {
-        read::ready_heads(&self.conn(), sink, 10_000, &HashSet::new())
-            .unwrap()
-            .into_iter()
-            .map(|h| h.seq)
-            .collect()
-    }
-
     fn refs(&self, sink: &str, seqs: &[i64]) -> Vec<EventRef> {
         let rows = self.rows(sink);
         seqs.iter()
@@ -82,16 +71,6 @@ impl Buffer {
             key: format!("k-{seqs:?}"),
             events: self.refs(sink, &seqs),
             status: 200,
-        };
-        self.handle.sink(sink).record(outcome).await.unwrap();
-    }
-
-    async fn kill(&self, sink: &str, seq: i64) {
-        let outcome = Outcome::Dead {
-            event: self.refs(sink, &[seq]).remove(0),
-            status: 400,
-            error: "HTTP 400".into(),
-            excerpt: "bad gtin".into(),
         };
         self.handle.sink(sink).record(outcome).await.unwrap();
     }
@@ -139,82 +118,6 @@ async fn every_accepted_input_is_journalled() {
     assert_eq!(b.count("SELECT SUM(events) FROM inputs"), 1);
     assert_eq!(b.count("SELECT COUNT(*) FROM rejected"), 1);
     assert_eq!(b.count("SELECT COUNT(*) FROM sessions"), 1);
-}
-
-/// Random ingest / deliver / dead-letter / replay on a few subjects; after every step the rows
-/// must keep their invariants: the ready rows are exactly the first open row of each subject
-/// when it is pending, and rows behind a dead one are held.
-#[tokio::test]
-async fn randomized_head_and_hold_invariants_of_the_rows() {
-    let b = Buffer::open("");
-    let mut rng = StdRng::seed_from_u64(7);
-    for _ in 0..600 {
-        match rng.random_range(0..10) {
-            0..=4 => {
-                let n = rng.random_range(1..4);
-                let events = (0..n)
-                    .map(|_| event("pick.confirmed", &format!("S{}", rng.random_range(0..4))))
-                    .collect();
-                b.handle.submit_events(events, None).await.unwrap();
-            }
-            5..=7 => {
-                let ready = b.ready("erp");
-                if !ready.is_empty() {
-                    let pick = ready[rng.random_range(0..ready.len())];
-                    let mut seqs = vec![pick];
-                    if rng.random_bool(0.5) {
-                        let subject = b.refs("erp", &[pick]).remove(0).subject;
-                        let head = read::Head { seq: pick, subject };
-                        let run = read::run_from(&b.conn(), "erp", &head, 4).unwrap();
-                        assert_eq!(run[0].seq, pick, "a run starts at its head");
-                        seqs = run.into_iter().map(|d| d.seq).collect();
-                    }
-                    b.deliver("erp", seqs).await;
-                }
-            }
-            8 => {
-                let ready = b.ready("erp");
-                if !ready.is_empty() {
-                    let pick = ready[rng.random_range(0..ready.len())];
-                    b.kill("erp", pick).await;
-                }
-            }
-            _ => {
-                b.handle
-                    .replay("erp".into(), ReplaySelector::Dead)
-                    .await
-                    .unwrap();
-            }
-        }
-        check_invariants(&b.rows("erp"), &b.ready("erp"));
-    }
-}
-
-fn check_invariants(rows: &[(i64, String, bool, String)], ready: &[i64]) {
-    let mut by_subject: BTreeMap<&str, Vec<&(i64, String, bool, String)>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.1 != "delivered") {
-        by_subject.entry(r.3.as_str()).or_default().push(r);
-    }
-    let mut expect_ready = Vec::new();
-    for open in by_subject.values() {
-        let mut blocked = false;
-        for (i, r) in open.iter().enumerate() {
-            match r.1.as_str() {
-                "dead" => blocked = true,
-                "held" => assert!(blocked, "held without a dead row before it: {r:?}"),
-                "pending" => assert!(!blocked, "pending behind a dead row: {r:?}"),
-                other => panic!("unknown state {other}"),
-            }
-            assert_eq!(r.2, i == 0 && r.1 == "pending", "ready flag wrong on {r:?}");
-            if i == 0 && r.1 == "pending" {
-                expect_ready.push(r.0);
-            }
-        }
-    }
-    let mut got = ready.to_vec();
-    got.sort_unstable();
-    expect_ready.sort_unstable();
-    assert_eq!(got, expect_ready);
 }
 
 #[test]
