@@ -45,7 +45,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     // The data directory first: a second dockgate (started by hand beside the service, say)
     // is told who holds it, before anything else can clash.
-    let lock = ledger::lock(&config.site.data_dir).map_err(anyhow::Error::new)?;
+    let data_dir = config.site.data_dir.clone();
+    let lock = tokio::task::spawn_blocking(move || ledger::lock(&data_dir))
+        .await?
+        .map_err(anyhow::Error::new)?;
     // Bind before opening the buffer, so a port clash fails fast and touches nothing.
     let listener = tokio::net::TcpListener::bind(config.admin_addr())
         .await
@@ -79,12 +82,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .map(|(id, s)| (id.clone(), s.clone()))
             .collect()
     };
-    let (intake, intake_handle) = intake::channel();
     let mqtt = devices::mqtt::MqttInput::build(&config, view_of(SourceKind::Mqtt))
         .context("setting up the site broker connection")?;
-    let feedback = mqtt
-        .as_ref()
-        .map(|m| Arc::new(m.feedback()) as Arc<dyn intake::FeedbackOut>);
+    let feedback = intake::FeedbackRoute {
+        out: mqtt
+            .as_ref()
+            .map(|m| Arc::new(m.feedback()) as Arc<dyn intake::FeedbackOut>),
+        devices: config
+            .devices
+            .iter()
+            .filter(|(_, d)| d.feedback)
+            .map(|(id, _)| Arc::from(id.as_str()))
+            .collect(),
+    };
+    let (_feedback_tx, feedback_rx) = tokio::sync::watch::channel(Arc::new(feedback));
+    let (intake, intake_handle) = intake::channel(ledger.clone(), feedback_rx);
     if let Some(mqtt) = mqtt {
         tracker.spawn(mqtt.run(intake_handle.clone(), cancel.child_token()));
     }
@@ -101,17 +113,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let http_devices =
         devices::http::HttpDevices::new(&config, view_of(SourceKind::Http), intake_handle);
-    let feedback_devices = config
-        .devices
-        .iter()
-        .filter(|(_, d)| d.feedback)
-        .map(|(id, _)| Arc::from(id.as_str()))
-        .collect();
     // Not cancelled directly: it ends once every source has stopped and what they read is
     // committed.
     tracker.spawn(
         intake
-            .run(ledger.clone(), feedback, feedback_devices, cancel.clone())
+            .run(cancel.clone())
             .instrument(tracing::info_span!("intake")),
     );
     let device_views = Arc::new(device_views);

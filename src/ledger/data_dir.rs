@@ -8,7 +8,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::LedgerError;
@@ -19,7 +19,15 @@ const LOCK_FILE: &str = "dockgate.lock";
 /// The data directory's lock; released when dropped (or when the process ends).
 #[derive(Debug)]
 pub struct DataDirLock {
+    dir: PathBuf,
     _file: File,
+}
+
+impl DataDirLock {
+    /// The directory it locks.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
 }
 
 /// Creates the directory if needed, makes it private and takes its lock.
@@ -64,7 +72,10 @@ pub(super) fn prepare_and_lock(dir: &Path) -> Result<DataDirLock, LedgerError> {
     file.set_len(0).map_err(wrap)?;
     file.rewind().map_err(wrap)?;
     writeln!(file, "{}", std::process::id()).map_err(wrap)?;
-    Ok(DataDirLock { _file: file })
+    Ok(DataDirLock {
+        dir: dir.to_owned(),
+        _file: file,
+    })
 }
 
 #[cfg(test)]

@@ -4,26 +4,16 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// What the storage said when it refused: the cause of a [`LedgerError::Storage`], with the
-/// storage's own message (SQLite's, e.g. "database or disk is full").
-#[derive(Debug, Clone)]
-pub struct StorageError(Arc<dyn std::error::Error + Send + Sync + 'static>);
+/// What the storage said when it refused, in its own words (SQLite's, e.g. "database or disk
+/// is full"): the end of a [`LedgerError`]'s chain of causes.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct StorageError(Arc<str>);
 
 impl StorageError {
-    pub(super) fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self(Arc::new(error))
-    }
-}
-
-impl std::fmt::Display for StorageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for StorageError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
+    /// The storage's message.
+    pub(super) fn new(message: impl Into<Arc<str>>) -> Self {
+        Self(message.into())
     }
 }
 

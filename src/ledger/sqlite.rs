@@ -33,7 +33,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, watch};
 
-pub(super) use self::set_aside::set_aside_files;
+use self::set_aside::set_aside_files;
 use super::data_dir::DataDirLock;
 use super::{
     Command, Commits, EventFilter, EventRow, LedgerError, LedgerSettings, LedgerStatus, Ready,
@@ -65,13 +65,19 @@ impl From<rusqlite::Error> for OpenFailure {
     }
 }
 
+/// What SQLite said: its message, without the error code's generic text that rusqlite gives
+/// as the message's cause.
+fn sqlite_said(e: &rusqlite::Error) -> StorageError {
+    StorageError::new(e.to_string())
+}
+
 impl OpenFailure {
     fn into_ledger_error(self, path: &Path) -> LedgerError {
         let path = path.to_owned();
         match self {
             Self::Sqlite(e) => LedgerError::Open {
                 path,
-                source: StorageError::new(e),
+                source: sqlite_said(&e),
             },
             Self::Schema(schema::SchemaError::TooNew { found }) => LedgerError::TooNew {
                 path,
@@ -80,7 +86,10 @@ impl OpenFailure {
             },
             Self::Schema(e) => LedgerError::Open {
                 path,
-                source: StorageError::new(e),
+                source: StorageError::new(match std::error::Error::source(&e) {
+                    Some(cause) => format!("{e}: {cause}"),
+                    None => e.to_string(),
+                }),
             },
             Self::Io(e) => LedgerError::DataDir {
                 path,
@@ -94,7 +103,7 @@ impl OpenFailure {
 fn failed(action: &'static str) -> impl Fn(rusqlite::Error) -> LedgerError {
     move |e| LedgerError::Storage {
         action,
-        source: StorageError::new(e),
+        source: sqlite_said(&e),
     }
 }
 
@@ -274,9 +283,17 @@ impl Reads {
         }
     }
 
-    pub(super) async fn status(&self, sinks: Vec<String>) -> Result<LedgerStatus, LedgerError> {
-        self.run("read its status", move |c| read::status(c, &sinks))
-            .await
+    pub(super) async fn status(
+        &self,
+        sinks: Vec<String>,
+        data_dir: Arc<Path>,
+    ) -> Result<LedgerStatus, LedgerError> {
+        self.run("read its status", move |c| {
+            let mut status = read::status(c, &sinks)?;
+            status.set_aside = set_aside_files(&data_dir);
+            Ok(status)
+        })
+        .await
     }
 
     pub(super) async fn events(&self, filter: EventFilter) -> Result<Vec<EventRow>, LedgerError> {

@@ -16,7 +16,7 @@ use crate::model::{now_ms, DeliveryState, Redelivery};
 mod inputs;
 mod plans;
 
-pub(super) fn settings(dir: &Path, extra: &str) -> LedgerSettings {
+pub(crate) fn settings(dir: &Path, extra: &str) -> LedgerSettings {
     let text = format!(
         "version = 1\n[site]\nid = \"wh-test\"\ndata_dir = \"{}\"\n\
          [sinks.erp]\nurl = \"http://127.0.0.1:9/\"\nevents = [\"*\"]\n\
@@ -34,7 +34,7 @@ pub(super) fn open_in(
     open(settings(dir, extra), lock(dir)?)
 }
 
-pub(super) fn event(t: &str, subject: &str) -> NewEvent {
+pub(crate) fn event(t: &str, subject: &str) -> NewEvent {
     NewEvent {
         event_type: t.into(),
         subject: subject.into(),
@@ -44,8 +44,9 @@ pub(super) fn event(t: &str, subject: &str) -> NewEvent {
     }
 }
 
-/// An open ledger on a tempdir, and what a sink would see of it.
-pub(super) struct Ledger {
+/// An open ledger on a tempdir, and what a sink would see of it (other modules' tests use it
+/// for a real ledger too).
+pub(crate) struct Ledger {
     pub handle: LedgerHandle,
     pub dir: tempfile::TempDir,
     thread: Option<LedgerThread>,
@@ -519,7 +520,7 @@ fn check_against_model(rows: &[(i64, DeliveryState, String, String)], ready: &[i
 }
 
 /// The input for device `device` with these bytes; `mqtt` gives a packet id and DUP flag.
-pub(super) fn input(device: &str, bytes: &[u8], mqtt: Option<(u16, bool)>) -> Input {
+pub(crate) fn input(device: &str, bytes: &[u8], mqtt: Option<(u16, bool)>) -> Input {
     Input {
         device: Arc::from(device),
         bytes: bytes.to_vec(),

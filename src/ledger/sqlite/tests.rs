@@ -120,6 +120,54 @@ async fn every_accepted_input_is_journalled() {
     assert_eq!(b.count("SELECT COUNT(*) FROM sessions"), 1);
 }
 
+/// A group whose commit fails changes nothing, in the tables or in what the writer keeps in
+/// memory: an order opened by an input of the failed group is not open afterwards, and its
+/// sequence numbers are handed out again.
+#[tokio::test]
+async fn a_failed_group_leaves_no_session_or_sequence_behind() {
+    let b = Buffer::open("[devices.pick-01]\nsource = \"http\"\nstation = \"pick\"\n");
+    let item = b"]C1010950600013435217251231";
+    // Any pick.confirmed fails its insert, as a full disk would fail the commit.
+    let fail = "CREATE TRIGGER fail BEFORE INSERT ON events WHEN NEW.type = 'pick.confirmed'
+                BEGIN SELECT RAISE(ABORT, 'injected failure'); END;";
+    Connection::open(&b.path)
+        .unwrap()
+        .execute_batch(fail)
+        .unwrap();
+    let refused = b
+        .handle
+        .submit_inputs(vec![
+            input("pick-01", b"SO-1", None),
+            input("pick-01", item, None),
+        ])
+        .await;
+    let message = match refused {
+        Err(e) => crate::model::error_chain(&e),
+        Ok(o) => panic!("the group committed: {o:?}"),
+    };
+    assert!(message.contains("injected failure"), "{message}");
+    Connection::open(&b.path)
+        .unwrap()
+        .execute_batch("DROP TRIGGER fail")
+        .unwrap();
+    // SO-1 was never opened: the item is an exception now, with the first sequence number.
+    b.handle
+        .submit_inputs(vec![input("pick-01", item, None)])
+        .await
+        .unwrap();
+    let c = b.conn();
+    let (seq, kind): (i64, String) = c
+        .query_row("SELECT seq, type FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((seq, kind.as_str()), (1, "pick.exception"));
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM sessions WHERE state LIKE '%SO-1%'"),
+        0
+    );
+}
+
 #[test]
 fn the_sequence_at_a_time_is_found_across_gaps() {
     let mut c = Connection::open_in_memory().unwrap();

@@ -13,9 +13,7 @@ use super::inputs::{self, Sessions};
 use super::subjects::OpenSubjects;
 use super::{outcomes, prune};
 use crate::ledger::data_dir::DataDirLock;
-use crate::ledger::{
-    Command, Commits, IngestError, InputOutcome, LedgerError, LedgerSettings, StorageError,
-};
+use crate::ledger::{Command, Commits, IngestError, InputOutcome, LedgerError, LedgerSettings};
 use crate::model::Chain;
 
 /// Most commands applied in one transaction; bounds the latency a large group adds.
@@ -73,6 +71,25 @@ impl Reply {
             Reply::Inputs(tx, Ok(_)) => drop(tx.send(Err(error.clone().into()))),
             Reply::Unit(tx) => drop(tx.send(Err(error.clone()))),
             Reply::Count(tx, _) => drop(tx.send(Err(error.clone()))),
+        }
+    }
+}
+
+/// Files the reply of a command: with its result when the command's statements succeeded, or
+/// with a placeholder that the group's failure will replace when they did not.
+fn keep<T>(
+    replies: &mut Vec<Reply>,
+    result: rusqlite::Result<T>,
+    reply: impl FnOnce(Option<T>) -> Reply,
+) -> rusqlite::Result<()> {
+    match result {
+        Ok(value) => {
+            replies.push(reply(Some(value)));
+            Ok(())
+        }
+        Err(error) => {
+            replies.push(reply(None));
+            Err(error)
         }
     }
 }
@@ -145,7 +162,7 @@ impl Writer {
         let result = (|| -> rusqlite::Result<()> {
             self.core.conn.execute_batch("BEGIN IMMEDIATE")?;
             for cmd in group.drain(..) {
-                replies.push(self.apply(cmd, &mut tally)?);
+                self.apply(cmd, &mut tally, &mut replies)?;
             }
             self.core.save_last_sequence()?;
             self.core.conn.execute_batch("COMMIT")
@@ -153,7 +170,7 @@ impl Writer {
         if let Err(error) = result {
             let error = LedgerError::Storage {
                 action: "commit",
-                source: StorageError::new(error),
+                source: super::sqlite_said(&error),
             };
             error!(error = %Chain(&error), "Ledger commit failed; the inputs of this group were not stored.");
             let _ = self.core.conn.execute_batch("ROLLBACK");
@@ -198,47 +215,63 @@ impl Writer {
         }
     }
 
-    fn apply(&mut self, cmd: Command, tally: &mut Tally) -> rusqlite::Result<Reply> {
+    /// Applies one command in the open transaction. Its reply goes to `replies` whatever
+    /// happens, so a command whose statement fails is answered with the group's failure like
+    /// every other (dropping the reply would tell the caller the ledger had stopped).
+    fn apply(
+        &mut self,
+        cmd: Command,
+        tally: &mut Tally,
+        replies: &mut Vec<Reply>,
+    ) -> rusqlite::Result<()> {
         let core = &mut self.core;
-        Ok(match cmd {
+        match cmd {
             Command::Events { events, key, reply } => {
-                Reply::Events(reply, core.ingest(events, key, tally)?)
+                let result = core.ingest(events, key, tally);
+                keep(replies, result, |r| {
+                    Reply::Events(reply, r.unwrap_or(Ok(Vec::new())))
+                })
             }
             Command::Inputs {
                 inputs: batch,
                 reply,
-            } => Reply::Inputs(
-                reply,
-                inputs::apply(core, &mut self.sessions, batch, tally)?,
-            ),
+            } => {
+                let result = inputs::apply(core, &mut self.sessions, batch, tally);
+                keep(replies, result, |r| {
+                    Reply::Inputs(reply, r.unwrap_or(Ok(Vec::new())))
+                })
+            }
             Command::Plan { sink, plans, reply } => {
-                outcomes::plan(core, &sink, plans)?;
-                Reply::Unit(reply)
+                let result = outcomes::plan(core, &sink, plans);
+                keep(replies, result, |_| Reply::Unit(reply))
             }
             Command::Outcome {
                 sink,
                 outcome,
                 reply,
             } => {
-                outcomes::record(core, &sink, outcome)?;
-                Reply::Unit(reply)
+                let result = outcomes::record(core, &sink, outcome);
+                keep(replies, result, |_| Reply::Unit(reply))
             }
             Command::Replay {
                 sink,
                 selector,
                 reply,
-            } => Reply::Count(reply, outcomes::replay(core, &sink, &selector)?),
+            } => {
+                let result = outcomes::replay(core, &sink, &selector);
+                keep(replies, result, |n| Reply::Count(reply, n.unwrap_or(0)))
+            }
             Command::Tick { reply } => {
-                inputs::tick(core, &mut self.sessions, tally)?;
-                self.maintain_when_due()?;
-                Reply::Unit(reply)
+                let result = inputs::tick(core, &mut self.sessions, tally)
+                    .and_then(|()| self.maintain_when_due());
+                keep(replies, result, |_| Reply::Unit(reply))
             }
             Command::Maintain { reply } => {
-                self.maintain()?;
-                Reply::Unit(reply)
+                let result = self.maintain();
+                keep(replies, result, |_| Reply::Unit(reply))
             }
-            Command::Ping { reply } => Reply::Unit(reply),
-        })
+            Command::Ping { reply } => keep(replies, Ok(()), |_| Reply::Unit(reply)),
+        }
     }
 
     fn maintain_when_due(&mut self) -> rusqlite::Result<()> {
