@@ -1,19 +1,22 @@
-//! Intake: the one way device input reaches the ledger. Serial readers, the MQTT session and
-//! the HTTP ingest endpoint all hand their [`Input`]s to an [`IntakeHandle`]; one task commits
-//! them a group at a time in arrival order (so each station's workflow sees its inputs in the
-//! order they came), answers each submitter after the commit, and sends the operator feedback.
+//! Intake: the one way device input reaches the ledger. Serial readers and the MQTT session
+//! hand their [`Input`]s to an [`IntakeHandle`]; one task commits them a group at a time in
+//! arrival order (so each station's workflow sees its inputs in the order they came), tells
+//! each submitter after the commit, and sends the operator feedback. The HTTP ingest endpoint
+//! commits through the same handle ([`IntakeHandle::submit_once`]), one attempt each, with the
+//! same feedback.
 //!
 //! A commit the ledger refuses (a full buffer, a failing disk) is retried with backoff for
-//! input that cannot be refused back to its device (a serial line, an MQTT message not yet
-//! acknowledged); an HTTP submitter is answered with the refusal at once, so its client can
-//! retry. While the intake retries, its bounded queue fills and the serial readers stop reading.
+//! queued input, which cannot be refused back to its device (a serial line, an MQTT message not
+//! yet acknowledged); while the intake retries, its bounded queue fills and the serial readers
+//! stop reading. An HTTP submitter never waits behind that queue: it is answered with the
+//! refusal at once, so its client retries (and the POST answers 503).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{error, warn};
 
 use crate::backoff::Backoff;
 use crate::ledger::{IngestError, InputOutcome, LedgerError, LedgerHandle};
@@ -26,23 +29,40 @@ const QUEUE: usize = 1024;
 /// Inputs committed together at most.
 const GROUP: usize = 256;
 
-/// What the submitter of one input is told after its commit.
-pub type Answer = Result<InputOutcome, IngestError>;
-
-/// One input and who waits for it.
-struct Submission {
-    input: Input,
-    /// Told after the commit (or the refusal, for `retry: false`).
-    reply: Option<oneshot::Sender<Answer>>,
-    /// Retried until committed (serial, MQTT); otherwise a refusal is answered at once (HTTP).
-    retry: bool,
-}
-
-/// Where operator feedback goes: the feedback topics of the site broker, for the devices that
-/// want it.
+/// Where operator feedback goes: the feedback topics of the site broker.
 pub trait FeedbackOut: Send + Sync + 'static {
     /// Shows `feedback` on `device`; never waits.
     fn publish(&self, device: &str, feedback: &Feedback);
+}
+
+/// Which devices get feedback, and where it goes (none without a site broker).
+#[derive(Clone, Default)]
+pub struct FeedbackRoute {
+    /// The broker's feedback topics.
+    pub out: Option<Arc<dyn FeedbackOut>>,
+    /// Devices with `feedback = true`.
+    pub devices: HashSet<Arc<str>>,
+}
+
+impl FeedbackRoute {
+    fn send(&self, device: &Arc<str>, outcome: &InputOutcome) {
+        let Some(out) = &self.out else {
+            return;
+        };
+        if !self.devices.contains(device) {
+            return;
+        }
+        if let Some(feedback) = feedback_of(outcome) {
+            out.publish(device, &feedback);
+        }
+    }
+}
+
+/// One queued input and who waits for it.
+struct Submission {
+    input: Input,
+    /// Told after the commit.
+    reply: Option<oneshot::Sender<InputOutcome>>,
 }
 
 /// The intake was stopped: dockgate is shutting down.
@@ -54,88 +74,92 @@ pub struct IntakeClosed;
 #[derive(Clone)]
 pub struct IntakeHandle {
     tx: mpsc::Sender<Submission>,
+    ledger: LedgerHandle,
+    feedback: watch::Receiver<Arc<FeedbackRoute>>,
 }
 
 impl IntakeHandle {
     /// Hands over an input whose device expects no answer (a serial line); committed, retried
     /// if need be, in the background. Waits while the intake is full.
     pub async fn push(&self, input: Input) -> Result<(), IntakeClosed> {
-        self.send(input, None, true).await
+        self.send(input, None).await
     }
 
     /// Hands over an input that must not be lost (an MQTT message): retried until committed;
     /// the receiver gets the outcome after the commit.
-    pub async fn submit(&self, input: Input) -> Result<oneshot::Receiver<Answer>, IntakeClosed> {
+    pub async fn submit(
+        &self,
+        input: Input,
+    ) -> Result<oneshot::Receiver<InputOutcome>, IntakeClosed> {
         let (reply, rx) = oneshot::channel();
-        self.send(input, Some(reply), true).await?;
+        self.send(input, Some(reply)).await?;
         Ok(rx)
     }
 
     /// Commits an input once and answers with its outcome or the refusal (an HTTP POST, whose
     /// client retries itself).
-    pub async fn submit_once(&self, input: Input) -> Answer {
-        let (reply, rx) = oneshot::channel();
-        let closed = || IngestError::Ledger(LedgerError::Closed);
-        if self.send(input, Some(reply), false).await.is_err() {
-            return Err(closed());
-        }
-        rx.await.unwrap_or_else(|_| Err(closed()))
+    pub async fn submit_once(&self, input: Input) -> Result<InputOutcome, IngestError> {
+        let device = input.device.clone();
+        let mut outcomes = self.ledger.submit_inputs(vec![input]).await?;
+        let outcome = outcomes
+            .pop()
+            .ok_or(IngestError::Ledger(LedgerError::Closed))?;
+        self.feedback.borrow().send(&device, &outcome);
+        Ok(outcome)
     }
 
     async fn send(
         &self,
         input: Input,
-        reply: Option<oneshot::Sender<Answer>>,
-        retry: bool,
+        reply: Option<oneshot::Sender<InputOutcome>>,
     ) -> Result<(), IntakeClosed> {
-        let submission = Submission {
-            input,
-            reply,
-            retry,
-        };
+        let submission = Submission { input, reply };
         self.tx.send(submission).await.map_err(|_| IntakeClosed)
     }
 }
 
-/// The intake task and its front door.
+/// The intake task.
 pub struct Intake {
     rx: mpsc::Receiver<Submission>,
+    ledger: LedgerHandle,
+    feedback: watch::Receiver<Arc<FeedbackRoute>>,
 }
 
-/// A new intake: the task to run and the handle to give every source.
-pub fn channel() -> (Intake, IntakeHandle) {
-    channel_of(QUEUE)
+/// A new intake committing to `ledger`: the task to run and the handle to give every source.
+/// `feedback` says where operator feedback goes; it may change while the intake runs.
+pub fn channel(
+    ledger: LedgerHandle,
+    feedback: watch::Receiver<Arc<FeedbackRoute>>,
+) -> (Intake, IntakeHandle) {
+    channel_of(QUEUE, ledger, feedback)
 }
 
-fn channel_of(capacity: usize) -> (Intake, IntakeHandle) {
+fn channel_of(
+    capacity: usize,
+    ledger: LedgerHandle,
+    feedback: watch::Receiver<Arc<FeedbackRoute>>,
+) -> (Intake, IntakeHandle) {
     let (tx, rx) = mpsc::channel(capacity);
-    (Intake { rx }, IntakeHandle { tx })
-}
-
-/// An intake of `capacity` inputs that a test reads itself, with no ledger behind it.
-#[cfg(test)]
-pub(crate) fn test_channel(capacity: usize) -> (Intake, IntakeHandle) {
-    channel_of(capacity)
-}
-
-#[cfg(test)]
-impl Intake {
-    /// The next input handed over (None once every handle is gone).
-    pub(crate) async fn next_input(&mut self) -> Option<Input> {
-        self.rx.recv().await.map(|s| s.input)
-    }
+    let handle = IntakeHandle {
+        tx,
+        ledger: ledger.clone(),
+        feedback: feedback.clone(),
+    };
+    (
+        Intake {
+            rx,
+            ledger,
+            feedback,
+        },
+        handle,
+    )
 }
 
 impl Intake {
     /// Commits until every handle is gone, so what the sources read before they stopped is
-    /// still committed. After `cancel`, a refused commit is no longer retried.
-    pub async fn run(
-        mut self,
-        ledger: LedgerHandle,
-        feedback: Option<Arc<dyn FeedbackOut>>,
-        feedback_devices: HashSet<Arc<str>>,
-        cancel: CancellationToken,
-    ) {
+    /// still committed. A refused commit is retried for as long as the ledger is there (at
+    /// shutdown, within the daemon's grace period).
+    pub async fn run(mut self, cancel: CancellationToken) {
         let mut group: Vec<Submission> = Vec::with_capacity(GROUP);
         let mut backoff = Backoff::devices();
         while let Some(first) = self.rx.recv().await {
@@ -146,46 +170,38 @@ impl Intake {
                     Err(_) => break,
                 }
             }
+            let mut told_of_shutdown = false;
             let outcomes = loop {
                 let inputs = group.iter().map(|s| s.input.clone()).collect();
-                match ledger.submit_inputs(inputs).await {
+                let error = match self.ledger.submit_inputs(inputs).await {
                     Ok(outcomes) => break outcomes,
-                    Err(error) => {
-                        // Whoever can retry on their side is told now; the rest waits.
-                        for s in group.iter_mut().filter(|s| !s.retry) {
-                            if let Some(reply) = s.reply.take() {
-                                let _ = reply.send(Err(error.clone()));
-                            }
-                        }
-                        group.retain(|s| s.retry);
-                        if group.is_empty() {
-                            break Vec::new();
-                        }
-                        let wait = backoff.next_delay();
-                        warn!(error = %Chain(&error), inputs = group.len(), retry_in = ?wait,
-                            "Device input not committed yet; holding it and retrying.");
-                        tokio::select! {
-                            _ = cancel.cancelled() => {
-                                // Not acknowledged: MQTT messages come back from the broker
-                                // at the next start.
-                                return;
-                            }
-                            _ = tokio::time::sleep(wait) => {}
-                        }
+                    Err(IngestError::Ledger(LedgerError::Closed)) => {
+                        error!(
+                            inputs = group.len(),
+                            "The ledger stopped with device input not committed; serial lines \
+                             are lost, MQTT messages come back from the broker at the next start."
+                        );
+                        return;
                     }
+                    Err(error) => error,
+                };
+                if cancel.is_cancelled() && !told_of_shutdown {
+                    told_of_shutdown = true;
+                    error!(error = %Chain(&error), inputs = group.len(),
+                        "Shutting down with device input not committed; still retrying until the \
+                         grace period ends.");
                 }
+                let wait = backoff.next_delay();
+                warn!(error = %Chain(&error), inputs = group.len(), retry_in = ?wait,
+                    "Device input not committed yet; holding it and retrying.");
+                tokio::time::sleep(wait).await;
             };
             backoff.reset();
+            let feedback = self.feedback.borrow().clone();
             for (s, outcome) in group.drain(..).zip(outcomes) {
-                if let Some(publisher) = &feedback {
-                    if feedback_devices.contains(&s.input.device) {
-                        if let Some(f) = feedback_of(&outcome) {
-                            publisher.publish(&s.input.device, &f);
-                        }
-                    }
-                }
+                feedback.send(&s.input.device, &outcome);
                 if let Some(reply) = s.reply {
-                    let _ = reply.send(Ok(outcome));
+                    let _ = reply.send(outcome);
                 }
             }
         }
@@ -204,3 +220,27 @@ pub fn feedback_of(outcome: &InputOutcome) -> Option<Feedback> {
         InputOutcome::Duplicate => None,
     }
 }
+
+#[cfg(test)]
+pub(crate) use self::testing::test_channel;
+
+#[cfg(test)]
+mod testing {
+    use super::*;
+
+    /// An intake of `capacity` inputs that a test reads itself, with no task committing them.
+    pub(crate) fn test_channel(capacity: usize, ledger: LedgerHandle) -> (Intake, IntakeHandle) {
+        let (_, feedback) = watch::channel(Arc::new(FeedbackRoute::default()));
+        channel_of(capacity, ledger, feedback)
+    }
+
+    impl Intake {
+        /// The next input handed over (None once every handle is gone).
+        pub(crate) async fn next_input(&mut self) -> Option<Input> {
+            self.rx.recv().await.map(|s| s.input)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

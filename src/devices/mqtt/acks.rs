@@ -9,7 +9,8 @@ use rumqttc::{AsyncClient, Publish};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-use crate::devices::intake::{Answer, IntakeHandle};
+use crate::devices::intake::IntakeHandle;
+use crate::ledger::InputOutcome;
 
 /// A message on its way: its PUBLISH (for the PUBACK) and where its outcome will arrive.
 pub(super) struct Unacked {
@@ -23,7 +24,7 @@ pub(super) async fn acknowledge(
     intake: IntakeHandle,
     mut rx: mpsc::UnboundedReceiver<Unacked>,
 ) {
-    let mut waiting: VecDeque<(Publish, oneshot::Receiver<Answer>)> = VecDeque::new();
+    let mut waiting: VecDeque<(Publish, oneshot::Receiver<InputOutcome>)> = VecDeque::new();
     loop {
         tokio::select! {
             // The oldest message's commit came back: acknowledge it (later ones wait behind
@@ -31,13 +32,14 @@ pub(super) async fn acknowledge(
             answer = async { (&mut waiting.front_mut()?.1).await.ok() }, if !waiting.is_empty() => {
                 let Some((publish, _)) = waiting.pop_front() else { continue };
                 match answer {
-                    Some(Ok(_)) => {
+                    Some(_) => {
                         if let Err(error) = client.ack(&publish).await {
                             warn!(error = %error, "Queueing a PUBACK failed; the broker will redeliver.");
                         }
                     }
-                    // The intake gave up (shutdown): no PUBACK, the broker redelivers.
-                    _ => return,
+                    // The intake stopped before the commit (the ledger is gone): no PUBACK,
+                    // the broker redelivers at the next start.
+                    None => return,
                 }
             }
             // A new message from the session: hand it to the intake at once, so messages

@@ -156,6 +156,7 @@ fn snapshot(status: &DeviceStatus) -> DeviceSnapshot {
 
 struct Running {
     frames: Intake,
+    _ledger: crate::ledger::tests::Ledger,
     status: DeviceStatus,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
@@ -168,7 +169,9 @@ fn spawn(config: DeviceConfig, capacity: usize) -> Running {
         .with_ansi(false)
         .with_env_filter("dockgate=debug")
         .try_init();
-    let (frames, tx) = test_channel(capacity);
+    // The reader only hands lines over; the test reads them from the intake's queue itself.
+    let ledger = crate::ledger::tests::Ledger::open("");
+    let (frames, tx) = test_channel(capacity, ledger.handle.clone());
     let status: DeviceStatus = Arc::new(Mutex::new(DeviceSnapshot::default()));
     let cancel = CancellationToken::new();
     let task = tokio::spawn(run(
@@ -180,6 +183,7 @@ fn spawn(config: DeviceConfig, capacity: usize) -> Running {
     ));
     Running {
         frames,
+        _ledger: ledger,
         status,
         cancel,
         task,
