@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::figures::process_cpu;
-use crate::load::client;
+use crate::figures::bench_tempdir;
+use crate::load::{client, SITE};
 use crate::Sync;
 
 /// The daemon under test, built by cargo with the bench (release) profile.
@@ -18,9 +18,6 @@ const DOCKGATE: &str = env!("CARGO_BIN_EXE_dockgate");
 pub(crate) fn daemon_binary() -> String {
     std::env::var("DOCKGATE_BENCH_BIN").unwrap_or_else(|_| DOCKGATE.to_owned())
 }
-
-/// Site id in the config (it appears in every CloudEvent `source`).
-pub(crate) const SITE: &str = "wh-bench";
 
 pub(crate) struct SinkSpec<'a> {
     pub(crate) url: &'a str,
@@ -42,13 +39,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
-}
-
-pub(crate) fn bench_tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("dockgate-bench-")
-        .tempdir()
-        .expect("tempdir")
 }
 
 impl Daemon {
@@ -113,10 +103,6 @@ impl Daemon {
             assert!(Instant::now() < deadline, "dockgate not ready in 30 s");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    pub(crate) fn cpu(&self) -> f64 {
-        process_cpu(&self.pid.to_string())
     }
 
     pub(crate) fn perf_start(&mut self, dir: Option<&Path>, label: &str) {

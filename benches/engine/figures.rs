@@ -9,8 +9,6 @@ use std::time::Instant;
 
 use dockgate::config::SyncMode;
 
-use crate::daemon::{bench_tempdir, Daemon};
-
 fn clk_tck() -> f64 {
     static TCK: OnceLock<f64> = OnceLock::new();
     *TCK.get_or_init(|| {
@@ -164,20 +162,21 @@ pub(crate) struct Usage {
 }
 
 impl Meter {
-    pub(crate) fn start(d: &Daemon) -> Self {
+    /// Starts measuring the daemon of process `pid` (and this process, and the machine).
+    pub(crate) fn start(pid: u32) -> Self {
         Self {
             t0: Instant::now(),
-            daemon0: d.cpu(),
+            daemon0: process_cpu(&pid.to_string()),
             bench0: process_cpu("self"),
             system0: system_busy(),
-            written0: write_bytes(d.pid),
-            threads0: thread_cpu(d.pid),
-            pid: d.pid,
+            written0: write_bytes(pid),
+            threads0: thread_cpu(pid),
+            pid,
         }
     }
 
-    pub(crate) fn stop(&self, d: &Daemon) -> Usage {
-        let daemon_cpu = d.cpu() - self.daemon0;
+    pub(crate) fn stop(&self) -> Usage {
+        let daemon_cpu = process_cpu(&self.pid.to_string()) - self.daemon0;
         let bench_cpu = process_cpu("self") - self.bench0;
         let system = system_busy() - self.system0;
         let threads = diff_threads(&self.threads0, &thread_cpu(self.pid));
@@ -253,4 +252,12 @@ pub(crate) fn machine() -> String {
         fs_type(dir.path()),
         clk_tck()
     )
+}
+
+/// A tempdir for one run (a daemon's config and data, a probe), under `$TMPDIR` or `/tmp`.
+pub(crate) fn bench_tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("dockgate-bench-")
+        .tempdir()
+        .expect("tempdir")
 }

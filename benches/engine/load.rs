@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::StatusCode;
 
-use crate::daemon::SITE;
-
 /// Events per POST body.
+/// Site id in the config (it appears in every CloudEvent `source`).
+pub(crate) const SITE: &str = "wh-bench";
+
 pub(crate) const PER_REQUEST: usize = 100;
 /// Distinct subjects (order numbers).
 pub(crate) const ORDERS: usize = 5_000;

@@ -27,9 +27,9 @@ pub(crate) async fn ingest(rep: &mut Report, set: &Settings, sync: Sync, load: &
             set.perf_dir.as_deref(),
             &format!("ingest{conns}-{}", sync.name()),
         );
-        let m = Meter::start(&d);
+        let m = Meter::start(d.pid);
         let mut p = post_all(&d.admin, load.clone(), conns).await;
-        let usage = m.stop(&d);
+        let usage = m.stop();
         d.perf_stop();
         let secs = (p.last_ack - p.first_send).as_secs_f64();
         let note = format!(
@@ -84,12 +84,12 @@ pub(crate) async fn end_to_end(
             set.perf_dir.as_deref(),
             &format!("e2e{conns}-{}", sync.name()),
         );
-        let m = Meter::start(&d);
+        let m = Meter::start(d.pid);
         let p = post_all(&d.admin, load.clone(), conns).await;
         let ingest_secs = (p.last_ack - p.first_send).as_secs_f64();
         let backlog_at_last_ack = set.events as u64 - sink.unique();
         let done = sink.wait_for(set.events as u64, SINK_WAIT).await;
-        let usage = m.stop(&d);
+        let usage = m.stop();
         d.perf_stop();
         let (secs, mut note) = match done {
             Some(us) => {
@@ -144,9 +144,9 @@ pub(crate) async fn drain(rep: &mut Report, set: &Settings, sync: Sync, load: &A
             }),
         )
         .await;
-        let m = Meter::start(&d);
+        let m = Meter::start(d.pid);
         let p = post_all(&d.admin, load, 16).await;
-        let usage = m.stop(&d);
+        let usage = m.stop();
         let secs = (p.last_ack - p.first_send).as_secs_f64();
         if batch == 100 {
             let rss = peak_rss_kib(d.pid);
@@ -170,11 +170,11 @@ pub(crate) async fn drain(rep: &mut Report, set: &Settings, sync: Sync, load: &A
             set.perf_dir.as_deref(),
             &format!("drain{batch}-{}", sync.name()),
         );
-        let m = Meter::start(&d);
+        let m = Meter::start(d.pid);
         let up_at = Instant::now();
         sink.state.up.store(true, Ordering::Release);
         let done = sink.wait_for(events as u64, SINK_WAIT).await;
-        let usage = m.stop(&d);
+        let usage = m.stop();
         d.perf_stop();
         let (secs, mut note) = match done {
             Some(us) => (
@@ -223,7 +223,7 @@ pub(crate) async fn latency(rep: &mut Report, set: &Settings, sync: Sync) {
     let _ = c.get(format!("{}/health", d.admin)).send().await;
     let ticks = set.latency_secs * 100;
     let total = ticks as usize * 10;
-    let m = Meter::start(&d);
+    let m = Meter::start(d.pid);
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut posts = Vec::with_capacity(ticks as usize);
@@ -252,7 +252,7 @@ pub(crate) async fn latency(rep: &mut Report, set: &Settings, sync: Sync) {
         }
     }
     let done = sink.wait_for(total as u64, Duration::from_secs(30)).await;
-    let usage = m.stop(&d);
+    let usage = m.stop();
     let mut lat: Vec<f64> = sink
         .state
         .latencies_us
