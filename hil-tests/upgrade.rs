@@ -62,7 +62,10 @@ async fn opens_with_everything_in_it(layout: u32) {
             SinkSpec::new("crm", &crm).events(&["shipment.*"]).batch(10),
         ])
         .buffer_from(&fixture(layout))
-        .toml("[devices.pick-01]\nsource = \"http\"\nstation = \"pick\"\n"),
+        // The fixture's session is as old as the fixture: keep it from idling out.
+        .toml(
+            "[devices.pick-01]\nsource = \"http\"\nstation = \"pick\"\nsession_idle = \"36500d\"\n",
+        ),
     )
     .await;
 
