@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod proxy;
 pub mod scan;
 pub mod serial;
+pub mod signing;
 pub mod standin;
 pub mod tmpfs;
 
@@ -18,6 +19,7 @@ pub use daemon::{dockgate, free_port, metric_total, write_file, Daemon, Setup, S
 pub use proxy::TcpProxy;
 pub use scan::*;
 pub use serial::SerialLink;
+pub use signing::Signer;
 pub use standin::{str_field, Mode, Outcome, StandIn};
 pub use tmpfs::{can_mount_tmpfs, resize_tmpfs};
 

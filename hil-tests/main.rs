@@ -12,6 +12,7 @@ mod answers;
 mod buffer_full;
 mod chaos;
 mod cli;
+mod config_push;
 mod crash;
 mod dock;
 mod garbage;

@@ -3,7 +3,8 @@
 //! wrong password, and a broker certificate from another CA, show on the device's status
 //! with what to check, the daemon keeps running, and once the password is fixed the scans the
 //! broker held for dockgate's persistent session arrive; a CA file that is not PEM is named
-//! by `dockgate config validate`. Mutual TLS (a client certificate as well) works too.
+//! when the daemon starts (`dockgate config validate` names files, it does not read them).
+//! Mutual TLS (a client certificate as well) works too.
 
 use std::path::{Path, PathBuf};
 
@@ -421,7 +422,7 @@ async fn mqtt_tls_broker_certificate_for_another_name_is_reported() {
 }
 
 #[tokio::test]
-async fn mqtt_tls_config_validate_names_a_ca_file_that_is_not_pem() {
+async fn mqtt_tls_a_ca_file_that_is_not_pem_is_named_at_start() {
     let dir = TempDir::new().expect("tempdir");
     let secrets = Secrets::new("this is not a certificate\n", DOCKGATE_PASSWORD);
     let config = dir.path().join("dockgate.toml");
@@ -429,13 +430,19 @@ async fn mqtt_tls_config_validate_names_a_ca_file_that_is_not_pem() {
         &config,
         &format!(
             "version = 1\n[site]\nid = \"{SITE}\"\ndata_dir = {data:?}\n\
+             [admin]\nlisten = \"127.0.0.1:{port}\"\n\
              [sinks.erp]\nurl = \"http://127.0.0.1:9/\"\n{mqtt}{device}",
             data = path_str(&dir.path().join("data")),
+            port = free_port(),
             mqtt = secrets.mqtt_table("mqtts://127.0.0.1:8883"),
             device = mqtt_pick("pick-tls-5", "scanners/pick-tls-5"),
         ),
     );
+    // `config validate` checks a file off the box too, where the CA file is not: it names
+    // files without reading them. The daemon reads it as it starts, and says what is wrong.
     let out = dockgate(&["config", "validate", &path_str(&config)]).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let out = dockgate(&["--config", &path_str(&config), "run"]).await;
     assert_ne!(out.code, Some(0), "{out:#?}");
     assert!(
         out.stderr.contains("mqtt.ca_file")

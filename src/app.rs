@@ -1,23 +1,25 @@
-//! Wiring of `dockgate run`: loads the configuration, opens the ledger, starts the devices and
-//! their intake, a worker per sink, the admin API and the systemd supervisor, then waits for
-//! SIGTERM/SIGINT and shuts down in order: sources stop, what they read is committed, requests
-//! in flight finish, the ledger closes.
+//! Wiring of `dockgate run`: locks the data directory, opens the ledger, starts what the
+//! configuration asks for ([`running`]), takes configuration changes (pushes, SIGHUP, rollback)
+//! and applies them without a restart, then on SIGTERM/SIGINT shuts down in order: sources
+//! stop, what they read is committed, requests in flight finish, the ledger closes.
 
-use std::collections::HashMap;
-use std::path::Path;
+mod running;
+
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn, Instrument};
+use tracing::{error, info, warn};
 
-use crate::config::{Config, ConfigError, SourceKind};
-use crate::control::{admin, systemd};
-use crate::devices::{self, intake, DeviceStatus};
-use crate::forward::SinkWorker;
+use self::running::{AdminParts, Running, Wiring};
+use crate::config::ConfigError;
+use crate::control::config_push::{ConfigChanges, Startup, Trigger};
+use crate::control::systemd;
 use crate::ledger::{self, LedgerSettings};
 use crate::model::Chain;
 use crate::telemetry;
@@ -30,18 +32,21 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// retention and capacity, which the ledger runs once a minute of these.
 const TICK_EVERY: Duration = Duration::from_millis(500);
 
-/// Reads and checks a configuration file as the daemon would run it: the file itself, then
-/// what the stages check of it (the site broker's certificates and password).
-pub fn load_config(path: &Path) -> Result<Config, ConfigError> {
-    Config::load_with(path, &devices::check)
-}
-
-/// Runs the daemon until a termination signal.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// Runs the daemon on `startup` (from [`crate::control::config_push::startup`]) until a
+/// termination signal. `local_problem` is why the local file at `local_path` could not be used,
+/// if it could not; SIGHUP reads that file again.
+pub async fn run(
+    startup: Startup,
+    local_problem: Option<ConfigError>,
+    local_path: PathBuf,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let prometheus = telemetry::init_metrics().context("starting metrics")?;
-    let config = Arc::new(config);
-    info!(site = %config.site.id, version = config.version, "dockgate starting.");
+    let config = Arc::new(startup.config);
+    info!(site = %config.site.id, version = config.version, origin = %startup.origin, "dockgate starting.");
+    if let Some(problem) = local_problem {
+        error!(error = %problem, "The local configuration file is unusable; running the configuration applied last.");
+    }
 
     // The data directory first: a second dockgate (started by hand beside the service, say)
     // is told who holds it, before anything else can clash.
@@ -53,7 +58,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.admin_addr())
         .await
         .with_context(|| format!("binding admin API on {}", config.admin.listen))?;
-
     let settings = LedgerSettings::from_config(&config);
     let (ledger, writer) = tokio::task::spawn_blocking(move || ledger::open(settings, lock))
         .await?
@@ -61,89 +65,36 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let mut sink_views = Vec::new();
-    for (name, sink) in &config.sinks {
-        let (worker, view) = SinkWorker::build(sink, ledger.sink(name))
-            .with_context(|| format!("setting up sink {name}"))?;
-        sink_views.push((name.clone(), view));
-        tracker.spawn(worker.run(cancel.child_token()));
-    }
-    let sink_views = Arc::new(sink_views);
-
-    let device_views: Vec<(Arc<str>, DeviceStatus)> = config
-        .devices
-        .keys()
-        .map(|id| (Arc::from(id.as_str()), DeviceStatus::default()))
-        .collect();
-    let view_of = |kind: SourceKind| -> HashMap<Arc<str>, DeviceStatus> {
-        device_views
-            .iter()
-            .filter(|(id, _)| config.devices.get(&**id).is_some_and(|d| d.source == kind))
-            .map(|(id, s)| (id.clone(), s.clone()))
-            .collect()
-    };
-    let mqtt = devices::mqtt::MqttInput::build(&config, view_of(SourceKind::Mqtt))
-        .context("setting up the site broker connection")?;
-    let feedback = intake::FeedbackRoute {
-        out: mqtt
-            .as_ref()
-            .map(|m| Arc::new(m.feedback()) as Arc<dyn intake::FeedbackOut>),
-        devices: config
-            .devices
-            .iter()
-            .filter(|(_, d)| d.feedback)
-            .map(|(id, _)| Arc::from(id.as_str()))
-            .collect(),
-    };
-    let (_feedback_tx, feedback_rx) = tokio::sync::watch::channel(Arc::new(feedback));
-    let (intake, intake_handle) = intake::channel(ledger.clone(), feedback_rx);
-    if let Some(mqtt) = mqtt {
-        tracker.spawn(mqtt.run(intake_handle.clone(), cancel.child_token()));
-    }
-    for (id, status) in view_of(SourceKind::Serial) {
-        if let Some(device) = config.devices.get(&*id) {
-            tracker.spawn(devices::serial::run(
-                id.clone(),
-                device.clone(),
-                intake_handle.clone(),
-                status,
-                cancel.child_token(),
-            ));
-        }
-    }
-    let http_devices =
-        devices::http::HttpDevices::new(&config, view_of(SourceKind::Http), intake_handle);
-    // Not cancelled directly: it ends once every source has stopped and what they read is
-    // committed.
-    tracker.spawn(
-        intake
-            .run(cancel.clone())
-            .instrument(tracing::info_span!("intake")),
-    );
-    let device_views = Arc::new(device_views);
-
     let ready = Arc::new(AtomicBool::new(false));
-    let state = admin::AdminState {
+    let (changes_tx, changes_rx) = mpsc::channel::<Trigger>(16);
+    let (pushes_tx, pushes_rx) = mpsc::channel(16);
+    let (apply_tx, mut apply_rx) = mpsc::channel(1);
+    let (status_out, status_rx) = watch::channel(None);
+    let changes = ConfigChanges::new(
+        config.clone(),
+        startup.text,
+        local_path,
+        startup.from_local,
+        apply_tx,
+        status_rx,
+    )
+    .map_err(anyhow::Error::new)?;
+    let wiring = Wiring {
         ledger: ledger.clone(),
-        config: config.clone(),
-        sinks: sink_views.clone(),
-        devices: device_views.clone(),
-        ready: ready.clone(),
-        prometheus,
-        started,
+        tracker: tracker.clone(),
+        cancel: cancel.clone(),
+        admin: AdminParts {
+            prometheus,
+            started,
+            ready: ready.clone(),
+            changes: changes_tx.clone(),
+        },
+        pushes: config.config_push.is_some().then(|| pushes_tx.clone()),
+        status_out,
     };
-    let admin_cancel = cancel.clone();
-    tracker.spawn(
-        async move {
-            let router = admin::router(state, http_devices.router());
-            let server = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { admin_cancel.cancelled().await });
-            if let Err(error) = server.await {
-                tracing::error!(error = %error, "Admin API stopped.");
-            }
-        }
-        .instrument(tracing::info_span!("admin")),
-    );
+    drop(pushes_tx);
+    let mut running = Running::start(config.clone(), startup.origin, wiring, listener).await?;
+    tracker.spawn(changes.run(changes_rx, pushes_rx));
 
     let tick_ledger = ledger.clone();
     let tick_cancel = cancel.clone();
@@ -162,26 +113,48 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
     tracker.spawn(systemd::supervise(
         ledger.clone(),
-        config.clone(),
-        sink_views.clone(),
-        device_views.clone(),
+        running.live(),
         started,
         cancel.clone(),
     ));
 
     ready.store(true, Ordering::Release);
     systemd::notify_ready();
-    info!(admin = %config.admin.listen, sinks = config.sinks.len(), "dockgate ready.");
+    info!(admin = %config.admin.listen, sinks = config.sinks.len(), devices = config.devices.len(), "dockgate ready.");
 
-    wait_for_signal().await?;
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            // A reload never stops the daemon: the file is read, checked and applied like a
+            // push, or refused with the reason in the log.
+            _ = hup.recv() => {
+                if changes_tx.try_send(Trigger::Reload).is_err() {
+                    warn!("SIGHUP ignored: configuration changes are busy or stopping.");
+                }
+            }
+            Some(request) = apply_rx.recv() => {
+                let applied = running.apply(request.config, request.origin).await;
+                let _ = request.reply.send(applied);
+            }
+        }
+    }
     info!("Shutting down.");
     systemd::notify_stopping();
     cancel.cancel();
+    drop(changes_tx);
+    drop(apply_rx);
     tracker.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
-        .await
-        .is_err()
-    {
+    let stopped = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        running.stop().await;
+        tracker.wait().await;
+    })
+    .await;
+    if stopped.is_err() {
         // Everything committed is safe on disk; what was in flight is resent on the next start.
         warn!(
             "Shutdown grace period expired; unfinished requests will be resent on the next start."
@@ -192,16 +165,5 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     drop(ledger);
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     info!("dockgate stopped.");
-    Ok(())
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
     Ok(())
 }

@@ -1,17 +1,23 @@
-//! The command line of DESIGN §7. The inspecting commands (`status`, `events`, `replay`) talk to
-//! a running daemon's admin API; `config validate` runs the same checks as startup.
+//! The command line of DESIGN §7. The inspecting commands (`status`, `events`, `replay`,
+//! `config rollback`) talk to a running daemon's admin API; the configuration tools are in
+//! [`config`], `scan parse` in [`scan`].
 
-use std::path::{Path, PathBuf};
+mod config;
+mod scan;
+
+pub use self::config::{ConfigCommand, KeygenArgs, PushArgs};
+pub use self::scan::scan_parse;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
-use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::config::DEFAULT_CONFIG_PATH;
 use crate::control::admin::ReplayRequest;
 use crate::control::status::{human_hours, Status};
-use crate::decode::{self, BarcodeRules, Reading};
 
 /// dockgate: warehouse edge gateway.
 #[derive(Debug, Parser)]
@@ -89,16 +95,6 @@ pub struct ReplayArgs {
     pub since: Option<String>,
 }
 
-/// `dockgate config ...`.
-#[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
-    /// Check a configuration file; exits non-zero with file, line, key and reason.
-    Validate {
-        /// The file to check.
-        file: PathBuf,
-    },
-}
-
 /// `dockgate scan ...`.
 #[derive(Debug, Subcommand)]
 pub enum ScanCommand {
@@ -123,20 +119,13 @@ const EXIT_CONFIG: u8 = 78;
 pub fn run(cli: Cli) -> ExitCode {
     match &cli.command {
         Command::Config(ConfigCommand::Validate { file }) => {
-            return match crate::app::load_config(file) {
-                Ok(config) => {
-                    println!(
-                        "{}: valid (version {}, site {}, {} sinks, {} devices)",
-                        file.display(),
-                        config.version,
-                        config.site.id,
-                        config.sinks.len(),
-                        config.devices.len()
-                    );
-                    ExitCode::SUCCESS
-                }
+            return config::validate(file.as_deref().unwrap_or(&cli.config));
+        }
+        Command::Config(ConfigCommand::Keygen(args)) => {
+            return match config::keygen(args) {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("{e}");
+                    eprintln!("dockgate: {e:#}");
                     ExitCode::FAILURE
                 }
             };
@@ -166,18 +155,24 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     let result = match &cli.command {
         Command::Run => {
-            let config = match crate::app::load_config(&cli.config) {
-                Ok(c) => c,
+            let (startup, local_problem) = match crate::control::config_push::startup(&cli.config) {
+                Ok(s) => s,
                 Err(e) => {
                     eprintln!("{e}");
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            runtime.block_on(crate::app::run(config))
+            if let Some(problem) = &local_problem {
+                // Also in the log; here for whoever watches the terminal or ExecStartPre.
+                eprintln!("{problem}");
+            }
+            runtime.block_on(crate::app::run(startup, local_problem, cli.config.clone()))
         }
         Command::Status { json } => runtime.block_on(status(&cli, *json)),
         Command::Events(args) => runtime.block_on(events(&cli, args)),
         Command::Replay(args) => runtime.block_on(replay(&cli, args)),
+        Command::Config(ConfigCommand::Push(args)) => runtime.block_on(config::push(args)),
+        Command::Config(ConfigCommand::Rollback) => runtime.block_on(config::rollback(&cli)),
         Command::Config(_) | Command::Scan(_) => Ok(()),
     };
     match result {
@@ -189,95 +184,9 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// How `scan parse` lets people type the GS separator in a shell.
-const CLI_GS_STAND_INS: [&str; 4] = ["<GS>", "^]", "\\x1d", "\\x1D"];
-
-/// `dockgate scan parse`: decodes `data` with the documented default barcode rules of
-/// DESIGN §5 (order `^SO-\d+$`, location `^[A-Z]\d{2}-\d{2}-\d{2}$`, tote `^TOTE-\d+$`,
-/// commands `CMD-DONE` and `CMD-CANCEL`), as [`BarcodeRules::default`] defines them. Returns
-/// whether the barcode decoded without a problem.
-pub fn scan_parse(data: &str, json: bool) -> anyhow::Result<bool> {
-    let rules = BarcodeRules::default().with_gs_substitutes(CLI_GS_STAND_INS)?;
-    let reading = decode::decode(data, &rules, today_utc());
-    if json {
-        println!("{}", serde_json::to_string_pretty(&reading)?);
-    } else {
-        print_reading(&reading);
-    }
-    for error in reading.errors() {
-        eprintln!("{}: {error}", error.reason());
-    }
-    Ok(reading.is_ok())
-}
-
-/// Today's date (UTC) for placing two-digit years.
-fn today_utc() -> (i32, u32, u32) {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() / 86_400)
-        .unwrap_or(0);
-    decode::civil_from_unix_days(i64::try_from(days).unwrap_or(0))
-}
-
-fn print_reading(reading: &Reading) {
-    println!("kind:       {}", reading.kind());
-    match reading.symbology() {
-        Some(aim) => println!("symbology:  {aim} ({})", aim.name()),
-        None => println!("symbology:  none"),
-    }
-    if reading.elements().len() > 0 {
-        println!("elements:");
-        for e in reading.elements() {
-            let ai = format!("({})", e.ai);
-            let mut line = format!("  {ai:<7}{:<24} {}", e.title, e.value.escape_debug());
-            if let Some(decimal) = e.decimal_value() {
-                line.push_str(&format!("  = {decimal}"));
-            }
-            println!("{line}");
-        }
-    }
-    let mut fields: Vec<String> = Vec::new();
-    let named = [
-        ("gtin", reading.gtin()),
-        ("sscc", reading.sscc()),
-        ("lot", reading.lot()),
-        ("serial", reading.serial()),
-    ];
-    for (name, value) in named {
-        if let Some(value) = value {
-            fields.push(format!("{name}={}", value.escape_debug()));
-        }
-    }
-    if let Some(expiry) = reading.expiry() {
-        fields.push(format!("expiry={expiry}"));
-    }
-    if reading.gtin().is_some() || reading.count().is_some() {
-        fields.push(format!("quantity={}", reading.quantity()));
-    }
-    let text = [
-        ("order", reading.order()),
-        ("location", reading.location()),
-        ("tote", reading.tote()),
-    ];
-    for (name, value) in text {
-        if let Some(value) = value {
-            fields.push(format!("{name}={}", value.escape_debug()));
-        }
-    }
-    if !fields.is_empty() {
-        println!("fields:     {}", fields.join(" "));
-    }
-    if reading.is_ok() {
-        println!("errors:     none");
-    } else {
-        println!("errors:");
-        for error in reading.errors() {
-            println!("  {}: {error}", error.reason());
-        }
-    }
-}
-
-/// Base URL of the admin API for the inspecting commands.
+/// Base URL of the admin API for the inspecting commands: `--admin`, else `admin.listen` of the
+/// configuration file (only that key is read: the rest need not be valid, nor its files
+/// present), else the default.
 fn admin_base(cli: &Cli) -> anyhow::Result<String> {
     if let Some(url) = &cli.admin {
         let url = url.trim_end_matches('/');
@@ -287,14 +196,17 @@ fn admin_base(cli: &Cli) -> anyhow::Result<String> {
             format!("http://{url}")
         });
     }
-    if Path::new(&cli.config).exists() {
-        let config = Config::load(&cli.config)?;
-        return Ok(format!("http://{}", config.admin.listen));
-    }
-    Ok("http://127.0.0.1:8686".to_owned())
+    let listen = std::fs::read_to_string(&cli.config)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("admin")?.get("listen")?.as_str().map(str::to_owned));
+    Ok(format!(
+        "http://{}",
+        listen.as_deref().unwrap_or("127.0.0.1:8686")
+    ))
 }
 
-async fn admin_call(
+pub(crate) async fn admin_call(
     cli: &Cli,
     method: reqwest::Method,
     path: &str,
@@ -335,9 +247,10 @@ pub async fn status(cli: &Cli, json: bool) -> anyhow::Result<()> {
     }
     let st: Status = serde_json::from_value(value).context("unexpected status format")?;
     println!(
-        "site {} · config version {} · dockgate {} · up {}",
+        "site {} · config version {} ({}) · dockgate {} · up {}",
         st.site,
         st.config_version,
+        st.config_origin,
         st.version,
         human_hours(st.uptime_seconds as f64 / 3600.0)
     );

@@ -1,10 +1,11 @@
 //! Configuration: the TOML file of DESIGN §5, parsed with serde and then validated as a whole.
 //!
-//! `dockgate config validate` and `dockgate run` share [`Config::load_with`], so a file that
-//! validates is a file the daemon starts with. Every problem is reported (not just the first),
-//! each naming the file, the line, the key and what was expected. Checks that need a stage's
-//! own knowledge (the MQTT connection's certificates, say) are handed in by the caller and run
-//! once the file itself is sound, so this module imports none of the stages.
+//! `dockgate config validate`, `dockgate run` and configuration pushes share [`Config::parse`],
+//! so a file that validates is a file the daemon starts with. Every problem is reported (not
+//! just the first), each naming the file, the line, the key and what was expected. Files the
+//! configuration names (tokens, passwords, certificates, keys) are not read here: a
+//! configuration is checked off the box too, and the daemon reads them when the part that uses
+//! them starts.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,8 +16,10 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 pub mod devices;
+pub mod sinks;
 
 pub use self::devices::{BarcodesConfig, DeviceConfig, MqttConfig, SourceKind};
+pub use self::sinks::{AuthConfig, SinkConfig};
 
 /// Where the daemon looks for its configuration when neither `--config` nor
 /// `$DOCKGATE_CONFIG` says otherwise.
@@ -52,6 +55,18 @@ pub struct Config {
     /// Scanners, sensors and HTTP inputs, by device id.
     #[serde(default)]
     pub devices: BTreeMap<String, DeviceConfig>,
+    /// Signed configuration pushes from central IT (DESIGN §6); none without this section.
+    #[serde(default)]
+    pub config_push: Option<ConfigPushConfig>,
+}
+
+/// `[config_push]`: accept configurations pushed on `dockgate/<site>/config`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigPushConfig {
+    /// File of the minisign public keys a push may be signed with, one per line (several
+    /// during a key rotation); read when the daemon starts.
+    pub public_key_file: PathBuf,
 }
 
 /// `[site]`.
@@ -68,7 +83,7 @@ pub struct SiteConfig {
 }
 
 /// `[admin]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Address of the admin API. Keep it on loopback: the API has no authentication.
@@ -86,55 +101,6 @@ impl Default for AdminConfig {
             max_body: default_max_body(),
         }
     }
-}
-
-/// `[sinks.<name>]`: one HTTP destination.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SinkConfig {
-    /// Where events are POSTed.
-    pub url: String,
-    /// Event types routed to this sink, as globs where `*` matches any text (dots too).
-    #[serde(default = "default_events")]
-    pub events: Vec<String>,
-    /// Events per request; above 1 the sink receives CloudEvents batches (opt-in, because a
-    /// receiver must be known to accept them).
-    #[serde(default = "one")]
-    pub batch_max_events: usize,
-    /// Requests in flight at once (events of different subjects).
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-    /// Time allowed for one request, answer included.
-    #[serde(default = "default_timeout", deserialize_with = "de_duration")]
-    pub timeout: Duration,
-    /// First retry delay; doubles with each failure (full jitter) up to `retry_max`.
-    #[serde(default = "default_retry_initial", deserialize_with = "de_duration")]
-    pub retry_initial: Duration,
-    /// Longest retry delay, and the probe interval of a paused sink.
-    #[serde(default = "default_retry_max", deserialize_with = "de_duration")]
-    pub retry_max: Duration,
-    /// Optional pace limit in requests per second.
-    #[serde(default)]
-    pub max_requests_per_second: Option<f64>,
-    /// Credentials, read from files.
-    #[serde(default)]
-    pub auth: AuthConfig,
-}
-
-/// `[sinks.<name>.auth]`: at most one scheme, secrets always in files.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    /// File holding a bearer token (`Authorization: Bearer <token>`).
-    pub bearer_token_file: Option<PathBuf>,
-    /// User name for HTTP basic auth (with `password_file`).
-    pub username: Option<String>,
-    /// File holding the basic-auth password.
-    pub password_file: Option<PathBuf>,
-    /// Name of a custom header (with `header_value_file`), e.g. `X-Api-Key`.
-    pub header_name: Option<String>,
-    /// File holding the custom header's value.
-    pub header_value_file: Option<PathBuf>,
 }
 
 /// `[buffer]`.
@@ -181,24 +147,6 @@ fn default_admin_listen() -> String {
 }
 fn default_max_body() -> u64 {
     4 * 1024 * 1024
-}
-fn default_events() -> Vec<String> {
-    vec!["*".to_owned()]
-}
-fn one() -> usize {
-    1
-}
-fn default_concurrency() -> usize {
-    4
-}
-fn default_timeout() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_retry_initial() -> Duration {
-    Duration::from_secs(1)
-}
-fn default_retry_max() -> Duration {
-    Duration::from_secs(300)
 }
 fn default_max_disk() -> u64 {
     2 * 1024 * 1024 * 1024
@@ -267,17 +215,9 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// A check run on a configuration that parsed and validated: every problem it finds.
-pub type Check<'a> = &'a dyn Fn(&Config) -> Vec<Problem>;
-
 impl Config {
     /// Reads, parses and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        Self::load_with(path, &|_| Vec::new())
-    }
-
-    /// Reads, parses and validates the file at `path`, then runs `check` on it.
-    pub fn load_with(path: &Path, check: Check<'_>) -> Result<Config, ConfigError> {
         let fail = |message: String| ConfigError {
             path: path.to_owned(),
             problems: vec![Problem {
@@ -295,26 +235,17 @@ impl Config {
         }
         let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
         let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".to_owned()))?;
-        Config::parse_with(&text, check).map_err(|problems| ConfigError {
+        Config::parse(&text).map_err(|problems| ConfigError {
             path: path.to_owned(),
             problems,
         })
     }
 
-    /// Parses and validates configuration text.
+    /// Parses and validates configuration text; shared by file loading and pushes.
     pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
-        Self::parse_with(text, &|_| Vec::new())
-    }
-
-    /// Parses and validates configuration text, then runs `check` on it; shared by file
-    /// loading and (later) pushes.
-    pub fn parse_with(text: &str, check: Check<'_>) -> Result<Config, Vec<Problem>> {
         let config: Config =
             toml::from_str(text).map_err(|error| vec![toml_problem(text, &error)])?;
         let mut problems = config.validate();
-        if problems.is_empty() {
-            problems = check(&config);
-        }
         if problems.is_empty() {
             return Ok(config);
         }
@@ -359,106 +290,31 @@ impl Config {
                 "expected at least 1m, so delivery receipts can be inspected".into(),
             );
         }
-        for (name, sink) in &self.sinks {
-            let key = |field: &str| format!("sinks.{name}.{field}");
-            if !is_name(name) {
-                bad(
-                    format!("sinks.{name}"),
-                    "sink names use letters, digits, '-', '_' or '.'".into(),
-                );
-            }
-            match reqwest::Url::parse(&sink.url) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") => {}
-                Ok(url) => bad(
-                    key("url"),
-                    format!(
-                        "expected an http:// or https:// URL, got scheme {:?}",
-                        url.scheme()
-                    ),
-                ),
-                Err(error) => bad(key("url"), format!("expected a URL ({error})")),
-            }
-            if sink.events.is_empty() || sink.events.iter().any(|g| g.trim().is_empty()) {
-                bad(
-                    key("events"),
-                    "expected a list of non-empty event type globs, e.g. [\"pick.*\"]".into(),
-                );
-            }
-            if !(1..=10_000).contains(&sink.batch_max_events) {
-                bad(key("batch_max_events"), "expected 1 to 10000".into());
-            }
-            if !(1..=256).contains(&sink.concurrency) {
-                bad(key("concurrency"), "expected 1 to 256".into());
-            }
-            if sink.timeout.is_zero() {
-                bad(key("timeout"), "expected a duration above zero".into());
-            }
-            if sink.retry_initial.is_zero() {
-                bad(
-                    key("retry_initial"),
-                    "expected a duration above zero".into(),
-                );
-            }
-            if sink.retry_max < sink.retry_initial {
-                bad(
-                    key("retry_max"),
-                    "expected a duration not below retry_initial".into(),
-                );
-            }
-            if let Some(rate) = sink.max_requests_per_second {
-                if !(rate.is_finite() && rate > 0.0) {
-                    bad(
-                        key("max_requests_per_second"),
-                        "expected a number of requests per second above zero".into(),
-                    );
-                }
-            }
-            let auth = &sink.auth;
-            let schemes = [
-                auth.bearer_token_file.is_some(),
-                auth.username.is_some() || auth.password_file.is_some(),
-                auth.header_name.is_some() || auth.header_value_file.is_some(),
-            ];
-            if schemes.iter().filter(|s| **s).count() > 1 {
-                bad(
-                    key("auth"),
-                    "expected one scheme: bearer_token_file, username + password_file, or header_name + header_value_file".into(),
-                );
-            }
-            if auth.username.is_some() != auth.password_file.is_some() {
-                bad(key("auth"), "username and password_file go together".into());
-            }
-            if auth.header_name.is_some() != auth.header_value_file.is_some() {
-                bad(
-                    key("auth"),
-                    "header_name and header_value_file go together".into(),
-                );
-            }
-            for (field, file) in [
-                ("auth.bearer_token_file", &auth.bearer_token_file),
-                ("auth.password_file", &auth.password_file),
-                ("auth.header_value_file", &auth.header_value_file),
-            ] {
-                if let Some(file) = file {
-                    if let Err(error) = std::fs::File::open(file) {
-                        bad(
-                            key(field),
-                            format!("cannot read {}: {error}", file.display()),
-                        );
-                    }
-                }
-            }
-            if let Some(name) = &auth.header_name {
-                if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                    bad(
-                        key("auth.header_name"),
-                        format!("{name:?} is not a valid header name"),
-                    );
-                }
-            }
+        sinks::validate(&self.sinks, &mut bad);
+        if self.config_push.is_some() && self.mqtt.is_none() {
+            bad(
+                "config_push".into(),
+                "pushes arrive on the site broker: [config_push] needs an [mqtt] section".into(),
+            );
         }
         devices::validate(self.mqtt.as_ref(), &self.barcodes, &self.devices, &mut bad);
         out
+    }
+
+    /// The settings of `self` that `other` changes although a push may not change them
+    /// (`site.id`, `site.data_dir`, `config_push`), by key.
+    pub fn fixed_changes(&self, other: &Config) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        if self.site.id != other.site.id {
+            changed.push("site.id");
+        }
+        if self.site.data_dir != other.site.data_dir {
+            changed.push("site.data_dir");
+        }
+        if self.config_push != other.config_push {
+            changed.push("config_push");
+        }
+        changed
     }
 
     /// Address of the admin API (validated by [`Config::parse`]).
@@ -604,14 +460,32 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_credential_file_is_a_config_error() {
+    fn files_are_named_not_read() {
+        // Checked off the box, where neither the token nor the CA exists.
         let text = format!(
-            "{MINIMAL}[sinks.erp]\nurl = \"http://x/\"\n[sinks.erp.auth]\nbearer_token_file = \"/nonexistent/erp.token\"\n"
+            "{MINIMAL}[sinks.erp]\nurl = \"http://x/\"\n[sinks.erp.auth]\nbearer_token_file = \"/nonexistent/erp.token\"\n\
+             [mqtt]\nurl = \"mqtts://broker:8883\"\nca_file = \"/nonexistent/ca.pem\"\n\
+             username = \"dg\"\npassword_file = \"/nonexistent/mqtt.pw\"\n\
+             [config_push]\npublic_key_file = \"/nonexistent/push.pub\"\n"
         );
+        let config = Config::parse(&text).expect("valid without its files");
+        assert!(config.config_push.is_some());
+    }
+
+    #[test]
+    fn config_push_needs_the_site_broker() {
+        let text = format!("{MINIMAL}[config_push]\npublic_key_file = \"push.pub\"\n");
         let problems = Config::parse(&text).unwrap_err();
-        assert_eq!(problems[0].key, "sinks.erp.auth.bearer_token_file");
-        assert_eq!(problems[0].line, Some(7));
-        assert!(problems[0].message.contains("cannot read"), "{problems:?}");
+        assert_eq!(problems[0].key, "config_push");
+        assert!(problems[0].message.contains("[mqtt]"), "{problems:?}");
+    }
+
+    #[test]
+    fn fixed_settings_are_named_when_changed() {
+        let a = Config::parse(MINIMAL).unwrap();
+        let b = Config::parse(&MINIMAL.replace("wh-test", "wh-other")).unwrap();
+        assert_eq!(a.fixed_changes(&a), Vec::<&str>::new());
+        assert_eq!(a.fixed_changes(&b), ["site.id"]);
     }
 
     #[test]

@@ -15,28 +15,6 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::config::{Config, Problem};
-
-/// Checks of the inbound side that need the devices' own knowledge, run by `config validate`
-/// and at start once the file itself is sound: the site broker's URL and the content of its
-/// password, CA, certificate and key files, read as the connection will use them.
-pub fn check(config: &Config) -> Vec<Problem> {
-    let Some(m) = &config.mqtt else {
-        return Vec::new();
-    };
-    match mqtt::check(m) {
-        Ok(()) => Vec::new(),
-        Err(error) => {
-            let (key, message) = error.problem();
-            vec![Problem {
-                key,
-                line: None,
-                message,
-            }]
-        }
-    }
-}
-
 /// What the admin API shows about a device; updated by its task.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DeviceSnapshot {

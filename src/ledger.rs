@@ -19,7 +19,7 @@ mod data_dir;
 mod error;
 mod sqlite;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod types;
 
 use std::collections::{HashMap, HashSet};
@@ -129,6 +129,10 @@ enum Command {
     Tick {
         reply: oneshot::Sender<Result<(), LedgerError>>,
     },
+    Reconfigure {
+        settings: Box<LedgerSettings>,
+        reply: oneshot::Sender<Result<(), LedgerError>>,
+    },
     Maintain {
         reply: oneshot::Sender<Result<(), LedgerError>>,
     },
@@ -172,6 +176,13 @@ pub fn open(
     settings: LedgerSettings,
     lock: DataDirLock,
 ) -> Result<(LedgerHandle, LedgerThread), LedgerError> {
+    if lock.dir() != settings.data_dir {
+        // A programming error, but one that would let two ledgers share a buffer.
+        return Err(LedgerError::Locked {
+            path: settings.data_dir.clone(),
+            pid: None,
+        });
+    }
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (committed_tx, committed) = watch::channel(Commits::default());
     let data_dir: Arc<Path> = Arc::from(settings.data_dir.as_path());
@@ -235,6 +246,15 @@ impl LedgerHandle {
         self.call(|reply| Command::Tick { reply }).await?
     }
 
+    /// Takes new settings (routes, devices, barcode rules, retention, `max_disk`, `sync`) from
+    /// the next commit on: what is committed before keeps the routes it was committed with. The
+    /// data directory stays the one the ledger was opened in.
+    pub async fn reconfigure(&self, settings: LedgerSettings) -> Result<(), LedgerError> {
+        let settings = Box::new(settings);
+        self.call(|reply| Command::Reconfigure { settings, reply })
+            .await?
+    }
+
     /// Runs retention and the capacity checks now.
     pub async fn maintain(&self) -> Result<(), LedgerError> {
         self.call(|reply| Command::Maintain { reply }).await?
@@ -259,14 +279,17 @@ impl LedgerHandle {
         }
     }
 
-    /// Backlog of each of `sinks`, and buffer-wide figures.
+    /// Sinks with events not delivered yet: the configured ones that have any, and sinks removed
+    /// from the configuration while events still waited for them (they stay listed and
+    /// replayable until those are delivered, or the sink is added back).
+    pub async fn open_sinks(&self) -> Result<Vec<String>, LedgerError> {
+        self.reads.open_sinks().await
+    }
+
+    /// Backlog of each of `sinks` and of any other sink with events waiting, and buffer-wide
+    /// figures.
     pub async fn status(&self, sinks: Vec<String>) -> Result<LedgerStatus, LedgerError> {
-        let data_dir = self.data_dir.clone();
-        let mut status = self.reads.status(sinks).await?;
-        status.set_aside = tokio::task::spawn_blocking(move || sqlite::set_aside_files(&data_dir))
-            .await
-            .unwrap_or_default();
-        Ok(status)
+        self.reads.status(sinks, self.data_dir.clone()).await
     }
 
     /// Events matching `filter`, oldest first.

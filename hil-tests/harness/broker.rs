@@ -467,6 +467,16 @@ impl MqttClient {
     /// Publishes every payload with QoS 1, pipelined, and waits until the broker has
     /// acknowledged all of them.
     pub async fn publish_all(&self, topic: &str, payloads: Vec<Vec<u8>>) {
+        self.publish_with(topic, payloads, false).await;
+    }
+
+    /// Publishes `payload` with QoS 1, retained (the broker keeps it for later subscribers),
+    /// and waits for the broker's PUBACK.
+    pub async fn publish_retained(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.publish_with(topic, vec![payload.into()], true).await;
+    }
+
+    async fn publish_with(&self, topic: &str, payloads: Vec<Vec<u8>>, retain: bool) {
         self.wait_connected().await;
         let target = {
             let mut published = self.published.lock().expect("publish counter poisoned");
@@ -475,7 +485,7 @@ impl MqttClient {
         };
         for payload in payloads {
             self.client
-                .publish(topic, QoS::AtLeastOnce, false, payload)
+                .publish(topic, QoS::AtLeastOnce, retain, payload)
                 .await
                 .unwrap_or_else(|e| panic!("queueing a publish to {topic} failed: {e}"));
         }

@@ -256,21 +256,6 @@ pub(super) fn validate(
                 "client_cert_file and client_key_file go together".into(),
             );
         }
-        for (field, file) in [
-            ("password_file", &m.password_file),
-            ("ca_file", &m.ca_file),
-            ("client_cert_file", &m.client_cert_file),
-            ("client_key_file", &m.client_key_file),
-        ] {
-            if let Some(file) = file {
-                if let Err(error) = std::fs::File::open(file) {
-                    bad(
-                        format!("mqtt.{field}"),
-                        format!("cannot read {}: {error}", file.display()),
-                    );
-                }
-            }
-        }
         if !(1024..=256 * 1024 * 1024).contains(&m.max_packet_size) {
             bad(
                 "mqtt.max_packet_size".into(),
@@ -339,6 +324,11 @@ pub(super) fn validate(
                     Some(t) if t.is_empty() || t.contains(['+', '#']) => {
                         bad(key("topic"), "expected one topic without wildcards".into())
                     }
+                    Some(t) if t.starts_with("dockgate/") => bad(
+                        key("topic"),
+                        "topics under dockgate/ are dockgate's own (feedback, configuration)"
+                            .into(),
+                    ),
                     Some(t) => {
                         if let Some(other) = topics.insert(t.clone(), id.clone()) {
                             bad(

@@ -20,10 +20,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use tokio::sync::{mpsc, oneshot};
+
+use super::config_push::Trigger;
+use super::live::LiveView;
 use super::status::{self, Status};
 use crate::config::Config;
-use crate::devices::DeviceStatus;
-use crate::forward::SinkStatus;
 use crate::ledger::{EventFilter, IdempotencyKey, IngestError, LedgerHandle, ReplaySelector};
 use crate::model::{now_ms, Chain, DeliveryState, NewEvent};
 
@@ -37,12 +39,10 @@ const MAX_LIST: usize = 10_000;
 pub struct AdminState {
     /// The ledger.
     pub ledger: LedgerHandle,
-    /// Running configuration.
-    pub config: Arc<Config>,
-    /// Sink workers' views, by name.
-    pub sinks: Arc<Vec<(String, SinkStatus)>>,
-    /// Device tasks' views, by id.
-    pub devices: Arc<Vec<(Arc<str>, DeviceStatus)>>,
+    /// What runs now.
+    pub live: LiveView,
+    /// Configuration changes (`POST /api/v1/config/rollback`).
+    pub changes: mpsc::Sender<Trigger>,
     /// Set once the buffer is open and recovered.
     pub ready: Arc<AtomicBool>,
     /// Renders `/metrics`.
@@ -53,7 +53,7 @@ pub struct AdminState {
 
 /// The admin router, with `devices` (the HTTP devices' ingest route) beside its own.
 pub fn router(state: AdminState, devices: Router) -> Router {
-    let max_body = state.config.admin.max_body as usize;
+    let max_body = state.live.borrow().config.admin.max_body as usize;
     Router::new()
         .route("/", get(page))
         .route("/health", get(|| async { "ok\n" }))
@@ -62,6 +62,7 @@ pub fn router(state: AdminState, devices: Router) -> Router {
         .route("/api/v1/status", get(status_json))
         .route("/api/v1/events", get(list_events).post(post_events))
         .route("/api/v1/replay", post(replay))
+        .route("/api/v1/config/rollback", post(rollback))
         .with_state(state)
         .merge(devices)
         .layer(DefaultBodyLimit::max(max_body))
@@ -104,8 +105,28 @@ fn unreadable(error: &dyn std::error::Error) -> Response {
     fail(StatusCode::INTERNAL_SERVER_ERROR, Chain(error).to_string())
 }
 
+impl AdminState {
+    /// The running configuration.
+    fn config(&self) -> Arc<Config> {
+        self.live.borrow().config.clone()
+    }
+
+    /// Whether `sink` is one the admin API answers for: configured, or removed from the
+    /// configuration with events still waiting for it.
+    async fn knows_sink(&self, sink: &str) -> Result<bool, Response> {
+        if self.config().sinks.contains_key(sink) {
+            return Ok(true);
+        }
+        match self.ledger.open_sinks().await {
+            Ok(open) => Ok(open.iter().any(|s| s == sink)),
+            Err(e) => Err(unreadable(&e)),
+        }
+    }
+}
+
 async fn collect_status(s: &AdminState) -> Result<Status, Response> {
-    status::collect(&s.ledger, &s.config, &s.sinks, &s.devices, s.started)
+    let live = s.live.borrow().clone();
+    status::collect(&s.ledger, &live, s.started)
         .await
         .map_err(|e| unreadable(&e))
 }
@@ -168,8 +189,10 @@ async fn list_events(State(s): State<AdminState>, Query(q): Query<ListQuery>) ->
         },
     };
     if let Some(sink) = &q.sink {
-        if !s.config.sinks.contains_key(sink) {
-            return fail(StatusCode::NOT_FOUND, format!("no sink named {sink:?}"));
+        match s.knows_sink(sink).await {
+            Ok(true) => {}
+            Ok(false) => return fail(StatusCode::NOT_FOUND, format!("no sink named {sink:?}")),
+            Err(r) => return r,
         }
     }
     let filter = EventFilter {
@@ -206,11 +229,15 @@ async fn replay(
         Ok(b) => b,
         Err(e) => return fail(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    if !s.config.sinks.contains_key(&req.sink) {
-        return fail(
-            StatusCode::NOT_FOUND,
-            format!("no sink named {:?}", req.sink),
-        );
+    match s.knows_sink(&req.sink).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return fail(
+                StatusCode::NOT_FOUND,
+                format!("no sink named {:?}", req.sink),
+            )
+        }
+        Err(r) => return r,
     }
     let selector = match (req.dead, req.event, req.since) {
         (true, None, None) => ReplaySelector::Dead,
@@ -242,6 +269,20 @@ async fn replay(
     }
 }
 
+/// `POST /api/v1/config/rollback`: back to the configuration applied before the running one;
+/// answers `{"from":N,"to":M}`, or 409 with the reason.
+async fn rollback(State(s): State<AdminState>) -> Response {
+    let (reply, answer) = oneshot::channel();
+    if s.changes.send(Trigger::Rollback(reply)).await.is_err() {
+        return fail(StatusCode::SERVICE_UNAVAILABLE, "dockgate is shutting down");
+    }
+    match answer.await {
+        Ok(Ok(rolled)) => Json(rolled).into_response(),
+        Ok(Err(why)) => fail(StatusCode::CONFLICT, why),
+        Err(_) => fail(StatusCode::SERVICE_UNAVAILABLE, "dockgate is shutting down"),
+    }
+}
+
 /// Parses `--since`: an RFC 3339 time, or a duration meaning that long ago.
 pub fn parse_since(text: &str) -> Option<i64> {
     if let Ok(t) = humantime::parse_rfc3339_weak(text) {
@@ -270,7 +311,7 @@ async fn post_events(
     let arrived = now_ms();
     let body = match body {
         Ok(b) => b,
-        Err(e) => return refused_body(&e, s.config.admin.max_body),
+        Err(e) => return refused_body(&e, s.config().admin.max_body),
     };
     let key = match headers.get("idempotency-key") {
         None => None,
@@ -291,7 +332,7 @@ async fn post_events(
         Ok(e) => e,
         Err((status, why)) => return fail(status, why),
     };
-    let source = format!("dockgate://{}/api", s.config.site.id);
+    let source = format!("dockgate://{}/api", s.config().site.id);
     let events = events
         .into_iter()
         .map(|e| NewEvent {

@@ -1,13 +1,12 @@
 //! The status of a running daemon, as `/api/v1/status`, the `/` page, `/metrics` gauges and the
 //! systemd STATUS line all show it.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
-use crate::forward::{SinkSnapshot, SinkStatus};
+use super::live::Live;
+use crate::forward::SinkSnapshot;
 use crate::ledger::{Backlog, LedgerError, LedgerHandle};
 
 /// Everything `dockgate status` prints.
@@ -17,6 +16,10 @@ pub struct Status {
     pub site: String,
     /// Running configuration version.
     pub config_version: u64,
+    /// Where the running configuration came from (`local file ...`, `push signed by key ...`,
+    /// `rollback`).
+    #[serde(default)]
+    pub config_origin: String,
     /// dockgate version.
     pub version: String,
     /// Seconds since start.
@@ -83,7 +86,8 @@ pub struct SinkReport {
     pub dead: u64,
     /// Age of the oldest pending event, in seconds.
     pub oldest_pending_age_seconds: Option<f64>,
-    /// `ok`, `retrying` or `paused`.
+    /// `ok`, `retrying` or `paused`; `removed` for a sink no longer configured that still has
+    /// events waiting (listed and replayable, sent again once the sink is added back).
     pub state: String,
     /// Why paused.
     pub paused_reason: Option<String>,
@@ -99,14 +103,15 @@ pub struct SinkReport {
     pub concurrency_limit: usize,
 }
 
-/// Reads the ledger and the sink workers' and devices' views.
+/// Reads the ledger and the sink workers' and devices' views of what runs now.
 pub async fn collect(
     ledger: &LedgerHandle,
-    config: &Config,
-    sinks: &Arc<Vec<(String, SinkStatus)>>,
-    devices: &Arc<Vec<(Arc<str>, crate::devices::DeviceStatus)>>,
+    live: &Live,
     started: Instant,
 ) -> Result<Status, LedgerError> {
+    let config = &live.config;
+    let sinks = &live.sinks;
+    let devices = &live.devices;
     let names: Vec<String> = config.sinks.keys().cloned().collect();
     let figures = ledger.status(names).await?;
     let used = figures.used_bytes;
@@ -143,6 +148,7 @@ pub async fn collect(
         .sinks
         .into_iter()
         .map(|b: Backlog| {
+            let configured = config.sinks.contains_key(&b.sink);
             let snap: SinkSnapshot = sinks
                 .iter()
                 .find(|(n, _)| *n == b.sink)
@@ -159,7 +165,9 @@ pub async fn collect(
                 held: b.held,
                 dead: b.dead,
                 oldest_pending_age_seconds: b.oldest_pending_age_seconds,
-                state: if snap.state.is_empty() {
+                state: if !configured {
+                    "removed".into()
+                } else if snap.state.is_empty() {
                     "ok".into()
                 } else {
                     snap.state.into()
@@ -176,6 +184,7 @@ pub async fn collect(
     Ok(Status {
         site: config.site.id.clone(),
         config_version: config.version,
+        config_origin: live.origin.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
         uptime_seconds: started.elapsed().as_secs(),
         buffer: BufferStatus {
@@ -277,6 +286,7 @@ pub fn render_page(st: &Status) -> String {
     for s in &st.sinks {
         let (color, word) = match (s.state.as_str(), s.dead) {
             ("paused", _) => ("#c62828", "STOPPED: needs IT"),
+            ("removed", _) => ("#6d6d6d", "removed from the configuration"),
             ("retrying", _) => ("#ef6c00", "not reachable, retrying"),
             (_, d) if d > 0 => ("#ef6c00", "some events refused"),
             _ if s.oldest_pending_age_seconds.unwrap_or(0.0) > 300.0 => ("#ef6c00", "behind"),
@@ -296,10 +306,11 @@ pub fn render_page(st: &Status) -> String {
         "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"10\">\
          <title>dockgate {site}</title><style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.4em .8em;border-bottom:1px solid #ddd;text-align:left}}</style></head>\
          <body><h1>dockgate — {site}</h1><table><tr><th>destination</th><th>state</th><th>waiting</th><th>oldest waiting</th><th>held</th><th>refused</th><th>last error</th></tr>{rows}</table>\
-         <p>Buffer: {buffer}</p><p><small>config version {cv} · dockgate {v} · up {up}</small></p></body></html>",
+         <p>Buffer: {buffer}</p><p><small>config version {cv} ({origin}) · dockgate {v} · up {up}</small></p></body></html>",
         site = esc(&st.site),
         buffer = esc(&st.buffer.summary),
         cv = st.config_version,
+        origin = esc(&st.config_origin),
         v = esc(&st.version),
         up = age(Some(st.uptime_seconds as f64)),
     )

@@ -2,16 +2,14 @@
 //! summary, WATCHDOG=1 only while the ledger answers and every sink worker's loop is turning,
 //! STOPPING=1 on shutdown. Outside systemd (no `$NOTIFY_SOCKET`) every call is a no-op.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use super::live::LiveView;
 use super::status;
-use crate::config::Config;
-use crate::forward::SinkStatus;
 use crate::ledger::LedgerHandle;
 use crate::model::now_ms;
 
@@ -37,9 +35,7 @@ pub fn notify_stopping() {
 /// Sends watchdog pings (when `WatchdogSec=` is set) and keeps STATUS= current.
 pub async fn supervise(
     ledger: LedgerHandle,
-    config: Arc<Config>,
-    sinks: Arc<Vec<(String, SinkStatus)>>,
-    devices: Arc<Vec<(Arc<str>, crate::devices::DeviceStatus)>>,
+    live: LiveView,
     started: Instant,
     cancel: CancellationToken,
 ) {
@@ -57,7 +53,9 @@ pub async fn supervise(
             .await
             .is_ok_and(|r| r.is_ok());
         let now = now_ms();
-        let stuck: Vec<&str> = sinks
+        let live = live.borrow().clone();
+        let stuck: Vec<&str> = live
+            .sinks
             .iter()
             .filter(|(_, s)| {
                 s.lock()
@@ -73,7 +71,7 @@ pub async fn supervise(
                 warn!(ledger_alive, stuck_sinks = ?stuck, "Withholding watchdog ping: the pipeline is not moving.");
             }
         }
-        if let Ok(st) = status::collect(&ledger, &config, &sinks, &devices, started).await {
+        if let Ok(st) = status::collect(&ledger, &live, started).await {
             send(&[NotifyState::Status(&status::one_line(&st))]);
         }
     }

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
+use tokio::sync::watch;
 
 use super::intake::IntakeHandle;
 use super::DeviceStatus;
@@ -22,37 +23,43 @@ use crate::config::{Config, SourceKind};
 use crate::ledger::InputOutcome;
 use crate::model::{now_ms, rfc3339_ms, Chain, Input};
 
-/// What the ingest endpoint knows.
-#[derive(Clone)]
-pub struct HttpDevices {
+/// The devices as the ingest endpoint knows them; replaced when the configuration changes.
+#[derive(Default)]
+pub struct HttpMap {
     /// Every configured device's source, to tell "not an HTTP device" from "no such device".
-    sources: Arc<HashMap<String, SourceKind>>,
+    sources: HashMap<String, SourceKind>,
     /// Status views of the HTTP devices.
-    statuses: Arc<HashMap<Arc<str>, DeviceStatus>>,
-    intake: IntakeHandle,
+    statuses: HashMap<Arc<str>, DeviceStatus>,
     /// `admin.max_body`, for the error message of a body over it.
     max_body: u64,
 }
 
-impl HttpDevices {
-    /// The HTTP devices of `config`, feeding `intake`.
-    pub fn new(
-        config: &Config,
-        statuses: HashMap<Arc<str>, DeviceStatus>,
-        intake: IntakeHandle,
-    ) -> Self {
+impl HttpMap {
+    /// The devices of `config`; `statuses` are the views of its HTTP devices.
+    pub fn of(config: &Config, statuses: HashMap<Arc<str>, DeviceStatus>) -> Self {
         Self {
-            sources: Arc::new(
-                config
-                    .devices
-                    .iter()
-                    .map(|(id, d)| (id.clone(), d.source))
-                    .collect(),
-            ),
-            statuses: Arc::new(statuses),
-            intake,
+            sources: config
+                .devices
+                .iter()
+                .map(|(id, d)| (id.clone(), d.source))
+                .collect(),
+            statuses,
             max_body: config.admin.max_body,
         }
+    }
+}
+
+/// What the ingest endpoint works with.
+#[derive(Clone)]
+pub struct HttpDevices {
+    map: watch::Receiver<Arc<HttpMap>>,
+    intake: IntakeHandle,
+}
+
+impl HttpDevices {
+    /// HTTP devices as `map` says now, feeding `intake`.
+    pub fn new(map: watch::Receiver<Arc<HttpMap>>, intake: IntakeHandle) -> Self {
+        Self { map, intake }
     }
 
     /// The ingest route; the admin API sets the body limit.
@@ -74,7 +81,8 @@ async fn ingest(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let received_ms = now_ms();
-    match s.sources.get(&device) {
+    let map = s.map.borrow().clone();
+    match map.sources.get(&device) {
         Some(SourceKind::Http) => {}
         Some(_) => {
             return fail(
@@ -89,13 +97,13 @@ async fn ingest(
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return fail(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body larger than admin.max_body ({} bytes)", s.max_body),
+                format!("body larger than admin.max_body ({} bytes)", map.max_body),
             )
         }
         Err(e) => return fail(StatusCode::BAD_REQUEST, e.body_text()),
     };
     let id: Arc<str> = Arc::from(device.as_str());
-    if let Some(st) = s.statuses.get(&id) {
+    if let Some(st) = map.statuses.get(&id) {
         if let Ok(mut st) = st.lock() {
             st.up = true;
             st.inputs += 1;

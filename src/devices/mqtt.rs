@@ -6,10 +6,13 @@
 //!
 //! - [`session`]: options, credentials and TLS of the connection, and what a failure means;
 //! - [`subscribe`]: the device topics and the [`crate::model::Input`] of each message;
-//! - [`acks`]: commit through the intake, then PUBACK, in order;
-//! - [`feedback`]: operator feedback published on the same session.
+//! - [`acks`]: commit through the intake (or hand a configuration push over), then PUBACK, in
+//!   order;
+//! - [`feedback`]: operator feedback published on the same session;
+//! - [`control`]: dockgate's own topics, configuration pushes in and their status out.
 
 mod acks;
+mod control;
 mod feedback;
 mod session;
 mod subscribe;
@@ -17,11 +20,12 @@ mod subscribe;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rumqttc::{AsyncClient, Event, Incoming, MqttOptions};
+use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
+pub use self::control::{ControlMessage, ControlTopic, StatusPublisher};
 pub use self::feedback::FeedbackPublisher;
 use self::session::Settings;
 pub use self::session::{check, MqttSetupError};
@@ -29,11 +33,21 @@ use self::subscribe::Topics;
 use super::intake::IntakeHandle;
 use super::DeviceStatus;
 use crate::backoff::Backoff;
-use crate::config::Config;
+use crate::config::{Config, MqttConfig};
 
 /// Requests (PUBACKs, subscriptions, feedback) queued for the event loop. The loop never waits
 /// on the ledger, so this only has to cover the broker's in-flight window.
 const REQUEST_QUEUE: usize = 4096;
+
+/// Client options for a tool that publishes on a broker once (`dockgate config push`): the
+/// URL, credentials and TLS of `m` as the daemon reads them, but a clean session and
+/// acknowledgements by the client library.
+pub fn tool_options(m: &MqttConfig) -> Result<MqttOptions, MqttSetupError> {
+    let mut options = session::options(m, "tool")?;
+    options.set_clean_session(true);
+    options.set_manual_acks(false);
+    Ok(options)
+}
 
 /// The broker connection and what it feeds.
 pub struct MqttInput {
@@ -43,14 +57,17 @@ pub struct MqttInput {
     client: AsyncClient,
     eventloop: rumqttc::EventLoop,
     site: Arc<str>,
+    control: Option<ControlTopic>,
 }
 
 impl MqttInput {
     /// Prepares the connection for the MQTT devices of `config` (None without `[mqtt]`); it
-    /// reads the credential and certificate files.
+    /// reads the credential and certificate files. With `control`, the session also
+    /// subscribes to that topic and hands its messages over.
     pub fn build(
         config: &Config,
         statuses: HashMap<Arc<str>, DeviceStatus>,
+        control: Option<ControlTopic>,
     ) -> Result<Option<Self>, MqttSetupError> {
         let Some(m) = &config.mqtt else {
             return Ok(None);
@@ -65,7 +82,13 @@ impl MqttInput {
             client,
             eventloop,
             site: Arc::from(config.site.id.as_str()),
+            control,
         }))
+    }
+
+    /// A publisher of retained messages on this connection.
+    pub fn status_publisher(&self) -> StatusPublisher {
+        StatusPublisher::new(self.client.clone())
     }
 
     /// A feedback publisher on this connection.
@@ -79,8 +102,13 @@ impl MqttInput {
         // does; what waits here is bounded by the broker's in-flight window.
         let (unacked_tx, unacked_rx) = mpsc::unbounded_channel();
         let acker = tokio::spawn(
-            acks::acknowledge(self.client.clone(), intake, unacked_rx)
-                .instrument(tracing::info_span!("mqtt-ack")),
+            acks::acknowledge(
+                self.client.clone(),
+                intake,
+                self.control.clone(),
+                unacked_rx,
+            )
+            .instrument(tracing::info_span!("mqtt-ack")),
         );
         let mut backoff = Backoff::devices();
         // The last failure logged: a different one is logged again, a repeat is not.
@@ -101,10 +129,25 @@ impl MqttInput {
                     );
                     self.topics.set_up(true, None);
                     self.topics.subscribe_all(&self.client);
+                    if let Some(control) = &self.control {
+                        // A retained push waiting there arrives right after.
+                        if let Err(error) = self
+                            .client
+                            .try_subscribe(control.topic.clone(), QoS::AtLeastOnce)
+                        {
+                            warn!(topic = %control.topic, error = %error, "Subscribing failed.");
+                        }
+                    }
                 }
                 Ok(Event::Incoming(Incoming::Publish(publish))) => {
-                    let input = self.topics.input_of(&publish);
-                    if unacked_tx.send(acks::Unacked { publish, input }).is_err() {
+                    let message = match &self.control {
+                        Some(c) if c.topic == publish.topic => acks::Unacked::Control { publish },
+                        _ => {
+                            let input = self.topics.input_of(&publish);
+                            acks::Unacked::Input { publish, input }
+                        }
+                    };
+                    if unacked_tx.send(message).is_err() {
                         break;
                     }
                 }

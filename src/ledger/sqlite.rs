@@ -160,11 +160,7 @@ fn open_connection(path: &Path, sync: SyncMode) -> Result<Connection, OpenFailur
     }
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    let sync = match sync {
-        SyncMode::Full => "FULL",
-        SyncMode::Normal => "NORMAL",
-    };
-    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "synchronous", sync_pragma(sync))?;
     // The `ledger-checkpoint` thread copies the WAL back, so no commit waits for it.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // After a burst made it long, the WAL file is cut back when it starts over.
@@ -194,11 +190,7 @@ pub(super) fn commit_times(
     let measure = || -> rusqlite::Result<Vec<Duration>> {
         let conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        let sync = match sync {
-            SyncMode::Full => "FULL",
-            SyncMode::Normal => "NORMAL",
-        };
-        conn.pragma_update(None, "synchronous", sync)?;
+        conn.pragma_update(None, "synchronous", sync_pragma(sync))?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)",
         )?;
@@ -220,6 +212,14 @@ pub(super) fn commit_times(
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     result
+}
+
+/// SQLite's `synchronous` for a `buffer.sync` mode.
+fn sync_pragma(sync: SyncMode) -> &'static str {
+    match sync {
+        SyncMode::Full => "FULL",
+        SyncMode::Normal => "NORMAL",
+    }
 }
 
 /// Opens a read-only connection for readers beside the writer.
@@ -294,6 +294,10 @@ impl Reads {
             Ok(status)
         })
         .await
+    }
+
+    pub(super) async fn open_sinks(&self) -> Result<Vec<String>, LedgerError> {
+        self.run("list its sinks", read::open_sinks).await
     }
 
     pub(super) async fn events(&self, filter: EventFilter) -> Result<Vec<EventRow>, LedgerError> {

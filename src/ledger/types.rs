@@ -176,7 +176,8 @@ pub struct Backlog {
 /// What the ledger holds, for status and capacity forecasts.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerStatus {
-    /// Backlog of each sink asked about.
+    /// Backlog of each sink asked about, then of any other sink with events waiting (one removed
+    /// from the configuration).
     pub sinks: Vec<Backlog>,
     /// Events stored (any state).
     pub events: u64,

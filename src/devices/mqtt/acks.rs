@@ -1,7 +1,8 @@
-//! Acknowledgements: each message goes to the intake in arrival order and is acknowledged
-//! (PUBACK) only after the ledger committed what came of it, in the same order. A message not
-//! committed (dockgate stopped, the buffer refused it meanwhile) is never acknowledged, so the
-//! broker redelivers it, and the ledger knows a redelivery of one it did commit.
+//! Acknowledgements: each message goes where it belongs in arrival order (a device's input to
+//! the intake, a configuration push to whoever processes it) and is acknowledged (PUBACK) only
+//! once that is done (the input committed, the push dealt with), in the same order. A message
+//! not done with (dockgate stopped, the buffer refused it meanwhile) is never acknowledged, so
+//! the broker redelivers it, and the ledger knows a redelivery of an input it did commit.
 
 use std::collections::VecDeque;
 
@@ -9,46 +10,90 @@ use rumqttc::{AsyncClient, Publish};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
+use super::control::{ControlMessage, ControlTopic};
 use crate::devices::intake::IntakeHandle;
 use crate::ledger::InputOutcome;
+use crate::model::Input;
 
-/// A message on its way: its PUBLISH (for the PUBACK) and where its outcome will arrive.
-pub(super) struct Unacked {
-    pub publish: Publish,
-    pub input: crate::model::Input,
+/// A message on its way, with its PUBLISH (for the PUBACK).
+pub(super) enum Unacked {
+    /// A device's input.
+    Input { publish: Publish, input: Input },
+    /// A message on the configuration topic.
+    Control { publish: Publish },
 }
 
-/// Runs until the session stops sending messages, or the intake closes.
+/// What a message waits for before its PUBACK.
+enum Pending {
+    Input(oneshot::Receiver<InputOutcome>),
+    Control(oneshot::Receiver<()>),
+}
+
+impl Pending {
+    /// Whether it was done with; false when whoever had it is gone.
+    async fn done(&mut self) -> bool {
+        match self {
+            Pending::Input(rx) => rx.await.is_ok(),
+            Pending::Control(rx) => rx.await.is_ok(),
+        }
+    }
+}
+
+/// Runs until the session stops sending messages, or the intake closes. Messages still
+/// waiting then are not acknowledged: the broker redelivers them to the next session.
 pub(super) async fn acknowledge(
     client: AsyncClient,
     intake: IntakeHandle,
+    control: Option<ControlTopic>,
     mut rx: mpsc::UnboundedReceiver<Unacked>,
 ) {
-    let mut waiting: VecDeque<(Publish, oneshot::Receiver<InputOutcome>)> = VecDeque::new();
+    let mut waiting: VecDeque<(Publish, Pending)> = VecDeque::new();
     loop {
         tokio::select! {
-            // The oldest message's commit came back: acknowledge it (later ones wait behind
-            // it, so PUBACKs keep the arrival order).
-            answer = async { (&mut waiting.front_mut()?.1).await.ok() }, if !waiting.is_empty() => {
+            // The oldest message is done with: acknowledge it (later ones wait behind it, so
+            // PUBACKs keep the arrival order).
+            done = async { Some(waiting.front_mut()?.1.done().await) }, if !waiting.is_empty() => {
                 let Some((publish, _)) = waiting.pop_front() else { continue };
-                match answer {
-                    Some(_) => {
+                match done {
+                    Some(true) => {
                         if let Err(error) = client.ack(&publish).await {
                             warn!(error = %error, "Queueing a PUBACK failed; the broker will redeliver.");
                         }
                     }
-                    // The intake stopped before the commit (the ledger is gone): no PUBACK,
-                    // the broker redelivers at the next start.
-                    None => return,
+                    // The intake stopped before the commit (the ledger is gone): no PUBACK, the
+                    // broker redelivers at the next start.
+                    _ => return,
                 }
             }
-            // A new message from the session: hand it to the intake at once, so messages
-            // commit in groups rather than one round trip each.
+            // A new message from the session: hand it over at once, so inputs commit in
+            // groups rather than one round trip each.
             next = rx.recv() => {
-                let Some(m) = next else { return };
-                match intake.submit(m.input).await {
-                    Ok(answer) => waiting.push_back((m.publish, answer)),
-                    Err(_) => return,
+                match next {
+                    None => return,
+                    Some(Unacked::Input { publish, input }) => match intake.submit(input).await {
+                        Ok(answer) => waiting.push_back((publish, Pending::Input(answer))),
+                        Err(_) => return,
+                    },
+                    Some(Unacked::Control { publish }) => {
+                        let (done, answer) = oneshot::channel();
+                        let message = ControlMessage {
+                            payload: publish.payload.to_vec(),
+                            retained: publish.retain,
+                            redelivered: publish.dup,
+                            done,
+                        };
+                        let handed = match &control {
+                            Some(c) => c.tx.send(message).await.is_ok(),
+                            None => false,
+                        };
+                        if handed {
+                            waiting.push_back((publish, Pending::Control(answer)));
+                        } else {
+                            // Nobody takes pushes (dockgate is stopping): no PUBACK, so the
+                            // broker keeps it for the next session.
+                            warn!("A configuration push arrived while none is taken; left unacknowledged.");
+                        }
+                    }
                 }
             }
         }

@@ -310,11 +310,33 @@ pub(super) fn seq_of_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<
         .optional()
 }
 
-/// Backlog of each of `sinks` and buffer-wide figures (the data directory's set-aside files
-/// are the caller's to add).
+/// Sinks with events not delivered yet, by name: the configured ones and any that was removed
+/// from the configuration while events still waited for it.
+pub(super) fn open_sinks(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    // Through the index of open rows, one step per sink (a skip-scan), not per row.
+    let mut next = conn.prepare_cached(
+        "SELECT MIN(sink) FROM deliveries WHERE state != 'delivered' AND sink > ?1",
+    )?;
+    let mut out = Vec::new();
+    let mut after = String::new();
+    while let Some(sink) = next.query_row([&after], |r| r.get::<_, Option<String>>(0))? {
+        after.clone_from(&sink);
+        out.push(sink);
+    }
+    Ok(out)
+}
+
+/// Backlog of each of `sinks` and of any other sink with events waiting, and buffer-wide
+/// figures (the data directory's set-aside files are the caller's to add).
 pub(super) fn status(conn: &Connection, sinks: &[String]) -> rusqlite::Result<LedgerStatus> {
     // One snapshot, so the backlog and the figures agree.
     let snapshot = conn.unchecked_transaction()?;
+    let mut sinks = sinks.to_vec();
+    for other in open_sinks(conn)? {
+        if !sinks.contains(&other) {
+            sinks.push(other);
+        }
+    }
     let hour_ago = now_ms() - 3_600_000;
     let (events, data_bytes): (i64, i64) = conn.query_row(
         "SELECT COUNT(*), COALESCE(SUM(length(data) + length(subject) + length(type)), 0) FROM events",
@@ -336,7 +358,7 @@ pub(super) fn status(conn: &Connection, sinks: &[String]) -> rusqlite::Result<Le
         .optional()?
         .unwrap_or(0);
     let status = LedgerStatus {
-        sinks: backlog(conn, sinks)?,
+        sinks: backlog(conn, &sinks)?,
         events: events as u64,
         events_last_hour: recent as u64,
         data_bytes_last_hour: recent_bytes as u64,

@@ -102,6 +102,7 @@ impl Command {
             Command::Inputs { reply, .. } => Reply::Inputs(reply, Ok(Vec::new())),
             Command::Plan { reply, .. }
             | Command::Outcome { reply, .. }
+            | Command::Reconfigure { reply, .. }
             | Command::Tick { reply }
             | Command::Maintain { reply }
             | Command::Ping { reply } => Reply::Unit(reply),
@@ -270,6 +271,10 @@ impl Writer {
                 let result = self.maintain();
                 keep(replies, result, |_| Reply::Unit(reply))
             }
+            Command::Reconfigure { settings, reply } => {
+                let result = self.reconfigure(*settings);
+                keep(replies, result, |_| Reply::Unit(reply))
+            }
             Command::Ping { reply } => keep(replies, Ok(()), |_| Reply::Unit(reply)),
         }
     }
@@ -278,6 +283,28 @@ impl Writer {
         if self.last_maintain.elapsed() >= MAINTAIN_EVERY {
             self.maintain()?;
         }
+        Ok(())
+    }
+
+    /// New settings for what follows in this group and after. The data directory cannot move.
+    fn reconfigure(&mut self, settings: LedgerSettings) -> rusqlite::Result<()> {
+        if settings.sync != self.core.settings.sync {
+            // Takes effect at this transaction's commit.
+            self.core
+                .conn
+                .pragma_update(None, "synchronous", super::sync_pragma(settings.sync))?;
+        }
+        self.core.capacity.max = settings.max_disk;
+        let data_dir = std::mem::take(&mut self.core.settings.data_dir);
+        self.core.settings = LedgerSettings {
+            data_dir,
+            ..settings
+        };
+        info!(
+            sinks = self.core.settings.routes.len(),
+            devices = self.core.settings.devices.len(),
+            "Ledger settings changed."
+        );
         Ok(())
     }
 

@@ -1,0 +1,166 @@
+//! `[sinks.<name>]`: the HTTP destinations events are forwarded to, and their checks.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{de_duration, is_name};
+
+/// `[sinks.<name>]`: one HTTP destination.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// Where events are POSTed.
+    pub url: String,
+    /// Event types routed to this sink, as globs where `*` matches any text (dots too).
+    #[serde(default = "default_events")]
+    pub events: Vec<String>,
+    /// Events per request; above 1 the sink receives CloudEvents batches (opt-in, because a
+    /// receiver must be known to accept them).
+    #[serde(default = "one")]
+    pub batch_max_events: usize,
+    /// Requests in flight at once (events of different subjects).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Time allowed for one request, answer included.
+    #[serde(default = "default_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// First retry delay; doubles with each failure (full jitter) up to `retry_max`.
+    #[serde(default = "default_retry_initial", deserialize_with = "de_duration")]
+    pub retry_initial: Duration,
+    /// Longest retry delay, and the probe interval of a paused sink.
+    #[serde(default = "default_retry_max", deserialize_with = "de_duration")]
+    pub retry_max: Duration,
+    /// Optional pace limit in requests per second.
+    #[serde(default)]
+    pub max_requests_per_second: Option<f64>,
+    /// Credentials, read from files.
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// `[sinks.<name>.auth]`: at most one scheme, secrets always in files.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// File holding a bearer token (`Authorization: Bearer <token>`).
+    pub bearer_token_file: Option<PathBuf>,
+    /// User name for HTTP basic auth (with `password_file`).
+    pub username: Option<String>,
+    /// File holding the basic-auth password.
+    pub password_file: Option<PathBuf>,
+    /// Name of a custom header (with `header_value_file`), e.g. `X-Api-Key`.
+    pub header_name: Option<String>,
+    /// File holding the custom header's value.
+    pub header_value_file: Option<PathBuf>,
+}
+
+fn default_events() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+fn one() -> usize {
+    1
+}
+fn default_concurrency() -> usize {
+    4
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_retry_initial() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_retry_max() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// Checks the sinks; `bad(key, message)` records a problem. Secret files are named, not read:
+/// a configuration is checked off the box too, and the files are read when the sink starts.
+pub(super) fn validate(sinks: &BTreeMap<String, SinkConfig>, bad: &mut dyn FnMut(String, String)) {
+    for (name, sink) in sinks {
+        let key = |field: &str| format!("sinks.{name}.{field}");
+        if !is_name(name) {
+            bad(
+                format!("sinks.{name}"),
+                "sink names use letters, digits, '-', '_' or '.'".into(),
+            );
+        }
+        match reqwest::Url::parse(&sink.url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            Ok(url) => bad(
+                key("url"),
+                format!(
+                    "expected an http:// or https:// URL, got scheme {:?}",
+                    url.scheme()
+                ),
+            ),
+            Err(error) => bad(key("url"), format!("expected a URL ({error})")),
+        }
+        if sink.events.is_empty() || sink.events.iter().any(|g| g.trim().is_empty()) {
+            bad(
+                key("events"),
+                "expected a list of non-empty event type globs, e.g. [\"pick.*\"]".into(),
+            );
+        }
+        if !(1..=10_000).contains(&sink.batch_max_events) {
+            bad(key("batch_max_events"), "expected 1 to 10000".into());
+        }
+        if !(1..=256).contains(&sink.concurrency) {
+            bad(key("concurrency"), "expected 1 to 256".into());
+        }
+        if sink.timeout.is_zero() {
+            bad(key("timeout"), "expected a duration above zero".into());
+        }
+        if sink.retry_initial.is_zero() {
+            bad(
+                key("retry_initial"),
+                "expected a duration above zero".into(),
+            );
+        }
+        if sink.retry_max < sink.retry_initial {
+            bad(
+                key("retry_max"),
+                "expected a duration not below retry_initial".into(),
+            );
+        }
+        if let Some(rate) = sink.max_requests_per_second {
+            if !(rate.is_finite() && rate > 0.0) {
+                bad(
+                    key("max_requests_per_second"),
+                    "expected a number of requests per second above zero".into(),
+                );
+            }
+        }
+        let auth = &sink.auth;
+        let schemes = [
+            auth.bearer_token_file.is_some(),
+            auth.username.is_some() || auth.password_file.is_some(),
+            auth.header_name.is_some() || auth.header_value_file.is_some(),
+        ];
+        if schemes.iter().filter(|s| **s).count() > 1 {
+            bad(
+                key("auth"),
+                "expected one scheme: bearer_token_file, username + password_file, or header_name + header_value_file".into(),
+            );
+        }
+        if auth.username.is_some() != auth.password_file.is_some() {
+            bad(key("auth"), "username and password_file go together".into());
+        }
+        if auth.header_name.is_some() != auth.header_value_file.is_some() {
+            bad(
+                key("auth"),
+                "header_name and header_value_file go together".into(),
+            );
+        }
+        if let Some(name) = &auth.header_name {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                bad(
+                    key("auth.header_name"),
+                    format!("{name:?} is not a valid header name"),
+                );
+            }
+        }
+    }
+}

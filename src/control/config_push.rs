@@ -1,0 +1,606 @@
+//! Configuration changes at run time (DESIGN §6): signed pushes from central IT on
+//! `dockgate/<site>/config`, the local file re-read on SIGHUP, and `dockgate config rollback`.
+//!
+//! Every change goes the same way: checked (for a push: the minisign signature, against the
+//! keys of `[config_push] public_key_file`), parsed and validated as `dockgate config validate`
+//! does, held against the running configuration (the same `site.id`; a `version` above every
+//! version this box has applied, so a replay or an older push is refused, also after a
+//! restart; `site.id`, `data_dir` and `config_push` unchanged), then applied without a restart
+//! by the daemon's wiring, recorded in the data directory ([`history`]) and reported, retained,
+//! on `dockgate/<site>/config/status`. A refused change changes nothing and says exactly why.
+//!
+//! At start, [`startup`] picks the configuration to run: the newest, by `version`, of the
+//! local file and the last applied change.
+
+pub mod history;
+pub mod verify;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, warn};
+
+use self::history::{Entry, History, Source};
+use self::verify::TrustedKeys;
+use crate::config::{Config, ConfigError, Problem};
+use crate::devices::mqtt::{ControlMessage, StatusPublisher};
+use crate::model::{now_ms, rfc3339_ms};
+
+/// The configuration topic of site `site`.
+pub fn config_topic(site: &str) -> String {
+    format!("dockgate/{site}/config")
+}
+
+/// The topic the outcome of every change is published on, retained.
+pub fn status_topic(site: &str) -> String {
+    format!("dockgate/{site}/config/status")
+}
+
+/// A push as central IT publishes it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushMessage {
+    /// The whole TOML text.
+    pub config: String,
+    /// The minisign signature of exactly those bytes (the text of a `.minisig` file).
+    pub signature: String,
+}
+
+/// The outcome of a change, as published on the status topic.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChangeStatus {
+    /// The version the change carried (none when it could not even be read).
+    pub version: Option<u64>,
+    /// `applied` or `rejected`.
+    pub status: String,
+    /// Why it was refused.
+    pub error: Option<String>,
+    /// When, RFC 3339.
+    pub at: String,
+    /// `push`, `local` or `rollback`.
+    pub origin: String,
+}
+
+/// What the daemon's wiring is asked to do: run this configuration from now on.
+pub struct ApplyRequest {
+    /// The new configuration, validated.
+    pub config: Arc<Config>,
+    /// Where it came from, for people.
+    pub origin: String,
+    /// Whether it runs now; the reason when not (nothing changed then).
+    pub reply: oneshot::Sender<Result<(), String>>,
+}
+
+/// Something that may change the configuration.
+pub enum Trigger {
+    /// A message on the configuration topic.
+    Push(ControlMessage),
+    /// SIGHUP: read the local file again.
+    Reload,
+    /// `dockgate config rollback`: back to the configuration applied before the running one.
+    Rollback(oneshot::Sender<Result<RolledBack, String>>),
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolledBack {
+    /// The version that ran before.
+    pub from: u64,
+    /// The version that runs now.
+    pub to: u64,
+}
+
+/// The configuration to start with, and where it came from.
+pub struct Startup {
+    /// The configuration.
+    pub config: Config,
+    /// Its text.
+    pub text: String,
+    /// Where it came from, for people.
+    pub origin: String,
+    /// It is the local file's.
+    pub from_local: bool,
+}
+
+/// Picks what to run at start: the local file, or the configuration applied last (a push, a
+/// reload or a rollback recorded in the data directory) when its `version` is higher. When the
+/// local file is unusable but a last applied configuration is kept, that one runs (last known
+/// good); the local file's problems are returned beside it, to be logged.
+pub fn startup(local_path: &Path) -> Result<(Startup, Option<ConfigError>), ConfigError> {
+    let local = Config::load(local_path).and_then(|c| {
+        let text = std::fs::read_to_string(local_path).map_err(|e| ConfigError {
+            path: local_path.to_owned(),
+            problems: vec![Problem {
+                key: String::new(),
+                line: None,
+                message: format!("cannot read: {e}"),
+            }],
+        })?;
+        Ok((c, text))
+    });
+    let data_dir = match &local {
+        Ok((c, _)) => c.site.data_dir.clone(),
+        Err(_) => data_dir_of(local_path),
+    };
+    let last = History::open(&data_dir)
+        .map_err(|e| warn!(error = %e, "Applied configurations unreadable; using the local file."))
+        .ok()
+        .and_then(|h| h.newest().cloned());
+    let last = last.and_then(|entry| match Config::parse(&entry.config) {
+        Ok(config) => Some((config, entry)),
+        Err(problems) => {
+            warn!(version = entry.version, problems = %one_line(&problems),
+                "The configuration applied last no longer validates; using the local file.");
+            None
+        }
+    });
+    let local_origin = format!("local file {}", local_path.display());
+    match (local, last) {
+        (Ok((config, _)), Some((pushed, entry)))
+            if entry.version > config.version && config.fixed_changes(&pushed).is_empty() =>
+        {
+            Ok((
+                Startup {
+                    config: pushed,
+                    origin: describe(&entry),
+                    text: entry.config,
+                    from_local: false,
+                },
+                None,
+            ))
+        }
+        (Ok((config, text)), _) => Ok((
+            Startup {
+                config,
+                text,
+                origin: local_origin,
+                from_local: true,
+            },
+            None,
+        )),
+        (Err(problem), Some((pushed, entry))) => Ok((
+            Startup {
+                config: pushed,
+                origin: format!("{} (the local file is unusable)", describe(&entry)),
+                text: entry.config,
+                from_local: false,
+            },
+            Some(problem),
+        )),
+        (Err(problem), None) => Err(problem),
+    }
+}
+
+/// `site.data_dir` of a file that does not validate, if it says; else the default.
+fn data_dir_of(path: &Path) -> PathBuf {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|t| t.get("site")?.get("data_dir")?.as_str().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/var/lib/dockgate"))
+}
+
+fn describe(entry: &Entry) -> String {
+    match (&entry.source, &entry.signed_by) {
+        (Source::Push, Some(key)) => format!("push signed by key {key}"),
+        (Source::Local, _) => "local file, as last reloaded".into(),
+        (source, _) => source.as_str().into(),
+    }
+}
+
+/// Validation problems on one line.
+fn one_line(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| {
+            let mut s = String::new();
+            if let Some(line) = p.line {
+                s.push_str(&format!("line {line}: "));
+            }
+            if !p.key.is_empty() {
+                s.push_str(&format!("key `{}`: ", p.key));
+            }
+            s.push_str(&p.message);
+            s
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The task that takes every change of configuration, one at a time.
+pub struct ConfigChanges {
+    site: String,
+    local_path: PathBuf,
+    data_dir: PathBuf,
+    /// None without `[config_push]`: pushes are not taken.
+    keys: Option<TrustedKeys>,
+    running: Arc<Config>,
+    running_text: String,
+    /// The running configuration is the local file's, not recorded yet.
+    unrecorded_local: bool,
+    apply: mpsc::Sender<ApplyRequest>,
+    status: watch::Receiver<Option<StatusPublisher>>,
+}
+
+impl ConfigChanges {
+    /// Changes of the running `config` (whose text is `text`, from the local file when
+    /// `from_local`), read from `local_path` on SIGHUP, applied through `apply`, reported
+    /// through the publisher `status` holds. Reads the trusted keys (when pushes are taken).
+    pub fn new(
+        config: Arc<Config>,
+        text: String,
+        local_path: PathBuf,
+        from_local: bool,
+        apply: mpsc::Sender<ApplyRequest>,
+        status: watch::Receiver<Option<StatusPublisher>>,
+    ) -> Result<Self, verify::SignatureError> {
+        let keys = match &config.config_push {
+            Some(push) => Some(TrustedKeys::load(&push.public_key_file)?),
+            None => None,
+        };
+        if let Some(keys) = &keys {
+            info!(keys = %keys.ids().join(", "), "Configuration pushes are taken, signed by these keys.");
+        }
+        Ok(Self {
+            site: config.site.id.clone(),
+            data_dir: config.site.data_dir.clone(),
+            local_path,
+            keys,
+            running: config,
+            running_text: text,
+            unrecorded_local: from_local,
+            apply,
+            status,
+        })
+    }
+
+    /// Takes changes, one at a time, until both the trigger senders and the senders of
+    /// configuration-topic messages are gone.
+    pub async fn run(
+        mut self,
+        mut triggers: mpsc::Receiver<Trigger>,
+        mut pushes: mpsc::Receiver<ControlMessage>,
+    ) {
+        metrics::gauge!("dockgate_config_version").set(self.running.version as f64);
+        self.record_start().await;
+        let (mut triggers_open, mut pushes_open) = (true, true);
+        while triggers_open || pushes_open {
+            let trigger = tokio::select! {
+                t = triggers.recv(), if triggers_open => match t {
+                    Some(t) => t,
+                    None => { triggers_open = false; continue; }
+                },
+                m = pushes.recv(), if pushes_open => match m {
+                    Some(m) => Trigger::Push(m),
+                    None => { pushes_open = false; continue; }
+                },
+            };
+            if let Some(status) = self.handle(trigger).await {
+                self.report(&status).await;
+            }
+        }
+    }
+
+    /// Records the local file the daemon started with, when it is not what was recorded last,
+    /// so that a rollback after the first push returns to it.
+    async fn record_start(&mut self) {
+        if !std::mem::take(&mut self.unrecorded_local) {
+            return;
+        }
+        let (data_dir, text, version) = (
+            self.data_dir.clone(),
+            self.running_text.clone(),
+            self.running.version,
+        );
+        let recorded = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let mut history = History::open(&data_dir)?;
+            if history.newest().is_some_and(|e| e.config == text) {
+                return Ok(());
+            }
+            history
+                .record(version, Source::Local, None, &text, rfc3339_ms(now_ms()))
+                .map(drop)
+        })
+        .await;
+        if let Ok(Err(e)) = recorded {
+            warn!(error = %e, "Recording the configuration started with failed; a rollback cannot return to it.");
+        }
+    }
+
+    /// Deals with one trigger; returns the outcome to report, if there is one.
+    async fn handle(&mut self, trigger: Trigger) -> Option<ChangeStatus> {
+        match trigger {
+            Trigger::Push(message) => {
+                let status = self.push(&message).await;
+                // Its PUBACK follows: the outcome is decided (and, if applied, recorded).
+                let _ = message.done.send(());
+                status
+            }
+            Trigger::Reload => self.reload().await,
+            Trigger::Rollback(reply) => {
+                let (result, status) = match self.rollback().await {
+                    Ok((rolled, status)) => (Ok(rolled), Some(status)),
+                    Err(why) => (Err(why), None),
+                };
+                let _ = reply.send(result);
+                status
+            }
+        }
+    }
+
+    async fn push(&mut self, message: &ControlMessage) -> Option<ChangeStatus> {
+        let keys = self.keys.clone()?;
+        let push: PushMessage = match serde_json::from_slice(&message.payload) {
+            Ok(p) => p,
+            Err(e) => {
+                let why = format!(
+                    "not a configuration push: expected a JSON object {{\"config\", \"signature\"}} ({e})"
+                );
+                return Some(self.refused(Source::Push, None, why));
+            }
+        };
+        let signed_by = match keys.verify(push.config.as_bytes(), &push.signature) {
+            Ok(key) => key,
+            Err(e) => {
+                let version = version_of(&push.config);
+                return Some(self.refused(Source::Push, version, e.to_string()));
+            }
+        };
+        // What the broker keeps is sent again at every new session, and a push acknowledged
+        // too late comes again: the running configuration arriving that way is no news.
+        if push.config == self.running_text && (message.retained || message.redelivered) {
+            info!(
+                version = self.running.version,
+                "The running configuration's push came again; nothing to do."
+            );
+            metrics::counter!("dockgate_config_pushes_total", "result" => "unchanged").increment(1);
+            return None;
+        }
+        Some(
+            self.change(push.config, Source::Push, Some(signed_by))
+                .await,
+        )
+    }
+
+    async fn reload(&mut self) -> Option<ChangeStatus> {
+        info!(path = %self.local_path.display(), "SIGHUP: reading the local configuration file again.");
+        // A key added to the file for a rotation counts from the reload on.
+        if let Some(push) = &self.running.config_push {
+            match TrustedKeys::load(&push.public_key_file) {
+                Ok(keys) => {
+                    info!(keys = %keys.ids().join(", "), "Configuration pushes are taken, signed by these keys.");
+                    self.keys = Some(keys);
+                }
+                Err(e) => warn!(error = %e, "Keeping the trusted keys read before."),
+            }
+        }
+        let text = match read_text(&self.local_path) {
+            Ok(t) => t,
+            Err(why) => return Some(self.refused(Source::Local, None, why)),
+        };
+        if text == self.running_text {
+            info!(
+                version = self.running.version,
+                "The local file is what runs; nothing to do."
+            );
+            return None;
+        }
+        Some(self.change(text, Source::Local, None).await)
+    }
+
+    async fn rollback(&mut self) -> Result<(RolledBack, ChangeStatus), String> {
+        let from = self.running.version;
+        let data_dir = self.data_dir.clone();
+        let target = tokio::task::spawn_blocking(move || {
+            History::open(&data_dir).map(|h| h.before(from).cloned())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("reading the applied configurations: {e}"))?;
+        let Some(target) = target else {
+            let why = format!("no configuration older than version {from} is kept to go back to");
+            warn!(error = %why, "Rollback refused.");
+            return Err(why);
+        };
+        let config = match Config::parse(&target.config) {
+            Ok(c) => c,
+            Err(problems) => {
+                return Err(format!(
+                    "version {} no longer validates: {}",
+                    target.version,
+                    one_line(&problems)
+                ))
+            }
+        };
+        let fixed = self.running.fixed_changes(&config);
+        if !fixed.is_empty() {
+            return Err(format!(
+                "version {} has another {}",
+                target.version,
+                fixed.join(", ")
+            ));
+        }
+        info!(from, to = target.version, "Rolling back the configuration.");
+        let status = self
+            .apply_and_record(config, target.config.clone(), Source::Rollback, None)
+            .await?;
+        let rolled = RolledBack {
+            from,
+            to: target.version,
+        };
+        Ok((rolled, status))
+    }
+
+    /// Checks and applies a pushed or reloaded configuration; returns the outcome.
+    async fn change(
+        &mut self,
+        text: String,
+        source: Source,
+        signed_by: Option<String>,
+    ) -> ChangeStatus {
+        let config = match Config::parse(&text) {
+            Ok(c) => c,
+            Err(problems) => {
+                let why = format!("invalid configuration: {}", one_line(&problems));
+                return self.refused(source, version_of(&text), why);
+            }
+        };
+        if config.site.id != self.site {
+            let why = format!(
+                "the configuration is for site {:?}, this is site {:?}",
+                config.site.id, self.site
+            );
+            return self.refused(source, Some(config.version), why);
+        }
+        let highest = self.highest().await;
+        if config.version <= highest {
+            let why = if config.version == self.running.version && text == self.running_text {
+                format!("version {} is already running (a replay)", config.version)
+            } else {
+                format!(
+                    "version {} is not above {highest}, the highest version this site has applied; \
+                     a replay or an older configuration is refused (raise version)",
+                    config.version
+                )
+            };
+            return self.refused(source, Some(config.version), why);
+        }
+        let fixed = self.running.fixed_changes(&config);
+        if !fixed.is_empty() {
+            let why = format!(
+                "{} cannot be changed remotely or by a reload (restart with an edited local file)",
+                fixed.join(", ")
+            );
+            return self.refused(source, Some(config.version), why);
+        }
+        let version = config.version;
+        match self.apply_and_record(config, text, source, signed_by).await {
+            Ok(status) => status,
+            Err(why) => self.refused(source, Some(version), format!("not applied: {why}")),
+        }
+    }
+
+    /// Applies a checked configuration and records it; returns the outcome to report.
+    async fn apply_and_record(
+        &mut self,
+        config: Config,
+        text: String,
+        source: Source,
+        signed_by: Option<String>,
+    ) -> Result<ChangeStatus, String> {
+        let config = Arc::new(config);
+        let origin = match (&source, &signed_by) {
+            (Source::Push, Some(key)) => format!("push signed by key {key}"),
+            (Source::Local, _) => format!("local file {}", self.local_path.display()),
+            (s, _) => s.as_str().to_owned(),
+        };
+        let (reply, answer) = oneshot::channel();
+        let request = ApplyRequest {
+            config: config.clone(),
+            origin,
+            reply,
+        };
+        if self.apply.send(request).await.is_err() {
+            return Err("dockgate is shutting down".into());
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err("dockgate is shutting down".into()))?;
+        let version = config.version;
+        let previous = self.running.version;
+        self.running = config;
+        self.running_text = text.clone();
+        let data_dir = self.data_dir.clone();
+        let at = rfc3339_ms(now_ms());
+        let recorded = tokio::task::spawn_blocking(move || {
+            History::open(&data_dir)?.record(version, source, signed_by, &text, at)
+        })
+        .await;
+        match recorded {
+            Ok(Ok(_)) => {}
+            // It runs, but a restart would not find it: say so loudly.
+            Ok(Err(e)) => {
+                error!(version, error = %e, "Configuration applied but not recorded; a restart goes back to the one before.")
+            }
+            Err(e) => error!(version, error = %e, "Configuration applied but not recorded."),
+        }
+        info!(
+            version,
+            from = previous,
+            origin = source.as_str(),
+            "Configuration applied."
+        );
+        metrics::gauge!("dockgate_config_version").set(version as f64);
+        self.count(source, "applied");
+        Ok(ChangeStatus {
+            version: Some(version),
+            status: "applied".into(),
+            error: None,
+            at: rfc3339_ms(now_ms()),
+            origin: source.as_str().into(),
+        })
+    }
+
+    fn refused(&self, source: Source, version: Option<u64>, why: String) -> ChangeStatus {
+        warn!(version = ?version, origin = source.as_str(), error = %why, "Configuration change refused; nothing changed.");
+        self.count(source, "rejected");
+        ChangeStatus {
+            version,
+            status: "rejected".into(),
+            error: Some(why),
+            at: rfc3339_ms(now_ms()),
+            origin: source.as_str().into(),
+        }
+    }
+
+    fn count(&self, source: Source, result: &'static str) {
+        match source {
+            Source::Local => {
+                metrics::counter!("dockgate_config_reloads_total", "result" => result).increment(1)
+            }
+            _ => metrics::counter!("dockgate_config_pushes_total", "result" => result).increment(1),
+        }
+    }
+
+    /// Publishes the outcome, retained, when a site broker is there.
+    async fn report(&self, status: &ChangeStatus) {
+        let publisher = self.status.borrow().clone();
+        let (Some(publisher), Ok(payload)) = (publisher, serde_json::to_vec(status)) else {
+            return;
+        };
+        if let Err(e) = publisher
+            .publish_retained(&status_topic(&self.site), payload)
+            .await
+        {
+            warn!(error = %e, "Publishing the configuration status failed.");
+        }
+    }
+
+    /// The highest version applied so far: the running one, or more (after a rollback).
+    async fn highest(&self) -> u64 {
+        let data_dir = self.data_dir.clone();
+        let recorded =
+            tokio::task::spawn_blocking(move || History::open(&data_dir).map(|h| h.highest()))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(0);
+        recorded.max(self.running.version)
+    }
+}
+
+/// `version` of a TOML text that may not validate.
+fn version_of(text: &str) -> Option<u64> {
+    let table = text.parse::<toml::Table>().ok()?;
+    u64::try_from(table.get("version")?.as_integer()?).ok()
+}
+
+fn read_text(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))
+}
+
+#[cfg(test)]
+mod tests;
