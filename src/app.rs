@@ -138,8 +138,19 @@ pub async fn run(
                 }
             }
             Some(request) = apply_rx.recv() => {
-                let applied = running.apply(request.config, request.origin).await;
-                let _ = request.reply.send(applied);
+                // A stop request is not kept waiting for a change: the change is left where
+                // it is (its push is not acknowledged, so the broker sends it to the next start).
+                let applied = tokio::select! {
+                    applied = running.apply(request.config, request.origin) => Some(applied),
+                    _ = term.recv() => None,
+                    _ = int.recv() => None,
+                };
+                match applied {
+                    Some(applied) => {
+                        let _ = request.reply.send(applied);
+                    }
+                    None => break,
+                }
             }
         }
     }

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, Instrument};
+use tracing::{error, info, warn, Instrument};
 
 use crate::config::{Config, DeviceConfig, SourceKind};
 use crate::control::admin;
@@ -38,6 +38,16 @@ use crate::model::Chain;
 /// settings; a request waiting on the very change that restarts it is cut off after this.
 const ADMIN_STOP: Duration = Duration::from_secs(2);
 
+/// How long the parts a change stops may take to finish (a sink's requests in flight, at most
+/// its `timeout` each). Past this a sink's worker is stopped where it is: its requests' events
+/// stay pending and go out again under the same keys, which a receiver that deduplicates by
+/// key counts once.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// How long a change waits for the device input read before it to be committed (longer only
+/// while the buffer refuses input; then that input is read under the new settings).
+const FLUSH: Duration = Duration::from_secs(5);
+
 /// A task that can be stopped on its own.
 struct Task {
     cancel: CancellationToken,
@@ -50,6 +60,53 @@ impl Task {
         self.cancel.cancel();
         let _ = self.join.await;
     }
+}
+
+/// Stops `tasks` together, waiting at most [`DRAIN`] for all of them; one still running then
+/// is aborted. Returns the names of those.
+async fn stop_all(tasks: Vec<(String, Task)>) -> Vec<String> {
+    for (_, task) in &tasks {
+        task.cancel.cancel();
+    }
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    let mut cut = Vec::new();
+    for (name, mut task) in tasks {
+        if tokio::time::timeout_at(deadline, &mut task.join)
+            .await
+            .is_err()
+        {
+            task.join.abort();
+            let _ = task.join.await;
+            cut.push(name);
+        }
+    }
+    cut
+}
+
+/// Whether a serial device must reopen its port: its source or any setting of the port or of
+/// framing changed (the station, door and timers are the ledger's, which takes them at once).
+fn port_changed(old: Option<&DeviceConfig>, new: Option<&DeviceConfig>) -> bool {
+    let (Some(a), Some(b)) = (old, new) else {
+        return true;
+    };
+    b.source != SourceKind::Serial
+        || (
+            &a.path,
+            a.baud,
+            a.data_bits,
+            a.parity,
+            a.stop_bits,
+            a.flow_control,
+        ) != (
+            &b.path,
+            b.baud,
+            b.data_bits,
+            b.parity,
+            b.stop_bits,
+            b.flow_control,
+        )
+        || (&a.terminator, &a.prefix, &a.suffix, a.max_line)
+            != (&b.terminator, &b.prefix, &b.suffix, b.max_line)
 }
 
 /// A sink's worker and what it shows.
@@ -94,12 +151,13 @@ pub(super) struct Running {
     admin: Task,
 }
 
-/// The MQTT devices of a configuration, by id.
-fn mqtt_devices(config: &Config) -> BTreeMap<&String, &DeviceConfig> {
+/// The topics of a configuration's MQTT devices, by device id: what the session subscribes.
+fn mqtt_topics(config: &Config) -> BTreeMap<&String, Option<&String>> {
     config
         .devices
         .iter()
         .filter(|(_, d)| d.source == SourceKind::Mqtt)
+        .map(|(id, d)| (id, d.topic.as_ref()))
         .collect()
 }
 
@@ -173,15 +231,24 @@ impl Running {
             let id: Arc<str> = Arc::from(id.as_str());
             self.devices.entry(id).or_default();
         }
-        let mqtt_changed = old.mqtt != new.mqtt || mqtt_devices(&old) != mqtt_devices(&new);
+        let mqtt_changed = old.mqtt != new.mqtt || mqtt_topics(&old) != mqtt_topics(&new);
         let new_mqtt = if mqtt_changed {
             let control = self.wiring.pushes.clone().map(|tx| ControlTopic {
                 topic: config_topic(&new.site.id),
                 tx,
             });
             let statuses = self.statuses_of(&new, SourceKind::Mqtt);
+            // Topics the new session does not take any more: the persistent session at the
+            // broker would keep delivering them.
+            let gone: Vec<String> = mqtt_topics(&old)
+                .into_values()
+                .flatten()
+                .filter(|t| !mqtt_topics(&new).values().any(|n| n.as_ref() == Some(t)))
+                .cloned()
+                .collect();
             MqttInput::build(&new, statuses, control)
                 .map_err(|e| format!("the site broker: {}", Chain(&e)))?
+                .map(|m| m.unsubscribing(gone))
         } else {
             None
         };
@@ -196,35 +263,43 @@ impl Running {
             None
         };
 
-        // 2. Stop what changed or went.
-        let stale: Vec<String> = self
+        // 2. Stop what changed or went: the sources first (what they read is committed under
+        // the settings it was read with), then the sinks, together.
+        let serial_stale: Vec<String> = self
+            .serial
+            .keys()
+            .filter(|id| port_changed(old.devices.get(*id), new.devices.get(*id)))
+            .cloned()
+            .collect();
+        let mut sources: Vec<(String, Task)> = serial_stale
+            .into_iter()
+            .filter_map(|id| self.serial.remove(&id).map(|t| (format!("device {id}"), t)))
+            .collect();
+        if mqtt_changed {
+            if let Some(task) = self.mqtt.take() {
+                sources.push(("the site broker's session".into(), task));
+            }
+            self.feedback_out = None;
+            self.wiring.status_out.send_replace(None);
+        }
+        stop_all(sources).await;
+        if tokio::time::timeout(FLUSH, self.intake.flush())
+            .await
+            .is_err()
+        {
+            warn!("Device input read before the change is not committed yet; it is read under the new settings.");
+        }
+        let stale: Vec<(String, Task)> = self
             .sinks
             .keys()
             .filter(|n| !new.sinks.contains_key(*n) || new_sinks.contains_key(*n))
             .cloned()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|n| self.sinks.remove(&n).map(|s| (n, s.task)))
             .collect();
-        for name in stale {
-            if let Some(sink) = self.sinks.remove(&name) {
-                sink.task.stop().await;
-            }
-        }
-        let serial_stale: Vec<String> = self
-            .serial
-            .keys()
-            .filter(|id| old.devices.get(*id) != new.devices.get(*id))
-            .cloned()
-            .collect();
-        for id in serial_stale {
-            if let Some(task) = self.serial.remove(&id) {
-                task.stop().await;
-            }
-        }
-        if mqtt_changed {
-            if let Some(task) = self.mqtt.take() {
-                task.stop().await;
-            }
-            self.feedback_out = None;
-            self.wiring.status_out.send_replace(None);
+        for name in stop_all(stale).await {
+            warn!(sink = %name, "The sink's requests did not finish in time; they go out again under the same keys.");
         }
 
         // 3. The ledger takes the new routes, devices and rules from its next commit on.

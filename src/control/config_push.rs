@@ -4,10 +4,12 @@
 //! Every change goes the same way: checked (for a push: the minisign signature, against the
 //! keys of `[config_push] public_key_file`), parsed and validated as `dockgate config validate`
 //! does, held against the running configuration (the same `site.id`; a `version` above every
-//! version this box has applied, so a replay or an older push is refused, also after a
-//! restart; `site.id`, `data_dir` and `config_push` unchanged), then applied without a restart
+//! version this box has applied, so an older push is refused, also after a restart;
+//! `site.id`, `data_dir` and `config_push` unchanged), then applied without a restart
 //! by the daemon's wiring, recorded in the data directory ([`history`]) and reported, retained,
 //! on `dockgate/<site>/config/status`. A refused change changes nothing and says exactly why.
+//! The text of a configuration applied before, coming again (brokers resend the retained
+//! push), is no news: counted, logged, not answered.
 //!
 //! At start, [`startup`] picks the configuration to run: the newest, by `version`, of the
 //! local file and the last applied change.
@@ -61,6 +63,9 @@ pub struct ChangeStatus {
     pub at: String,
     /// `push`, `local` or `rollback`.
     pub origin: String,
+    /// The version that runs after it (the same as before when it was refused).
+    #[serde(default)]
+    pub running: u64,
 }
 
 /// What the daemon's wiring is asked to do: run this configuration from now on.
@@ -137,6 +142,14 @@ pub fn startup(local_path: &Path) -> Result<(Startup, Option<ConfigError>), Conf
         }
     });
     let local_origin = format!("local file {}", local_path.display());
+    if let (Ok((config, _)), Some((pushed, entry))) = (&local, &last) {
+        let fixed = config.fixed_changes(pushed);
+        if entry.version > config.version && !fixed.is_empty() {
+            warn!(version = entry.version, changed = %fixed.join(", "),
+                "The configuration applied last has another {}: running the local file instead.",
+                fixed.join(", "));
+        }
+    }
     match (local, last) {
         (Ok((config, _)), Some((pushed, entry)))
             if entry.version > config.version && config.fixed_changes(&pushed).is_empty() =>
@@ -220,6 +233,8 @@ pub struct ConfigChanges {
     running_text: String,
     /// The running configuration is the local file's, not recorded yet.
     unrecorded_local: bool,
+    /// An apply found the daemon stopping: nothing more is decided.
+    stopping: bool,
     apply: mpsc::Sender<ApplyRequest>,
     status: watch::Receiver<Option<StatusPublisher>>,
 }
@@ -251,6 +266,7 @@ impl ConfigChanges {
             running: config,
             running_text: text,
             unrecorded_local: from_local,
+            stopping: false,
             apply,
             status,
         })
@@ -314,11 +330,19 @@ impl ConfigChanges {
         match trigger {
             Trigger::Push(message) => {
                 let status = self.push(&message).await;
+                if self.stopping {
+                    // Not decided: no PUBACK and no status, so the broker sends it again to the
+                    // next start.
+                    return None;
+                }
                 // Its PUBACK follows: the outcome is decided (and, if applied, recorded).
                 let _ = message.done.send(());
                 status
             }
-            Trigger::Reload => self.reload().await,
+            // A box's own file is its own business until it runs: a refused reload (a stale file
+            // on a box central IT pushes to, say) is logged, not reported over the status of
+            // what runs.
+            Trigger::Reload => self.reload().await.filter(|s| s.status == "applied"),
             Trigger::Rollback(reply) => {
                 let (result, status) = match self.rollback().await {
                     Ok((rolled, status)) => (Ok(rolled), Some(status)),
@@ -348,13 +372,14 @@ impl ConfigChanges {
                 return Some(self.refused(Source::Push, version, e.to_string()));
             }
         };
-        // What the broker keeps is sent again at every new session, and a push acknowledged
-        // too late comes again: the running configuration arriving that way is no news.
-        if push.config == self.running_text && (message.retained || message.redelivered) {
-            info!(
-                version = self.running.version,
-                "The running configuration's push came again; nothing to do."
-            );
+        // What the broker keeps is sent again at every new session (through a bridge, even as
+        // a fresh message), and a push acknowledged too late comes again: a configuration this
+        // box has applied already (the running one, or one it left by a rollback) is no news.
+        // It changes nothing and does not overwrite the status of what runs.
+        if push.config == self.running_text || self.applied_before(&push.config).await {
+            let version = version_of(&push.config);
+            info!(version = ?version, running = self.running.version,
+                "A configuration this box applied before came again; nothing to do (a change needs a higher version).");
             metrics::counter!("dockgate_config_pushes_total", "result" => "unchanged").increment(1);
             return None;
         }
@@ -456,15 +481,11 @@ impl ConfigChanges {
         }
         let highest = self.highest().await;
         if config.version <= highest {
-            let why = if config.version == self.running.version && text == self.running_text {
-                format!("version {} is already running (a replay)", config.version)
-            } else {
-                format!(
-                    "version {} is not above {highest}, the highest version this site has applied; \
-                     a replay or an older configuration is refused (raise version)",
-                    config.version
-                )
-            };
+            let why = format!(
+                "version {} is not above {highest}, the highest version this site has applied; \
+                 a replay or an older configuration is refused (raise version)",
+                config.version
+            );
             return self.refused(source, Some(config.version), why);
         }
         let fixed = self.running.fixed_changes(&config);
@@ -502,12 +523,18 @@ impl ConfigChanges {
             origin,
             reply,
         };
+        let stopping = || "dockgate is shutting down".to_owned();
         if self.apply.send(request).await.is_err() {
-            return Err("dockgate is shutting down".into());
+            self.stopping = true;
+            return Err(stopping());
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err("dockgate is shutting down".into()))?;
+        match answer.await {
+            Ok(result) => result?,
+            Err(_) => {
+                self.stopping = true;
+                return Err(stopping());
+            }
+        }
         let version = config.version;
         let previous = self.running.version;
         self.running = config;
@@ -540,6 +567,7 @@ impl ConfigChanges {
             error: None,
             at: rfc3339_ms(now_ms()),
             origin: source.as_str().into(),
+            running: version,
         })
     }
 
@@ -552,6 +580,7 @@ impl ConfigChanges {
             error: Some(why),
             at: rfc3339_ms(now_ms()),
             origin: source.as_str().into(),
+            running: self.running.version,
         }
     }
 
@@ -576,6 +605,16 @@ impl ConfigChanges {
         {
             warn!(error = %e, "Publishing the configuration status failed.");
         }
+    }
+
+    /// Whether `text` is a configuration this box has applied (and still keeps).
+    async fn applied_before(&self, text: &str) -> bool {
+        let (data_dir, text) = (self.data_dir.clone(), text.to_owned());
+        tokio::task::spawn_blocking(move || History::open(&data_dir).map(|h| h.has_applied(&text)))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(false)
     }
 
     /// The highest version applied so far: the running one, or more (after a rollback).

@@ -65,6 +65,13 @@ struct Submission {
     reply: Option<oneshot::Sender<InputOutcome>>,
 }
 
+/// What the queue carries.
+enum Queued {
+    Input(Submission),
+    /// Told once everything queued before it is committed.
+    Flush(oneshot::Sender<()>),
+}
+
 /// The intake was stopped: dockgate is shutting down.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("dockgate is shutting down; device input is no longer taken")]
@@ -73,12 +80,23 @@ pub struct IntakeClosed;
 /// Cloneable front door of the intake.
 #[derive(Clone)]
 pub struct IntakeHandle {
-    tx: mpsc::Sender<Submission>,
+    tx: mpsc::Sender<Queued>,
     ledger: LedgerHandle,
     feedback: watch::Receiver<Arc<FeedbackRoute>>,
 }
 
 impl IntakeHandle {
+    /// Waits until everything handed over before this call is committed: what a device read
+    /// before it was stopped is committed under the settings it was read with.
+    pub async fn flush(&self) -> Result<(), IntakeClosed> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Queued::Flush(done))
+            .await
+            .map_err(|_| IntakeClosed)?;
+        wait.await.map_err(|_| IntakeClosed)
+    }
+
     /// Hands over an input whose device expects no answer (a serial line); committed, retried
     /// if need be, in the background. Waits while the intake is full.
     pub async fn push(&self, input: Input) -> Result<(), IntakeClosed> {
@@ -114,13 +132,16 @@ impl IntakeHandle {
         reply: Option<oneshot::Sender<InputOutcome>>,
     ) -> Result<(), IntakeClosed> {
         let submission = Submission { input, reply };
-        self.tx.send(submission).await.map_err(|_| IntakeClosed)
+        self.tx
+            .send(Queued::Input(submission))
+            .await
+            .map_err(|_| IntakeClosed)
     }
 }
 
 /// The intake task.
 pub struct Intake {
-    rx: mpsc::Receiver<Submission>,
+    rx: mpsc::Receiver<Queued>,
     ledger: LedgerHandle,
     feedback: watch::Receiver<Arc<FeedbackRoute>>,
 }
@@ -161,12 +182,25 @@ impl Intake {
     /// shutdown, within the daemon's grace period).
     pub async fn run(mut self, cancel: CancellationToken) {
         let mut group: Vec<Submission> = Vec::with_capacity(GROUP);
+        let mut flushes = Vec::new();
         let mut backoff = Backoff::devices();
         while let Some(first) = self.rx.recv().await {
-            group.push(first);
+            match first {
+                Queued::Input(s) => group.push(s),
+                Queued::Flush(done) => {
+                    let _ = done.send(());
+                    continue;
+                }
+            }
             while group.len() < GROUP {
                 match self.rx.try_recv() {
-                    Ok(s) => group.push(s),
+                    Ok(Queued::Input(s)) => group.push(s),
+                    // What follows waits for the next group, so the flush is told right after
+                    // this one.
+                    Ok(Queued::Flush(done)) => {
+                        flushes.push(done);
+                        break;
+                    }
                     Err(_) => break,
                 }
             }
@@ -204,6 +238,9 @@ impl Intake {
                     let _ = reply.send(outcome);
                 }
             }
+            for done in flushes.drain(..) {
+                let _ = done.send(());
+            }
         }
     }
 }
@@ -237,7 +274,14 @@ mod testing {
     impl Intake {
         /// The next input handed over (None once every handle is gone).
         pub(crate) async fn next_input(&mut self) -> Option<Input> {
-            self.rx.recv().await.map(|s| s.input)
+            loop {
+                match self.rx.recv().await? {
+                    Queued::Input(s) => return Some(s.input),
+                    Queued::Flush(done) => {
+                        let _ = done.send(());
+                    }
+                }
+            }
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct MqttInput {
     eventloop: rumqttc::EventLoop,
     site: Arc<str>,
     control: Option<ControlTopic>,
+    /// Topics an earlier session subscribed that this one does not take.
+    unsubscribe: Vec<String>,
 }
 
 impl MqttInput {
@@ -83,7 +85,15 @@ impl MqttInput {
             eventloop,
             site: Arc::from(config.site.id.as_str()),
             control,
+            unsubscribe: Vec::new(),
         }))
+    }
+
+    /// The same, unsubscribing `topics` when it connects: what a replaced session took and
+    /// this one does not (the broker keeps a persistent session's subscriptions).
+    pub fn unsubscribing(mut self, topics: Vec<String>) -> Self {
+        self.unsubscribe = topics;
+        self
     }
 
     /// A publisher of retained messages on this connection.
@@ -128,6 +138,11 @@ impl MqttInput {
                         "Connected to the site broker."
                     );
                     self.topics.set_up(true, None);
+                    for topic in &self.unsubscribe {
+                        if let Err(error) = self.client.try_unsubscribe(topic.clone()) {
+                            warn!(topic = %topic, error = %error, "Unsubscribing failed.");
+                        }
+                    }
                     self.topics.subscribe_all(&self.client);
                     if let Some(control) = &self.control {
                         // A retained push waiting there arrives right after.

@@ -31,6 +31,8 @@ use crate::model::{now_ms, rfc3339_ms, Input};
 
 /// How often the device path is checked while waiting to reopen.
 pub const PATH_POLL: Duration = Duration::from_millis(200);
+/// How long a cancelled reader may still wait for room for lines it has framed.
+const STOP_BACKSTOP: Duration = Duration::from_millis(500);
 /// Rejected lines are logged at WARN at most this often (the others at DEBUG).
 const REJECT_WARN_EVERY: Duration = Duration::from_secs(10);
 /// Size of one read from the port.
@@ -50,12 +52,17 @@ pub async fn run(
 ) {
     let span = tracing::info_span!("device", device = %id);
     let up = metrics::gauge!("dockgate_device_up", "device" => id.to_string());
-    let task = Reader::new(id, config, intake, status.clone());
+    let task = Reader::new(id, config, intake, status.clone(), cancel.clone());
     async {
         tokio::select! {
             biased;
-            _ = cancel.cancelled() => tracing::debug!("serial reader stopped"),
-            _ = task.run() => {}
+            // The reader stops by itself at its next read once cancelled, after handing over
+            // the lines it framed; this is the backstop for lines still waiting for room.
+            _ = async {
+                cancel.cancelled().await;
+                tokio::time::sleep(STOP_BACKSTOP).await;
+            } => tracing::debug!("serial reader stopped"),
+            _ = task.run() => tracing::debug!("serial reader stopped"),
         }
     }
     .instrument(span)
@@ -71,6 +78,8 @@ enum Lost {
     Device(String),
     /// The intake is gone: stop.
     Intake,
+    /// Cancelled: stop.
+    Stopped,
 }
 
 struct Reader {
@@ -78,6 +87,7 @@ struct Reader {
     config: DeviceConfig,
     intake: IntakeHandle,
     status: DeviceStatus,
+    cancel: CancellationToken,
     framer: Framer,
     up: metrics::Gauge,
     inputs: metrics::Counter,
@@ -86,7 +96,13 @@ struct Reader {
 }
 
 impl Reader {
-    fn new(id: Arc<str>, config: DeviceConfig, intake: IntakeHandle, status: DeviceStatus) -> Self {
+    fn new(
+        id: Arc<str>,
+        config: DeviceConfig,
+        intake: IntakeHandle,
+        status: DeviceStatus,
+        cancel: CancellationToken,
+    ) -> Self {
         let device = id.to_string();
         Self {
             framer: Framer::from_config(&config),
@@ -98,6 +114,7 @@ impl Reader {
             config,
             intake,
             status,
+            cancel,
         }
     }
 
@@ -142,9 +159,8 @@ impl Reader {
                     let dropped = self.framer.discard_partial();
                     self.up.set(0.0);
                     match lost {
-                        Lost::Intake => {
+                        Lost::Intake | Lost::Stopped => {
                             update(&self.status, |s| s.up = false);
-                            tracing::debug!("intake closed; serial reader stops");
                             return;
                         }
                         Lost::Device(why) => {
@@ -176,7 +192,10 @@ impl Reader {
                     });
                 }
             }
-            wait_to_reopen(&path, backoff.next_delay()).await;
+            tokio::select! {
+                _ = wait_to_reopen(&path, backoff.next_delay()) => {}
+                _ = self.cancel.cancelled() => return,
+            }
         }
     }
 
@@ -185,7 +204,11 @@ impl Reader {
         let mut buf = vec![0u8; READ_BUFFER];
         let mut lines = Vec::new();
         loop {
-            let n = match port.read(&mut buf).await {
+            let read = tokio::select! {
+                read = port.read(&mut buf) => read,
+                _ = self.cancel.cancelled() => return Lost::Stopped,
+            };
+            let n = match read {
                 // A hung-up tty reads as end of file, again and again: never read it twice.
                 Ok(0) => return Lost::Device("end of file (device hung up)".into()),
                 Ok(n) => n,

@@ -115,6 +115,11 @@ impl History {
             .unwrap_or(0)
     }
 
+    /// Whether `config` is the exact text of a kept entry.
+    pub fn has_applied(&self, config: &str) -> bool {
+        self.entries.iter().any(|e| e.config == config)
+    }
+
     /// What `rollback` returns to from `version`: the newest entry of a lower version.
     pub fn before(&self, version: u64) -> Option<&Entry> {
         self.entries.iter().rev().find(|e| e.version < version)

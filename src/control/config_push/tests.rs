@@ -202,16 +202,23 @@ async fn every_kind_of_bad_push_is_refused_with_its_reason_and_changes_nothing()
 }
 
 #[tokio::test]
-async fn a_replay_is_refused_but_the_retained_copy_of_what_runs_is_no_news() {
+async fn a_configuration_applied_before_is_no_news_however_it_comes_again() {
     let mut site = Site::new();
     let v2 = site.text(2, "");
     assert_eq!(site.push(&v2).await.status, "applied");
-    // Published again by someone: refused, saying so.
-    rejected(&site.push(&v2).await, "already running (a replay)");
-    // Sent again by the broker at a new session: nothing to report.
-    let again = site.push_signed(&v2, sign(&site.key, &v2), true).await;
-    assert_eq!(again, None);
+    // Published again, sent again at a new session, or forwarded again by a bridge: nothing
+    // applied a second time, nothing reported over the status of what runs.
+    let signature = sign(&site.key, &v2);
+    assert_eq!(site.push_signed(&v2, signature.clone(), false).await, None);
+    assert_eq!(site.push_signed(&v2, signature, true).await, None);
     assert_eq!(site.applied.lock().unwrap().len(), 1, "applied once");
+    // Unsigned, it is still refused, however it looks.
+    let forged = site
+        .push_signed(&v2, sign(&site.other_key, &v2), false)
+        .await
+        .unwrap();
+    rejected(&forged, "not among the trusted keys");
+    assert_eq!(forged.running, 2, "a refusal says what runs");
 }
 
 #[tokio::test]
@@ -223,16 +230,16 @@ async fn sighup_reads_the_local_file_with_the_same_checks() {
         None,
         "unchanged file"
     );
+    // Refused with the reason, which is logged but not reported over the status of what runs.
     std::fs::write(&path, site.text(1, "# an edit without a new version\n")).unwrap();
-    rejected(
-        &site.changes.handle(Trigger::Reload).await.unwrap(),
-        "raise version",
-    );
+    rejected(&site.changes.reload().await.unwrap(), "raise version");
+    assert_eq!(site.changes.handle(Trigger::Reload).await, None);
     std::fs::write(&path, "version = 5\n[site]\n").unwrap();
     rejected(
-        &site.changes.handle(Trigger::Reload).await.unwrap(),
+        &site.changes.reload().await.unwrap(),
         "invalid configuration",
     );
+    assert_eq!(site.changes.running.version, 1);
     std::fs::write(&path, site.text(5, "")).unwrap();
     let status = site.changes.handle(Trigger::Reload).await.unwrap();
     assert_eq!(
@@ -260,7 +267,17 @@ async fn a_rollback_returns_to_the_version_before_and_a_replay_stays_refused() {
         (Some(2), "rollback")
     );
     assert_eq!(site.changes.running_text, v2);
-    rejected(&site.push(&v3).await, "not above 3");
+    // Version 3 again, as the broker still holds it: no news, and 2 still runs.
+    assert_eq!(
+        site.push_signed(&v3, sign(&site.key, &v3), true).await,
+        None
+    );
+    assert_eq!(site.changes.running_text, v2);
+    // Something else as 3 is refused.
+    rejected(
+        &site.push(&site.text(3, "# another three\n")).await,
+        "not above 3",
+    );
     // Nothing older than version 2 is kept (the start's local file was never recorded).
     let (reply, answer) = oneshot::channel();
     assert_eq!(site.changes.handle(Trigger::Rollback(reply)).await, None);
@@ -269,6 +286,10 @@ async fn a_rollback_returns_to_the_version_before_and_a_replay_stays_refused() {
         refused.contains("no configuration older than version 2"),
         "{refused}"
     );
+    // A restart keeps the rollback: the last change applied runs, not the highest version.
+    let (restart, _) = startup(&site.dir.path().join("dockgate.toml")).unwrap();
+    assert_eq!(restart.config.version, 2);
+    assert!(restart.origin.contains("rollback"), "{}", restart.origin);
 }
 
 #[tokio::test]

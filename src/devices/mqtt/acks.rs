@@ -82,20 +82,37 @@ pub(super) async fn acknowledge(
                             redelivered: publish.dup,
                             done,
                         };
+                        // Never waits: the one who takes pushes may be busy applying one (and
+                        // stopping this very session), and a flood on the topic must not stall
+                        // the scanners' messages behind it.
                         let handed = match &control {
-                            Some(c) => c.tx.send(message).await.is_ok(),
-                            None => false,
+                            Some(c) => c.tx.try_send(message),
+                            None => Err(mpsc::error::TrySendError::Closed(message)),
                         };
-                        if handed {
-                            waiting.push_back((publish, Pending::Control(answer)));
-                        } else {
+                        match handed {
+                            Ok(()) => waiting.push_back((publish, Pending::Control(answer))),
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                // Acknowledged and dropped: a real push is retained, and comes
+                                // again with the next session.
+                                warn!("Configuration topic flooded while a change is applied; a message was dropped.");
+                                waiting.push_back((publish, Pending::Control(done_now())));
+                            }
                             // Nobody takes pushes (dockgate is stopping): no PUBACK, so the
                             // broker keeps it for the next session.
-                            warn!("A configuration push arrived while none is taken; left unacknowledged.");
+                            Err(mpsc::error::TrySendError::Closed(_)) => {
+                                warn!("A configuration push arrived while none is taken; left unacknowledged.");
+                            }
                         }
                     }
                 }
             }
         }
     }
+}
+
+/// A receiver that is done already.
+fn done_now() -> oneshot::Receiver<()> {
+    let (tx, rx) = oneshot::channel();
+    let _ = tx.send(());
+    rx
 }
