@@ -5,6 +5,7 @@
 //! version; a push that comes again when the broker restarts is applied once; SIGHUP reloads
 //! the local file and never stops the daemon; a rollback goes back.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -66,6 +67,24 @@ async fn wait_status(listener: &MqttClient, version: Option<u64>, status: &str) 
     wait_status_since(listener, 0, version, status).await
 }
 
+/// `dockgate config push FILE` signed with `key`, waiting for the site's answer.
+async fn cli_push(broker: &Broker, file: &Path, key: &Path, password: &Path) -> CliOutput {
+    dockgate(&[
+        "config",
+        "push",
+        &file.display().to_string(),
+        "--key",
+        &key.display().to_string(),
+        "--key-password-file",
+        &password.display().to_string(),
+        "--broker",
+        &broker.url(),
+        "--wait",
+        "20s",
+    ])
+    .await
+}
+
 async fn running_version(daemon: &Daemon) -> u64 {
     daemon.status().await["config_version"]
         .as_u64()
@@ -94,20 +113,7 @@ async fn a_push_is_applied_reported_and_survives_a_restart() {
     );
     let v2 = signer.file("v2.toml", &version_of(&daemon, 2, &crm_table));
     let password = signer.file("password", "correct horse\n");
-    let pushed = dockgate(&[
-        "config",
-        "push",
-        &v2.display().to_string(),
-        "--key",
-        &signer.secret.display().to_string(),
-        "--key-password-file",
-        &password.display().to_string(),
-        "--broker",
-        &broker.url(),
-        "--wait",
-        "20s",
-    ])
-    .await;
+    let pushed = cli_push(&broker, &v2, &signer.secret, &password).await;
     pushed.assert_ok();
     assert!(pushed.stdout.contains("applied version 2"), "{pushed:#?}");
     let status = wait_status(&listener, Some(2), "applied").await;
@@ -595,20 +601,7 @@ async fn keygen_makes_a_minisign_pair_that_pushes_work_with() {
     .await;
     broker.wait_subscribed(DAEMON_CLIENT_ID, 1).await;
     let v2 = signer.file("v2.toml", &version_of(&daemon, 2, ""));
-    let pushed = dockgate(&[
-        "config",
-        "push",
-        &v2.display().to_string(),
-        "--key",
-        &key.display().to_string(),
-        "--key-password-file",
-        &password.display().to_string(),
-        "--broker",
-        &broker.url(),
-        "--wait",
-        "20s",
-    ])
-    .await;
+    let pushed = cli_push(&broker, &v2, &key, &password).await;
     pushed.assert_ok();
     assert_eq!(running_version(&daemon).await, 2);
     // The same pair, checked by minisign: sign with ours, verify with the tool.

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub use broker::{Broker, BrokerTls, MqttClient};
-pub use daemon::{dockgate, free_port, metric_total, write_file, Daemon, Setup, SinkSpec, SITE};
+pub use daemon::{
+    dockgate, free_port, metric_total, write_file, CliOutput, Daemon, Setup, SinkSpec, SITE,
+};
 pub use proxy::TcpProxy;
 pub use scan::*;
 pub use serial::SerialLink;
