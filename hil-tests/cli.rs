@@ -1,5 +1,5 @@
 //! The command line: `config validate`, `run` with a bad config, and the inspecting commands
-//! (`status`, `events`, `replay`) against a running and a stopped daemon.
+//! (`status`, `events`, `replay`) against a running and a stopped daemon, `scan parse`.
 
 use serde_json::{json, Value};
 
@@ -271,4 +271,54 @@ async fn a_second_daemon_on_the_same_data_directory_refuses_to_start() {
     // Once the first has stopped, the directory is free again.
     assert!(first.terminate().await.success());
     first.restart().await;
+}
+
+/// `scan parse` reads a barcode as the site would: with the configuration's `[barcodes]`
+/// rules, the defaults without one; a malformed label exits non-zero with the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_parse_uses_the_sites_barcode_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let none = dir.path().join("missing.toml").display().to_string();
+    let out = dockgate(&["--config", &none, "scan", "parse", "COND-DAMAGED"]).await;
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("rules:      defaults")
+            && out.stdout.contains("kind:       condition")
+            && out.stdout.contains("fields:     condition=damaged"),
+        "{out:#?}"
+    );
+
+    let site = dir.path().join("site.toml");
+    write_file(
+        &site,
+        &format!(
+            "{}[barcodes]\nrma = '^R\\d{{6}}$'\ngs_substitutes = [\"|\"]\n",
+            config_text(&dir.path().join("data"), None)
+        ),
+    );
+    let site_s = site.display().to_string();
+    let out = dockgate(&["--config", &site_s, "scan", "parse", "--json", "R123456"]).await;
+    out.assert_ok();
+    let reading: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(reading["kind"], "rma", "{out:#?}");
+    assert_eq!(reading["fields"], json!({"rma": "R123456"}));
+    // The site's GS stand-in works as on the box.
+    let out = dockgate(&[
+        "--config",
+        &site_s,
+        "scan",
+        "parse",
+        "]C1010950600013435210ABC|17251231",
+    ])
+    .await;
+    out.assert_ok();
+    assert!(out.stdout.contains("lot=ABC"), "{out:#?}");
+    // The default RMA pattern is not the site's.
+    let out = dockgate(&["--config", &site_s, "scan", "parse", "RMA-1"]).await;
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stderr.contains("unknown_barcode"), "{out:#?}");
+
+    let out = dockgate(&["--config", &none, "scan", "parse", "]C10109506000134353"]).await;
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stderr.contains("check_digit"), "{out:#?}");
 }

@@ -21,6 +21,7 @@ mod mqtt_tls;
 mod outage;
 mod pause;
 mod poison;
+mod returns_counts;
 mod scan_http;
 mod scan_mqtt;
 mod scan_serial;

@@ -98,8 +98,9 @@ pub struct ReplayArgs {
 /// `dockgate scan ...`.
 #[derive(Debug, Subcommand)]
 pub enum ScanCommand {
-    /// Decode one scanned barcode as the daemon does and show what it holds; exits non-zero
-    /// (reason on stderr) when the barcode is malformed or unrecognised.
+    /// Decode one scanned barcode as the daemon does, with the `[barcodes]` rules of the
+    /// configuration file (the defaults when there is none), and show what it holds; exits
+    /// non-zero (reason on stderr) when the barcode is malformed or unrecognised.
     Parse {
         /// Print the reading as JSON.
         #[arg(long)]
@@ -130,9 +131,9 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             };
         }
-        // Pure decoding: no configuration, no runtime.
+        // Pure decoding: no daemon, no runtime.
         Command::Scan(ScanCommand::Parse { json, data }) => {
-            return match scan_parse(data, *json) {
+            return match scan_parse(data, *json, &cli.config) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
                 Err(e) => {

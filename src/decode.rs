@@ -45,8 +45,8 @@ pub use aim::Aim;
 use gs1::Span;
 pub use reading::{Element, Reading};
 pub use rules::{
-    BarcodeRules, BarcodeRulesError, DEFAULT_CANCEL, DEFAULT_DONE, DEFAULT_LOCATION, DEFAULT_ORDER,
-    DEFAULT_TOTE,
+    BarcodeRules, BarcodeRulesError, TextPatterns, DEFAULT_CANCEL, DEFAULT_CONDITION, DEFAULT_DONE,
+    DEFAULT_LOCATION, DEFAULT_ORDER, DEFAULT_RMA, DEFAULT_TOTE,
 };
 
 /// What kind of barcode a [`Reading`] is.
@@ -65,6 +65,10 @@ pub enum Kind {
     Location,
     /// Text matching the `tote` pattern.
     Tote,
+    /// Text matching the `rma` pattern: a return authorisation.
+    Rma,
+    /// Text matching the `condition` pattern: the state of returned goods.
+    Condition,
     /// The `done` command.
     Done,
     /// The `cancel` command.
@@ -83,6 +87,8 @@ impl Kind {
             Kind::Order => "order",
             Kind::Location => "location",
             Kind::Tote => "tote",
+            Kind::Rma => "rma",
+            Kind::Condition => "condition",
             Kind::Done => "done",
             Kind::Cancel => "cancel",
             Kind::Unknown => "unknown",
@@ -473,7 +479,10 @@ pub fn decode(raw: &str, rules: &BarcodeRules, today: (i32, u32, u32)) -> Readin
 
     if let Some(kind) = rules.classify(data) {
         let mut r = Reading::new(symbology, kind, year);
-        if matches!(kind, Kind::Order | Kind::Location | Kind::Tote) {
+        if matches!(
+            kind,
+            Kind::Order | Kind::Location | Kind::Tote | Kind::Rma | Kind::Condition
+        ) {
             r.text = data.to_owned();
         }
         return r;

@@ -33,7 +33,7 @@
 //! - [`ledger`]: the one durable record, behind a storage-free interface. Owns the buffer file,
 //!   the data directory's lock, the writer thread and every table; no SQL, table or row
 //!   layout leaves `src/ledger/`. Folds inputs through the workflow inside its transaction.
-//! - [`workflow`]: the stations (pick, pack, ship, receive, dock), pure: input + session +
+//! - [`workflow`]: the stations (pick, pack, ship, receive, return, count, dock), pure: input + session +
 //!   device settings in, events + new session out; no I/O, no configuration, no ledger.
 //! - [`decode`] (barcodes: GS1, Digital Link, EAN/UPC, plain text), [`route`] (which sinks an
 //!   event type goes to), [`backoff`] (the one retry schedule), [`model`] (what crosses module

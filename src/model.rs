@@ -48,6 +48,10 @@ pub enum Station {
     Ship,
     /// Goods receipt.
     Receive,
+    /// Customer returns, by RMA.
+    Return,
+    /// Cycle counts, by location.
+    Count,
     /// Door and trailer sensors.
     Dock,
 }
@@ -60,6 +64,8 @@ impl Station {
             Self::Pack => "pack",
             Self::Ship => "ship",
             Self::Receive => "receive",
+            Self::Return => "return",
+            Self::Count => "count",
             Self::Dock => "dock",
         }
     }

@@ -13,7 +13,8 @@
 //! - [`fold`]: the bytes a device sent, read (text, scan object or dock message), decoded and
 //!   applied; or refused for quarantine ([`Fold::Rejected`]: not UTF-8, control bytes, empty,
 //!   a JSON scan object or dock message that cannot be read);
-//! - [`apply_scan`]: one decoded scan ([`Reading`]) from a pick, pack, ship or receive station;
+//! - [`apply_scan`]: one decoded scan ([`Reading`]) from a pick, pack, ship, receive, return or
+//!   count station;
 //! - [`apply_dock`]: one parsed dock sensor message ([`parse_dock`]);
 //! - [`tick`]: time passes; emits debounced dock changes that are due and closes idle sessions.
 //!   [`Session::next_deadline`] says when the next tick can change anything.
@@ -46,7 +47,16 @@
 //! | ship | done, nothing loaded | none: negative feedback | |
 //! | receive | SSCC or item | `receipt.confirmed` (SSCC, else device) | |
 //! | receive | done | none | closes |
-//! | all scanning | cancel | none | closes |
+//! | return | RMA | none | opens a return; a different open one is closed first (no event) |
+//! | return | condition code | none | applies to the items scanned next (default `resellable`) |
+//! | return | item | `return.received` (RMA) with `rma`, `condition` | counted by condition |
+//! | return | item or done, no return open | `return.exception` `no_open_return` (device) | |
+//! | return | done | `return.completed` (RMA) with `lines`, `by_condition` | closes |
+//! | count | location | none | opens a count of it; another location with lines tallied is refused |
+//! | count | item | none | tallied by GTIN + lot (the label's count, else 1) |
+//! | count | item or done, no count open | `inventory.exception` `no_open_count` (device) | |
+//! | count | done | `inventory.counted` (location) with `items` [{gtin, lot, quantity}], `lines` | closes |
+//! | all scanning | cancel | none | closes (count: discards the tally) |
 //! | dock | door/trailer message | `dock.door.opened` … (door, else device), debounced | state kept |
 //!
 //! # Choices where DESIGN is silent
@@ -54,16 +64,17 @@
 //! - **Closing** a session forgets the order, its line count and packed items, and the
 //!   remembered location and tote (they belong to the order just closed). A location or tote
 //!   scanned while no order is open is kept for the next order.
-//! - **Exceptions.** DESIGN's closed type list has `pick.exception` and `pack.exception` only,
-//!   so a malformed barcode is a `pick.exception` / `pack.exception` at those stations and a
-//!   `scan.unmatched` at ship and receive stations; both carry `reason` (`invalid_barcode`,
-//!   `check_digit`) and a human `message`. Note that `scan.unmatched` is telemetry (lower
-//!   priority, droppable when the buffer is full). Exception subjects are the open order, else
-//!   the device.
+//! - **Exceptions.** Stations with an exception type (`pick.exception`, `pack.exception`,
+//!   `return.exception`, `inventory.exception`) report a malformed barcode with it; ship and
+//!   receive stations have none, so it is a `scan.unmatched` there. Both carry `reason`
+//!   (`invalid_barcode`, `check_digit`) and a human `message`. Note that `scan.unmatched` is
+//!   telemetry (lower priority, droppable when the buffer is full). Exception subjects are the
+//!   session's key (the open order or return, the location being counted), else the device.
 //! - **`scan.unmatched`** (subject: the device) with a `reason`:
 //!   `unknown_barcode` (nothing matched), `unexpected_barcode` (a good barcode that means nothing
 //!   at this station: an SSCC at pick, an item at ship, a GS1 label with neither GTIN nor SSCC,
-//!   an order at a dock), `wrong_station` (a scan at a dock station, a dock message at a scanning
+//!   an RMA or condition code outside a return station, an order at a return or count station),
+//!   `wrong_station` (a scan at a dock station, a dock message at a scanning
 //!   station).
 //! - **An unreadable dock payload** (one [`parse_dock`] refuses) is not an event: [`fold`]
 //!   refuses it as `invalid_dock_message`, and the ledger quarantines it with its raw bytes
@@ -73,8 +84,15 @@
 //!   context but keep the loaded list: those `shipment.loaded` events are already out, and only
 //!   done (`shipment.dispatched`) empties it. Done with nothing loaded emits nothing and tells the
 //!   operator so.
+//! - **Returns**: `lines` counts the items received, `by_condition` the same items by
+//!   condition (`{"resellable": 2, "damaged": 1}`); a condition code needs an open return and
+//!   lasts until the return closes. A condition is the code's last word in lower case.
+//! - **Counts**: a line is one GTIN and lot; `lines` is the number of lines in `items` (an
+//!   empty location counted is `inventory.counted` with no items). A location scanned while a
+//!   count with lines is open is refused, so a stray scan never throws a count away.
 //! - **Idle expiry** ([`DeviceContext::session_idle_ms`]): a session with no scan for at least
-//!   that long is closed, lazily at the next scan and by [`tick`], **without an event**. The
+//!   that long is closed, lazily at the next scan and by [`tick`], **without an event** (an
+//!   open count's tally is discarded). The
 //!   next scan sees no open order and its feedback names the order that was closed. A
 //!   non-positive idle time never expires. The ship loaded list does not expire.
 //! - **Dock debounce**: door and trailer are tracked apart. A new state is emitted once it has
@@ -84,12 +102,14 @@
 //!   the ERP learns the initial state. A debounced event's `input` is the message that started
 //!   the state and [`Emitted::time_ms`] is when that message arrived.
 
+mod count;
 mod dock;
 mod fold;
 mod input;
 mod pack;
 mod pick;
 mod receive;
+mod returns;
 mod session;
 mod ship;
 
@@ -122,6 +142,16 @@ pub const SHIPMENT_LOADED: &str = "shipment.loaded";
 pub const SHIPMENT_DISPATCHED: &str = "shipment.dispatched";
 /// `receipt.confirmed`: goods received.
 pub const RECEIPT_CONFIRMED: &str = "receipt.confirmed";
+/// `return.received`: one returned item, with its `condition`.
+pub const RETURN_RECEIVED: &str = "return.received";
+/// `return.completed`: a return finished (`lines`, `by_condition`).
+pub const RETURN_COMPLETED: &str = "return.completed";
+/// `return.exception`: a return scan that could not be used.
+pub const RETURN_EXCEPTION: &str = "return.exception";
+/// `inventory.counted`: a location counted (`items`, `lines`).
+pub const INVENTORY_COUNTED: &str = "inventory.counted";
+/// `inventory.exception`: a count scan that could not be used.
+pub const INVENTORY_EXCEPTION: &str = "inventory.exception";
 /// `dock.door.opened`.
 pub const DOCK_DOOR_OPENED: &str = "dock.door.opened";
 /// `dock.door.closed`.
@@ -282,13 +312,8 @@ pub fn apply_scan(
     let scan = match scan {
         Scan::Malformed { reason, message } => {
             let feedback = format!("Bad barcode: {message}");
-            return match dev.station {
-                Station::Pick | Station::Pack => {
-                    let event_type = if dev.station == Station::Pick {
-                        PICK_EXCEPTION
-                    } else {
-                        PACK_EXCEPTION
-                    };
+            return match exception_type(dev.station) {
+                Some(event_type) => {
                     let event = cx.exception(
                         session,
                         event_type,
@@ -298,8 +323,14 @@ pub fn apply_scan(
                     );
                     Step::event(false, event, feedback)
                 }
-                _ => cx.unmatched(session, Some(reading), reason.as_str(), &message, &feedback),
+                None => cx.unmatched(session, Some(reading), reason.as_str(), &message, &feedback),
             };
+        }
+        Scan::Rma(_) if dev.station != Station::Return => {
+            return cx.unexpected(session, reading, "an RMA number");
+        }
+        Scan::Condition(_) if dev.station != Station::Return => {
+            return cx.unexpected(session, reading, "a condition code");
         }
         Scan::Unknown { message } => {
             return cx.unmatched(
@@ -320,8 +351,22 @@ pub fn apply_scan(
         Station::Pack => pack::apply(session, &cx, reading, scan),
         Station::Ship => ship::apply(session, &cx, reading, scan),
         Station::Receive => receive::apply(session, &cx, reading, scan),
+        Station::Return => returns::apply(session, &cx, reading, scan),
+        Station::Count => count::apply(session, &cx, reading, scan),
         // Handled above; kept for exhaustiveness.
         Station::Dock => Step::default(),
+    }
+}
+
+/// The exception type of a station, for a malformed barcode scanned there; `None`: the
+/// station has none, and it is a `scan.unmatched`.
+fn exception_type(station: Station) -> Option<&'static str> {
+    match station {
+        Station::Pick => Some(PICK_EXCEPTION),
+        Station::Pack => Some(PACK_EXCEPTION),
+        Station::Return => Some(RETURN_EXCEPTION),
+        Station::Count => Some(INVENTORY_EXCEPTION),
+        Station::Ship | Station::Receive | Station::Dock => None,
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{de_duration, de_size, is_name};
-use crate::decode::{self, BarcodeRules, BarcodeRulesError};
+use crate::decode::{self, BarcodeRules, BarcodeRulesError, TextPatterns};
 use crate::model::Station;
 
 /// `[mqtt]`: the site broker that scanners and sensors publish to.
@@ -58,6 +58,12 @@ pub struct BarcodesConfig {
     /// Regular expression of a tote label.
     #[serde(default = "d_tote")]
     pub tote: String,
+    /// Regular expression of a return authorisation (RMA) number.
+    #[serde(default = "d_rma")]
+    pub rma: String,
+    /// Regular expression of a condition code for returned goods.
+    #[serde(default = "d_condition")]
+    pub condition: String,
     /// Exact text of the "done" command barcode.
     #[serde(default = "d_done")]
     pub done: String,
@@ -78,6 +84,12 @@ fn d_location() -> String {
 fn d_tote() -> String {
     decode::DEFAULT_TOTE.into()
 }
+fn d_rma() -> String {
+    decode::DEFAULT_RMA.into()
+}
+fn d_condition() -> String {
+    decode::DEFAULT_CONDITION.into()
+}
 fn d_done() -> String {
     decode::DEFAULT_DONE.into()
 }
@@ -91,6 +103,8 @@ impl Default for BarcodesConfig {
             order: d_order(),
             location: d_location(),
             tote: d_tote(),
+            rma: d_rma(),
+            condition: d_condition(),
             done: d_done(),
             cancel: d_cancel(),
             gs_substitutes: Vec::new(),
@@ -101,13 +115,15 @@ impl Default for BarcodesConfig {
 impl BarcodesConfig {
     /// The decoder's rules.
     pub fn rules(&self) -> Result<BarcodeRules, BarcodeRulesError> {
-        BarcodeRules::new(
-            &self.order,
-            &self.location,
-            &self.tote,
-            &self.done,
-            &self.cancel,
-        )?
+        BarcodeRules::new(&TextPatterns {
+            order: &self.order,
+            location: &self.location,
+            tote: &self.tote,
+            rma: &self.rma,
+            condition: &self.condition,
+            done: &self.done,
+            cancel: &self.cancel,
+        })?
         .with_gs_substitutes(self.gs_substitutes.iter().cloned())
     }
 }
@@ -156,7 +172,7 @@ pub enum FlowControl {
 pub struct DeviceConfig {
     /// `serial`, `mqtt` or `http`.
     pub source: SourceKind,
-    /// `pick`, `pack`, `ship`, `receive` or `dock`.
+    /// `pick`, `pack`, `ship`, `receive`, `return`, `count` or `dock`.
     pub station: Station,
     /// Dock door this device belongs to (events carry it as `door`).
     pub door: Option<String>,

@@ -178,6 +178,27 @@ impl Reading {
     pub fn tote(&self) -> Option<&str> {
         (self.kind == Kind::Tote).then_some(self.text.as_str())
     }
+
+    /// The return authorisation number, for an `rma` scan.
+    pub fn rma(&self) -> Option<&str> {
+        (self.kind == Kind::Rma).then_some(self.text.as_str())
+    }
+
+    /// The condition code as scanned (`COND-DAMAGED`), for a `condition` scan.
+    pub fn condition_code(&self) -> Option<&str> {
+        (self.kind == Kind::Condition).then_some(self.text.as_str())
+    }
+
+    /// The condition a `condition` scan names: the code's last word in lower case
+    /// (`COND-DAMAGED` → `damaged`).
+    pub fn condition(&self) -> Option<String> {
+        let code = self.condition_code()?;
+        let word = code
+            .rsplit(|c: char| !c.is_alphanumeric())
+            .find(|w| !w.is_empty())
+            .unwrap_or(code);
+        Some(word.to_lowercase())
+    }
 }
 
 /// `fields` of the JSON form.
@@ -215,6 +236,12 @@ impl Serialize for Fields<'_> {
         }
         if let Some(v) = r.tote() {
             map.serialize_entry("tote", v)?;
+        }
+        if let Some(v) = r.rma() {
+            map.serialize_entry("rma", v)?;
+        }
+        if let Some(v) = r.condition() {
+            map.serialize_entry("condition", &v)?;
         }
         map.end()
     }

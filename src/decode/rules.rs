@@ -1,5 +1,5 @@
-//! Plain-text classification rules (`[barcodes]`): order, location and tote patterns, the
-//! command barcodes, and the stand-ins keyboard-mode scanners type for GS.
+//! Plain-text classification rules (`[barcodes]`): order, location, tote, RMA and condition
+//! patterns, the command barcodes, and the stand-ins keyboard-mode scanners type for GS.
 
 use std::borrow::Cow;
 
@@ -11,12 +11,12 @@ use super::Kind;
 ///
 /// [`BarcodeRules::default`] holds the documented defaults of the `[barcodes]` configuration
 /// section (DESIGN §5): order `^SO-\d+$`, location `^[A-Z]\d{2}-\d{2}-\d{2}$`, tote
-/// `^TOTE-\d+$`, commands `CMD-DONE` and `CMD-CANCEL`, and no GS stand-ins.
+/// `^TOTE-\d+$`, RMA `^RMA-\d+$`, condition `^COND-[A-Z]+$`, commands `CMD-DONE` and
+/// `CMD-CANCEL`, and no GS stand-ins.
 #[derive(Debug, Clone)]
 pub struct BarcodeRules {
-    order: Option<Regex>,
-    location: Option<Regex>,
-    tote: Option<Regex>,
+    /// Tried in this order; the first that matches wins.
+    patterns: Vec<(Regex, Kind)>,
     done: Option<String>,
     cancel: Option<String>,
     gs_substitutes: Vec<String>,
@@ -28,7 +28,7 @@ pub enum BarcodeRulesError {
     /// A pattern is not a valid regular expression.
     #[error("barcodes.{rule}: invalid pattern {pattern:?}")]
     Pattern {
-        /// Which rule: `order`, `location` or `tote`.
+        /// Which rule: `order`, `location`, `tote`, `rma` or `condition`.
         rule: &'static str,
         /// The pattern given.
         pattern: String,
@@ -47,48 +47,84 @@ pub const DEFAULT_ORDER: &str = r"^SO-\d+$";
 pub const DEFAULT_LOCATION: &str = r"^[A-Z]\d{2}-\d{2}-\d{2}$";
 /// Default `tote` pattern.
 pub const DEFAULT_TOTE: &str = r"^TOTE-\d+$";
+/// Default `rma` pattern (a return's authorisation number).
+pub const DEFAULT_RMA: &str = r"^RMA-\d+$";
+/// Default `condition` pattern (the state of returned goods: `COND-DAMAGED`).
+pub const DEFAULT_CONDITION: &str = r"^COND-[A-Z]+$";
 /// Default `done` command.
 pub const DEFAULT_DONE: &str = "CMD-DONE";
 /// Default `cancel` command.
 pub const DEFAULT_CANCEL: &str = "CMD-CANCEL";
 
+/// The plain-text rules as configured: regular expressions (`regex` crate syntax; anchor them
+/// with `^…$` to match whole scans) and the exact command strings. An empty string switches
+/// that rule off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextPatterns<'a> {
+    /// Order number.
+    pub order: &'a str,
+    /// Location label.
+    pub location: &'a str,
+    /// Tote label.
+    pub tote: &'a str,
+    /// Return authorisation (RMA) number.
+    pub rma: &'a str,
+    /// Condition code of returned goods.
+    pub condition: &'a str,
+    /// The "done" command, exact text.
+    pub done: &'a str,
+    /// The "cancel" command, exact text.
+    pub cancel: &'a str,
+}
+
+impl Default for TextPatterns<'static> {
+    fn default() -> Self {
+        TextPatterns {
+            order: DEFAULT_ORDER,
+            location: DEFAULT_LOCATION,
+            tote: DEFAULT_TOTE,
+            rma: DEFAULT_RMA,
+            condition: DEFAULT_CONDITION,
+            done: DEFAULT_DONE,
+            cancel: DEFAULT_CANCEL,
+        }
+    }
+}
+
 impl BarcodeRules {
-    /// Builds the rules from the configured patterns (regular expressions, `regex` crate
-    /// syntax; anchor them with `^…$` to match whole scans) and the exact command strings.
-    /// An empty string switches that rule off.
-    pub fn new(
-        order: &str,
-        location: &str,
-        tote: &str,
-        done: &str,
-        cancel: &str,
-    ) -> Result<Self, BarcodeRulesError> {
-        fn compile(rule: &'static str, pattern: &str) -> Result<Option<Regex>, BarcodeRulesError> {
+    /// Builds the rules. Commands are matched first, then the patterns in the order order,
+    /// location, tote, RMA, condition: the first that matches wins.
+    pub fn new(p: &TextPatterns) -> Result<Self, BarcodeRulesError> {
+        let mut patterns = Vec::new();
+        for (rule, pattern, kind) in [
+            ("order", p.order, Kind::Order),
+            ("location", p.location, Kind::Location),
+            ("tote", p.tote, Kind::Tote),
+            ("rma", p.rma, Kind::Rma),
+            ("condition", p.condition, Kind::Condition),
+        ] {
             if pattern.is_empty() {
-                return Ok(None);
+                continue;
             }
-            Regex::new(pattern)
-                .map(Some)
-                .map_err(|source| BarcodeRulesError::Pattern {
-                    rule,
-                    pattern: pattern.to_owned(),
-                    source,
-                })
+            let re = Regex::new(pattern).map_err(|source| BarcodeRulesError::Pattern {
+                rule,
+                pattern: pattern.to_owned(),
+                source,
+            })?;
+            patterns.push((re, kind));
         }
         let exact = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         Ok(BarcodeRules {
-            order: compile("order", order)?,
-            location: compile("location", location)?,
-            tote: compile("tote", tote)?,
-            done: exact(done),
-            cancel: exact(cancel),
+            patterns,
+            done: exact(p.done),
+            cancel: exact(p.cancel),
             gs_substitutes: Vec::new(),
         })
     }
 
-    /// Sets the GS stand-ins: strings a keyboard-mode scanner types in place of the GS
-    /// separator (`"^]"`, `"<GS>"`, a configured character such as `"|"`); each is replaced
-    /// by GS (0x1D) before decoding. Choose stand-ins that cannot occur in real data.
+    /// Adds GS stand-ins: strings a keyboard-mode scanner types in place of the GS separator
+    /// (`"^]"`, `"<GS>"`, a configured character such as `"|"`); each is replaced by GS (0x1D)
+    /// before decoding. Choose stand-ins that cannot occur in real data.
     pub fn with_gs_substitutes<I, S>(mut self, substitutes: I) -> Result<Self, BarcodeRulesError>
     where
         I: IntoIterator<Item = S>,
@@ -98,7 +134,11 @@ impl BarcodeRules {
         if subs.iter().any(String::is_empty) {
             return Err(BarcodeRulesError::EmptySubstitute);
         }
-        self.gs_substitutes = subs;
+        for sub in subs {
+            if !self.gs_substitutes.contains(&sub) {
+                self.gs_substitutes.push(sub);
+            }
+        }
         Ok(self)
     }
 
@@ -121,26 +161,16 @@ impl BarcodeRules {
         if self.cancel.as_deref() == Some(text) {
             return Some(Kind::Cancel);
         }
-        [
-            (&self.order, Kind::Order),
-            (&self.location, Kind::Location),
-            (&self.tote, Kind::Tote),
-        ]
-        .into_iter()
-        .find(|(re, _)| re.as_ref().is_some_and(|re| re.is_match(text)))
-        .map(|(_, kind)| kind)
+        self.patterns
+            .iter()
+            .find(|(re, _)| re.is_match(text))
+            .map(|(_, kind)| *kind)
     }
 }
 
 impl Default for BarcodeRules {
     fn default() -> Self {
-        BarcodeRules {
-            order: Regex::new(DEFAULT_ORDER).ok(),
-            location: Regex::new(DEFAULT_LOCATION).ok(),
-            tote: Regex::new(DEFAULT_TOTE).ok(),
-            done: Some(DEFAULT_DONE.to_owned()),
-            cancel: Some(DEFAULT_CANCEL.to_owned()),
-            gs_substitutes: Vec::new(),
-        }
+        // Constants, checked by the decode tests: no outside input reaches this.
+        BarcodeRules::new(&TextPatterns::default()).expect("the default patterns are valid")
     }
 }

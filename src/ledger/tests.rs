@@ -13,6 +13,7 @@ use rand::{Rng, SeedableRng};
 use super::*;
 use crate::model::{now_ms, DeliveryState, Redelivery};
 
+mod catalogue;
 mod inputs;
 mod plans;
 

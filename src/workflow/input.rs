@@ -5,12 +5,16 @@ use serde_json::{Map, Value};
 
 use super::{DeviceContext, Emitted, Session, Step, SCAN_UNMATCHED};
 use crate::decode::{Kind, Reading, Reason};
+use crate::model::Station;
 
 /// What a scan means, independent of the station.
 pub(super) enum Scan<'r> {
     Order(&'r str),
     Location(&'r str),
     Tote(&'r str),
+    Rma(&'r str),
+    /// A condition code, as the condition it names (`damaged`).
+    Condition(String),
     Done,
     Cancel,
     /// A good label with a GTIN and no SSCC.
@@ -46,6 +50,8 @@ impl<'r> Scan<'r> {
             Kind::Order => reading.order().map_or(Scan::NoKey, Scan::Order),
             Kind::Location => reading.location().map_or(Scan::NoKey, Scan::Location),
             Kind::Tote => reading.tote().map_or(Scan::NoKey, Scan::Tote),
+            Kind::Rma => reading.rma().map_or(Scan::NoKey, Scan::Rma),
+            Kind::Condition => reading.condition().map_or(Scan::NoKey, Scan::Condition),
             Kind::Done => Scan::Done,
             Kind::Cancel => Scan::Cancel,
             Kind::Gs1 | Kind::DigitalLink | Kind::Ean => match (reading.sscc(), reading.gtin()) {
@@ -67,12 +73,13 @@ pub(super) struct Input<'a> {
 }
 
 impl Input<'_> {
-    /// `site`, `device`, `station`, `input`, `door`, and the session's `order`, `location`,
-    /// `tote`.
+    /// `site`, `device`, `station`, `input`, `door`, and the session's `order`, `rma`,
+    /// `location`, `tote`.
     pub(super) fn data(&self, session: &Session) -> Map<String, Value> {
         let mut data = base_data(self.dev, self.raw);
         for (key, value) in [
             ("order", &session.order),
+            ("rma", &session.rma),
             ("location", &session.location),
             ("tote", &session.tote),
         ] {
@@ -88,22 +95,34 @@ impl Input<'_> {
         self.dev.device.to_owned()
     }
 
-    /// The open order, else the device.
-    pub(super) fn order_subject(&self, session: &Session) -> String {
+    /// The session's business key: the open order or return, the location being counted;
+    /// else the device.
+    pub(super) fn session_subject(&self, session: &Session) -> String {
+        let counting = (self.dev.station == Station::Count)
+            .then(|| session.location.clone())
+            .flatten();
         session
             .order
             .clone()
+            .or_else(|| session.rma.clone())
+            .or(counting)
             .unwrap_or_else(|| self.device_subject())
+    }
+
+    /// The operator's hint when a scan needs an open `what` (`order`, `return`), which
+    /// `first` (`an order`, `an RMA`) opens.
+    pub(super) fn nothing_open_message(&self, what: &str, first: &str) -> String {
+        match &self.idle_closed {
+            Some(open) => {
+                format!("No open {what} ({open} was closed when idle): scan {first} first")
+            }
+            None => format!("No open {what}: scan {first} first"),
+        }
     }
 
     /// The operator's hint when a scan needs an order.
     pub(super) fn no_order_message(&self) -> String {
-        match &self.idle_closed {
-            Some(order) => {
-                format!("No open order ({order} was closed when idle): scan an order first")
-            }
-            None => "No open order: scan an order first".into(),
-        }
+        self.nothing_open_message("order", "an order")
     }
 
     /// An exception event (`reason`, `message`, the label's identifying fields).
@@ -124,7 +143,7 @@ impl Input<'_> {
         data.insert("message".into(), message.into());
         Emitted {
             event_type,
-            subject: self.order_subject(session),
+            subject: self.session_subject(session),
             data: Value::Object(data),
             time_ms: None,
         }
@@ -137,15 +156,27 @@ impl Input<'_> {
         event_type: &'static str,
         reading: Option<&Reading>,
     ) -> Step {
-        let message = self.no_order_message();
-        let event = self.exception(
+        self.nothing_open(
             session,
             event_type,
-            "no_open_order",
-            "no open order: scan an order first",
+            ("no_open_order", "no open order: scan an order first"),
+            self.no_order_message(),
             reading,
-        );
-        Step::event(false, event, message)
+        )
+    }
+
+    /// An exception for a scan that needs something open: `reason` and `message` go to the
+    /// event, `feedback` to the operator.
+    pub(super) fn nothing_open(
+        &self,
+        session: &Session,
+        event_type: &'static str,
+        (reason, message): (&str, &str),
+        feedback: String,
+        reading: Option<&Reading>,
+    ) -> Step {
+        let event = self.exception(session, event_type, reason, message, reading);
+        Step::event(false, event, feedback)
     }
 
     /// A `scan.unmatched` (subject: the device) with a reason; negative feedback.

@@ -18,7 +18,11 @@ pub(super) fn apply(session: &mut Session, cx: &Input, reading: &Reading, scan: 
         Scan::Cancel => cancel(session),
         Scan::Sscc(_) => cx.unexpected(session, reading, "an SSCC label"),
         // Answered by `apply_scan` before it gets here.
-        Scan::Malformed { .. } | Scan::Unknown { .. } | Scan::NoKey => Step::default(),
+        Scan::Malformed { .. }
+        | Scan::Unknown { .. }
+        | Scan::NoKey
+        | Scan::Rma(_)
+        | Scan::Condition(_) => Step::default(),
     }
 }
 

@@ -1,5 +1,7 @@
 //! The per-device [`Session`]: what the workflow remembers between inputs.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -16,7 +18,20 @@ pub struct Session {
     /// The open order (pick and pack: the session; ship and receive: context for the events).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) order: Option<String>,
-    /// Last location scanned.
+    /// Return: the open return's RMA number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) rma: Option<String>,
+    /// Return: the condition of the items scanned from now on; none: `resellable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) condition: Option<String>,
+    /// Return: items received for the open return, by condition.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(super) by_condition: BTreeMap<String, u64>,
+    /// Count: what was tallied at the open count's location (the session's `location`), by
+    /// GTIN and lot, in first-scan order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) counted: Vec<Tally>,
+    /// Last location scanned (count: the location being counted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) location: Option<String>,
     /// Last tote scanned.
@@ -45,6 +60,15 @@ pub struct Session {
     pub(super) trailer: dock::Tracked<TrailerState>,
 }
 
+/// One line of a cycle count: a GTIN and lot, and how many were counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Tally {
+    pub(super) gtin: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) lot: Option<String>,
+    pub(super) quantity: u64,
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -65,9 +89,19 @@ impl Session {
         self.tote.as_deref()
     }
 
-    /// Pick: items confirmed for the open order.
+    /// Pick and return: items confirmed or received for the open order or return.
     pub fn lines(&self) -> u64 {
         self.lines
+    }
+
+    /// Return: the open return's RMA number.
+    pub fn rma(&self) -> Option<&str> {
+        self.rma.as_deref()
+    }
+
+    /// Count: lines (GTIN and lot) tallied at the location being counted.
+    pub fn counted_lines(&self) -> usize {
+        self.counted.len()
     }
 
     /// Pack: items packed for the open order.
@@ -110,16 +144,22 @@ impl Session {
     /// Whether there is anything idle expiry would close.
     fn is_open(&self) -> bool {
         self.order.is_some()
+            || self.rma.is_some()
+            || !self.counted.is_empty()
             || self.location.is_some()
             || self.tote.is_some()
             || self.lines > 0
             || !self.items.is_empty()
     }
 
-    /// Closes the session: forgets the order, its lines and items, location and tote. The
-    /// ship loaded list and dock state are not part of it.
+    /// Closes the session: forgets the order or return, its lines, items and tallies,
+    /// location and tote. The ship loaded list and dock state are not part of it.
     pub(super) fn close(&mut self) {
         self.order = None;
+        self.rma = None;
+        self.condition = None;
+        self.by_condition.clear();
+        self.counted.clear();
         self.location = None;
         self.tote = None;
         self.lines = 0;
@@ -134,8 +174,8 @@ impl Session {
                 .last_input_ms
                 .is_some_and(|t| now_ms.saturating_sub(t) >= dev.session_idle_ms);
         if idle {
-            if self.order.is_some() {
-                self.idle_closed = self.order.clone();
+            if let Some(open) = self.order.clone().or_else(|| self.rma.clone()) {
+                self.idle_closed = Some(open);
             }
             self.close();
         }

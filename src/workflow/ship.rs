@@ -32,7 +32,11 @@ pub(super) fn apply(session: &mut Session, cx: &Input, reading: &Reading, scan: 
             step
         }
         // Answered by `apply_scan` before it gets here.
-        Scan::Malformed { .. } | Scan::Unknown { .. } | Scan::NoKey => Step::default(),
+        Scan::Malformed { .. }
+        | Scan::Unknown { .. }
+        | Scan::NoKey
+        | Scan::Rma(_)
+        | Scan::Condition(_) => Step::default(),
     }
 }
 

@@ -12,6 +12,7 @@ mod dock;
 mod fold;
 mod pack_ship_receive;
 mod pick;
+mod returns_counts;
 mod sessions;
 
 const TODAY: (i32, u32, u32) = (2026, 11, 26);

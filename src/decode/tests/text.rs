@@ -1,5 +1,5 @@
-//! AIM identifiers routing the data, and plain text: commands and the order, location and
-//! tote patterns, default and configured.
+//! AIM identifiers routing the data, and plain text: commands and the order, location, tote,
+//! RMA and condition patterns, default and configured.
 
 use serde_json::json;
 
@@ -34,6 +34,15 @@ fn plain_text_rules() {
     );
     let r = d("TOTE-7");
     assert_eq!((r.kind(), r.tote()), (Kind::Tote, Some("TOTE-7")));
+    let r = d("RMA-4711");
+    assert_eq!((r.kind(), r.rma()), (Kind::Rma, Some("RMA-4711")));
+    let r = d("COND-DAMAGED");
+    assert_eq!(r.kind(), Kind::Condition);
+    assert_eq!(r.condition().as_deref(), Some("damaged"));
+    assert_eq!(
+        serde_json::to_value(&r).unwrap()["fields"],
+        json!({"condition": "damaged"})
+    );
     assert_eq!(d("CMD-DONE").kind(), Kind::Done);
     assert_eq!(d("CMD-CANCEL\r").kind(), Kind::Cancel);
     let r = d("hello world");
@@ -49,7 +58,16 @@ fn plain_text_rules() {
 
 #[test]
 fn custom_rules_and_bad_patterns() {
-    let rules = BarcodeRules::new(r"^\d{8}$", "", r"^T\d+$", "DONE", "").unwrap();
+    let rules = BarcodeRules::new(&TextPatterns {
+        order: r"^\d{8}$",
+        location: "",
+        tote: r"^T\d+$",
+        rma: "",
+        condition: "",
+        done: "DONE",
+        cancel: "",
+    })
+    .unwrap();
     // Eight digits with a wrong EAN-8 check digit: AI (12) with month 56 would be a broken GS1
     // label, but the order pattern claims it.
     let r = decode("12345678", &rules, TODAY);
@@ -65,13 +83,36 @@ fn custom_rules_and_bad_patterns() {
     let r = decode("0109506000134352", &rules, TODAY);
     assert_eq!((r.kind(), r.gtin()), (Kind::Gs1, Some("09506000134352")));
 
-    let err = BarcodeRules::new("^SO-(", "", "", "", "").unwrap_err();
+    let off = TextPatterns {
+        order: "",
+        location: "",
+        tote: "",
+        rma: "",
+        condition: "",
+        done: "",
+        cancel: "",
+    };
+    let err = BarcodeRules::new(&TextPatterns {
+        order: "^SO-(",
+        ..off
+    })
+    .unwrap_err();
     assert!(matches!(
         err,
         BarcodeRulesError::Pattern { rule: "order", .. }
     ));
     assert!(err.to_string().contains("barcodes.order"), "{err}");
     assert!(std::error::Error::source(&err).is_some());
-    let err = BarcodeRules::new("", "[", "", "", "").unwrap_err();
+    let err = BarcodeRules::new(&TextPatterns {
+        location: "[",
+        ..off
+    })
+    .unwrap_err();
     assert!(err.to_string().contains("barcodes.location"), "{err}");
+    let err = BarcodeRules::new(&TextPatterns {
+        condition: "(",
+        ..off
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("barcodes.condition"), "{err}");
 }
