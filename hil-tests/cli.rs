@@ -103,7 +103,11 @@ async fn run_with_an_unknown_key_exits_78() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_status_events_and_replay_against_the_daemon() {
     let erp = StandIn::start("erp", Mode::Ok).await;
-    let daemon = Daemon::start(Setup::new(vec![SinkSpec::new("erp", &erp)])).await;
+    let daemon = Daemon::start(Setup::new(vec![SinkSpec::new("erp", &erp)]).toml(
+        "[devices.pick-09]\nsource = \"serial\"\nstation = \"pick\"\npath = \"/dev/serial/by-id/not-plugged-in\"\n\
+         [devices.ship-07]\nsource = \"http\"\nstation = \"ship\"\n",
+    ))
+    .await;
     let ids = daemon
         .post_events(
             &json!([
@@ -134,6 +138,22 @@ async fn cli_status_events_and_replay_against_the_daemon() {
     assert!(
         out.stdout.contains(SITE) && out.stdout.lines().any(|l| l.starts_with("erp")),
         "status shows the site and the sink: {out:#?}"
+    );
+    let device = |id: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(id))
+            .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        device("pick-09"),
+        Some(vec!["pick-09", "serial", "pick", "DOWN"]),
+        "a scanner that is not plugged in shows as down: {out:#?}"
+    );
+    assert_eq!(
+        device("ship-07"),
+        Some(vec!["ship-07", "http", "ship", "up"]),
+        "{out:#?}"
     );
     let out = daemon.run_cli(&["status", "--json"]).await;
     out.assert_ok();

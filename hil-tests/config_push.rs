@@ -120,6 +120,15 @@ async fn a_push_is_applied_reported_and_survives_a_restart() {
     assert_eq!(status["error"], Value::Null);
     assert!(status["at"].as_str().is_some_and(|t| t.ends_with('Z')));
     assert_eq!(running_version(&daemon).await, 2);
+    // The same file again: the site has nothing to say, and the command tells why, soon.
+    let started = std::time::Instant::now();
+    let again = cli_push(&broker, &v2, &signer.secret, &password).await;
+    again.assert_ok();
+    assert!(
+        again.stdout.contains("already runs version 2"),
+        "{again:#?}"
+    );
+    eprintln!("the repeated push answered in {:?}", started.elapsed());
     let shipment = post(&daemon, "shipment.loaded", "SSCC-1").await;
     crm.wait_received(&[shipment], secs(10), "the added sink's event")
         .await;
@@ -129,9 +138,11 @@ async fn a_push_is_applied_reported_and_survives_a_restart() {
         "{st:#?}"
     );
     assert_eq!(daemon.metric_total("dockgate_config_version").await, 2.0);
-    assert_eq!(
-        daemon.metric_total("dockgate_config_pushes_total").await,
-        1.0
+    let m = daemon.metrics().await;
+    assert!(
+        m.contains("dockgate_config_pushes_total{result=\"applied\"} 1")
+            && m.contains("dockgate_config_pushes_total{result=\"unchanged\"} 1"),
+        "{m}"
     );
 
     // Signatures of minisign itself, its default and its legacy form.
@@ -165,7 +176,12 @@ async fn bad_pushes_are_refused_with_their_reason_and_change_nothing() {
     let listener = MqttClient::connect(&broker, "central-it").await;
     listener.subscribe(STATUS).await;
     let v2 = version_of(&daemon, 2, "");
-    listener.publish_retained(CONFIG, signer.push(&v2)).await;
+    // Version 2 by `dockgate config push` with the unencrypted key of `minisign -G -W`.
+    let v2_file = signer.file("v2.toml", &v2);
+    let no_password = signer.file("no-password", "");
+    cli_push(&broker, &v2_file, &signer.secret, &no_password)
+        .await
+        .assert_ok();
     wait_status(&listener, Some(2), "applied").await;
 
     // The running configuration coming again (a bridge or a restarted

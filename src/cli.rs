@@ -2,6 +2,19 @@
 //! `config rollback`) talk to a running daemon's admin API; the configuration tools are in
 //! [`config`], `scan parse` in [`scan`].
 
+/// `println!` for what a command prints: when the reader has gone away (`dockgate status |
+/// head -1`), the command ends quietly instead of panicking on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 mod config;
 mod scan;
 
@@ -39,7 +52,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon (systemd Type=notify).
     Run,
-    /// Show devices, sinks, backlog, oldest pending age and last errors.
+    /// Show the running configuration, the buffer, each sink (backlog, oldest pending age, last
+    /// error) and each device (up or down, inputs, last error).
     Status {
         /// Print the raw JSON.
         #[arg(long)]
@@ -243,11 +257,11 @@ pub(crate) async fn admin_call(
 pub async fn status(cli: &Cli, json: bool) -> anyhow::Result<()> {
     let value = admin_call(cli, reqwest::Method::GET, "/api/v1/status", None).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        out!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     let st: Status = serde_json::from_value(value).context("unexpected status format")?;
-    println!(
+    out!(
         "site {} · config version {} ({}) · dockgate {} · up {}",
         st.site,
         st.config_version,
@@ -255,14 +269,21 @@ pub async fn status(cli: &Cli, json: bool) -> anyhow::Result<()> {
         st.version,
         human_hours(st.uptime_seconds as f64 / 3600.0)
     );
-    println!(
+    out!(
         "buffer: {} · {} events stored, last sequence {}",
-        st.buffer.summary, st.buffer.events, st.buffer.last_sequence
+        st.buffer.summary,
+        st.buffer.events,
+        st.buffer.last_sequence
     );
-    println!();
-    println!(
+    out!();
+    out!(
         "{:<12} {:<9} {:>9} {:>6} {:>6} {:>10}  LAST ERROR",
-        "SINK", "STATE", "PENDING", "HELD", "DEAD", "OLDEST"
+        "SINK",
+        "STATE",
+        "PENDING",
+        "HELD",
+        "DEAD",
+        "OLDEST"
     );
     for s in &st.sinks {
         let oldest = s
@@ -274,10 +295,47 @@ pub async fn status(cli: &Cli, json: bool) -> anyhow::Result<()> {
             (Some(e), None) => e.clone(),
             _ => "-".into(),
         };
-        println!(
+        out!(
             "{:<12} {:<9} {:>9} {:>6} {:>6} {:>10}  {}",
-            s.name, s.state, s.pending, s.held, s.dead, oldest, err
+            s.name,
+            s.state,
+            s.pending,
+            s.held,
+            s.dead,
+            oldest,
+            err
         );
+    }
+    if !st.devices.is_empty() {
+        out!();
+        out!(
+            "{:<12} {:<7} {:<8} {:<5} {:>8} {:>8}  LAST INPUT / LAST ERROR",
+            "DEVICE",
+            "SOURCE",
+            "STATION",
+            "UP",
+            "INPUTS",
+            "REJECTED"
+        );
+        for d in &st.devices {
+            let s = &d.snapshot;
+            let last = match (&s.last_error, &s.last_input_at) {
+                (Some(e), _) if !s.up => e.clone(),
+                (_, Some(at)) => at.clone(),
+                (Some(e), None) => e.clone(),
+                (None, None) => "-".into(),
+            };
+            out!(
+                "{:<12} {:<7} {:<8} {:<5} {:>8} {:>8}  {}",
+                d.id,
+                d.source,
+                d.station,
+                if s.up { "up" } else { "DOWN" },
+                s.inputs,
+                s.rejected,
+                last
+            );
+        }
     }
     Ok(())
 }
@@ -296,7 +354,7 @@ pub async fn events(cli: &Cli, args: &EventsArgs) -> anyhow::Result<()> {
     }
     let value = admin_call(cli, reqwest::Method::GET, &query, None).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        out!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     let rows = value.as_array().cloned().unwrap_or_default();
@@ -304,7 +362,7 @@ pub async fn events(cli: &Cli, args: &EventsArgs) -> anyhow::Result<()> {
         for r in rows {
             let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
             let n = r.get("bytes").and_then(Value::as_u64).unwrap_or(0);
-            println!(
+            out!(
                 "rejected#{}  {}  device={}  reason={}  {}  ({n} bytes) raw=\"{}\"",
                 r.get("id").and_then(Value::as_i64).unwrap_or(0),
                 s("received_at"),
@@ -337,7 +395,7 @@ pub async fn events(cli: &Cli, args: &EventsArgs) -> anyhow::Result<()> {
         if let Some(e) = r.get("last_error").and_then(Value::as_str) {
             line.push_str(&format!("  last_error={e:?}"));
         }
-        println!("{line}");
+        out!("{line}");
     }
     Ok(())
 }
@@ -358,7 +416,7 @@ pub async fn replay(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<()> {
     )
     .await?;
     let n = value.get("replayed").and_then(Value::as_u64).unwrap_or(0);
-    println!("{n} events put back for delivery to {}", args.sink);
+    out!("{n} events put back for delivery to {}", args.sink);
     Ok(())
 }
 

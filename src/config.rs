@@ -339,12 +339,51 @@ fn toml_problem(text: &str, error: &toml::de::Error) -> Problem {
         .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
     // The message names the field (`unknown field `x`, expected one of ...`); the key path is
     // recovered from the table header above the failing line.
-    let key = line.map(|l| key_at_line(text, l)).unwrap_or_default();
+    let mut key = line.map(|l| key_at_line(text, l)).unwrap_or_default();
+    // A missing field is reported at the table that lacks it: the whole file for a top-level
+    // key such as `version`.
+    if let Some(field) = error
+        .message()
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next())
+    {
+        let whole_file = error
+            .span()
+            .is_some_and(|s| s.end == 0 || (s.start == 0 && s.end >= text.trim_end().len()));
+        let table = if whole_file {
+            String::new()
+        } else {
+            key.clone()
+        };
+        key = if table.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{table}.{field}")
+        };
+    }
     Problem {
         key,
         line,
-        message: error.message().trim().to_owned(),
+        message: plain_types(error.message().trim()),
     }
+}
+
+/// serde's names of number types, in words an operator knows.
+fn plain_types(message: &str) -> String {
+    let mut out = message.to_owned();
+    for (rust, plain) in [
+        ("expected usize", "expected a whole number, 0 or more"),
+        ("expected u64", "expected a whole number, 0 or more"),
+        ("expected u32", "expected a whole number, 0 or more"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        out = out.replace(rust, plain);
+    }
+    out
 }
 
 /// Best-effort dotted key for a 1-based line: the enclosing `[table]` plus the key on the line.
@@ -376,7 +415,9 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
     let mut table = doc.get_ref();
     let mut found = None;
     for part in key.split('.') {
-        let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == part)?;
+        let Some((k, v)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == part) else {
+            break;
+        };
         found = Some(k.span().start);
         match v.get_ref() {
             toml::de::DeValue::Table(t) => table = t,

@@ -344,10 +344,15 @@ impl Running {
                 .spawn(mqtt.run(self.intake.clone(), cancel.clone()));
             self.mqtt = Some(Task { cancel, join });
         }
-        self.http.send_replace(Arc::new(HttpMap::of(
-            &new,
-            self.statuses_of(&new, SourceKind::Http),
-        )));
+        let http_statuses = self.statuses_of(&new, SourceKind::Http);
+        // An HTTP device has no connection of its own: it is up while its endpoint takes input.
+        for status in http_statuses.values() {
+            if let Ok(mut st) = status.lock() {
+                st.up = true;
+            }
+        }
+        self.http
+            .send_replace(Arc::new(HttpMap::of(&new, http_statuses)));
         self.feedback.send_replace(Arc::new(FeedbackRoute {
             out: self.feedback_out.clone(),
             devices: new

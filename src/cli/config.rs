@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use base64::Engine as _;
 use clap::{Args, Subcommand};
 use rumqttc::{AsyncClient, Event, Incoming, QoS};
 use serde_json::Value;
@@ -92,7 +93,7 @@ pub struct KeygenArgs {
 pub fn validate(file: &Path) -> ExitCode {
     match Config::load(file) {
         Ok(config) => {
-            println!(
+            out!(
                 "{}: valid (version {}, site {}, {} sinks, {} devices)",
                 file.display(),
                 config.version,
@@ -129,10 +130,13 @@ fn password(file: Option<&Path>, prompt: &str, confirm: bool) -> anyhow::Result<
         return Ok(first);
     }
     let mut line = String::new();
-    std::io::stdin()
+    let read = std::io::stdin()
         .lock()
         .read_line(&mut line)
         .context("reading the password from stdin")?;
+    if read == 0 {
+        bail!("a password is needed and none was given: use --key-password-file, pipe it on stdin, or run in a terminal");
+    }
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
@@ -167,7 +171,7 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
     write_private(&secret, sk.into_string().as_bytes())?;
     std::fs::write(&public, pk.into_string())
         .with_context(|| format!("writing {}", public.display()))?;
-    println!(
+    out!(
         "secret key: {} (keep it off the warehouse boxes)\npublic key: {} (copy it to each \
          box and name it in [config_push] public_key_file)",
         secret.display(),
@@ -191,17 +195,41 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// The secret key of `path`, asking for its password when it has one.
+/// Length of a minisign secret key: algorithms, KDF salt and limits, key id, key, checksum.
+const SECRET_KEY_BYTES: usize = 2 + 2 + 2 + 32 + 8 + 8 + 8 + 64 + 32;
+
 fn secret_key(path: &Path, password_file: Option<&Path>) -> anyhow::Result<minisign::SecretKey> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the secret key {}", path.display()))?;
-    let unencrypted = minisign::SecretKeyBox::from_string(&text)
-        .and_then(minisign::SecretKeyBox::into_unencrypted_secret_key);
-    if let Ok(key) = unencrypted {
-        return Ok(key);
+    if minisign::PublicKeyBox::from_string(&text)
+        .and_then(|b| b.into_public_key())
+        .is_ok()
+    {
+        bail!(
+            "{} is a public key; --key takes the secret key (the .key file of the pair)",
+            path.display()
+        );
     }
+    let not_a_key = || anyhow::anyhow!("{} is not a minisign secret key", path.display());
+    let bytes = text
+        .lines()
+        .nth(1)
+        .and_then(|l| {
+            base64::engine::general_purpose::STANDARD
+                .decode(l.trim())
+                .ok()
+        })
+        .filter(|b| b.len() == SECRET_KEY_BYTES)
+        .ok_or_else(not_a_key)?;
+    // Not encrypted (`minisign -G -W`): minisign leaves its checksum out, so the key is read
+    // as it is; a wrong one would make signatures the site refuses, with the key id named.
+    if bytes[2..4] == [0, 0] {
+        return minisign::SecretKey::from_bytes(&bytes).map_err(|_| not_a_key());
+    }
+    let key_box = minisign::SecretKeyBox::from_string(&text).map_err(|_| not_a_key())?;
     let pw = password(password_file, "Password of the secret key: ", false)?;
-    minisign::SecretKeyBox::from_string(&text)
-        .and_then(|b| b.into_secret_key(Some(pw)))
+    key_box
+        .into_secret_key(Some(pw))
         .with_context(|| format!("opening the secret key {}", path.display()))
 }
 
@@ -232,10 +260,9 @@ pub async fn push(args: &PushArgs) -> anyhow::Result<()> {
         signature,
     })?;
     let wait = match &args.wait {
-        Some(w) => Some(
-            humantime::parse_duration(w)
-                .with_context(|| format!("--wait {w:?}: expected a duration such as 30s"))?,
-        ),
+        Some(w) => Some(humantime::parse_duration(w).map_err(|_| {
+            anyhow::anyhow!("--wait {w:?}: expected a duration with its unit, such as 30s or 2m")
+        })?),
         None => None,
     };
     let site = &config.site.id;
@@ -260,34 +287,42 @@ pub async fn push(args: &PushArgs) -> anyhow::Result<()> {
     client
         .publish(config_topic(site), QoS::AtLeastOnce, true, payload)
         .await?;
-    let deadline = Instant::now() + wait.unwrap_or_default() + Duration::from_secs(15);
+    // The broker's acknowledgement first (bounded on its own), then the site's answer.
+    let mut deadline = Instant::now() + BROKER_ACK;
     let mut published = false;
+    // The status the broker kept from before: what the site said last.
+    let mut before: Option<ChangeStatus> = None;
     loop {
         let event = tokio::time::timeout_at(deadline.into(), eventloop.poll()).await;
         match event {
             Err(_) if !published => bail!("the broker at {} did not take the push", args.broker),
             Err(_) => {
-                println!(
-                    "no answer from site {site} yet; the push stays retained on the broker and is \
-                     applied when the site is connected"
-                );
-                return Ok(());
+                let _ = client.disconnect().await;
+                return no_new_answer(site, config.version, before);
             }
             Ok(Err(e)) => bail!("broker {}: {e}", args.broker),
             Ok(Ok(Event::Incoming(Incoming::PubAck(_)))) if !published => {
                 published = true;
-                println!(
+                out!(
                     "version {} published, retained, on {}",
                     config.version,
                     config_topic(site)
                 );
-                if wait.is_none() {
+                let Some(wait) = wait else {
                     let _ = client.disconnect().await;
                     return Ok(());
-                }
+                };
+                // A site that runs this version already answers only if the text differs
+                // (a refusal), and at once: no need to wait long for its silence.
+                let runs_it = before.as_ref().is_some_and(|b| b.running == config.version);
+                let wait = if runs_it { wait.min(QUIET) } else { wait };
+                deadline = Instant::now() + wait;
             }
-            // A status published while we listen (a retained one is an older change's).
-            Ok(Ok(Event::Incoming(Incoming::Publish(p)))) if !p.retain && published => {
+            Ok(Ok(Event::Incoming(Incoming::Publish(p)))) if p.retain => {
+                before = serde_json::from_slice(&p.payload).ok();
+            }
+            // A status published while we listen.
+            Ok(Ok(Event::Incoming(Incoming::Publish(p)))) if published => {
                 let status: ChangeStatus = match serde_json::from_slice(&p.payload) {
                     Ok(s) => s,
                     Err(_) => continue,
@@ -298,7 +333,7 @@ pub async fn push(args: &PushArgs) -> anyhow::Result<()> {
                 let _ = client.disconnect().await;
                 return match status.status.as_str() {
                     "applied" => {
-                        println!("site {site} applied version {}", config.version);
+                        out!("site {site} applied version {}", config.version);
                         Ok(())
                     }
                     _ => bail!(
@@ -313,11 +348,41 @@ pub async fn push(args: &PushArgs) -> anyhow::Result<()> {
     }
 }
 
+/// How long the broker may take to acknowledge the push.
+const BROKER_ACK: Duration = Duration::from_secs(15);
+/// How long to listen for a refusal from a site that already runs the pushed version.
+const QUIET: Duration = Duration::from_secs(3);
+
+/// The site said nothing new about the push: what its last status says.
+fn no_new_answer(site: &str, version: u64, before: Option<ChangeStatus>) -> anyhow::Result<()> {
+    match before {
+        Some(b) if b.running == version => {
+            out!(
+                "site {site} already runs version {version}, this configuration: nothing to do \
+                 (a site answers only for a change)"
+            );
+            Ok(())
+        }
+        Some(b) if b.version == Some(version) && b.status == "rejected" => bail!(
+            "site {site} refused version {version} before ({}): {}",
+            b.at,
+            b.error.unwrap_or_default()
+        ),
+        _ => {
+            out!(
+                "no answer from site {site} yet; the push stays retained on the broker and is \
+                 applied when the site is connected"
+            );
+            Ok(())
+        }
+    }
+}
+
 /// `dockgate config rollback`.
 pub async fn rollback(cli: &Cli) -> anyhow::Result<()> {
     let answer = admin_call(cli, reqwest::Method::POST, "/api/v1/config/rollback", None).await?;
     let n = |k: &str| answer.get(k).and_then(Value::as_u64).unwrap_or(0);
-    println!(
+    out!(
         "configuration rolled back from version {} to version {}",
         n("from"),
         n("to")

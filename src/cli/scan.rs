@@ -17,9 +17,9 @@ pub fn scan_parse(data: &str, json: bool, config: &Path) -> anyhow::Result<bool>
     let rules = rules.with_gs_substitutes(CLI_GS_STAND_INS)?;
     let reading = decode::decode(data, &rules, today_utc());
     if json {
-        println!("{}", serde_json::to_string_pretty(&reading)?);
+        out!("{}", serde_json::to_string_pretty(&reading)?);
     } else {
-        println!("rules:      {from}");
+        out!("rules:      {from}");
         print_reading(&reading);
     }
     for error in reading.errors() {
@@ -57,20 +57,20 @@ fn today_utc() -> (i32, u32, u32) {
 }
 
 fn print_reading(reading: &Reading) {
-    println!("kind:       {}", reading.kind());
+    out!("kind:       {}", reading.kind());
     match reading.symbology() {
-        Some(aim) => println!("symbology:  {aim} ({})", aim.name()),
-        None => println!("symbology:  none"),
+        Some(aim) => out!("symbology:  {aim} ({})", aim.name()),
+        None => out!("symbology:  none"),
     }
     if reading.elements().len() > 0 {
-        println!("elements:");
+        out!("elements:");
         for e in reading.elements() {
             let ai = format!("({})", e.ai);
             let mut line = format!("  {ai:<7}{:<24} {}", e.title, e.value.escape_debug());
             if let Some(decimal) = e.decimal_value() {
                 line.push_str(&format!("  = {decimal}"));
             }
-            println!("{line}");
+            out!("{line}");
         }
     }
     let mut fields: Vec<String> = Vec::new();
@@ -105,14 +105,14 @@ fn print_reading(reading: &Reading) {
         }
     }
     if !fields.is_empty() {
-        println!("fields:     {}", fields.join(" "));
+        out!("fields:     {}", fields.join(" "));
     }
     if reading.is_ok() {
-        println!("errors:     none");
+        out!("errors:     none");
     } else {
-        println!("errors:");
+        out!("errors:");
         for error in reading.errors() {
-            println!("  {}: {error}", error.reason());
+            out!("  {}: {error}", error.reason());
         }
     }
 }

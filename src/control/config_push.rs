@@ -15,18 +15,21 @@
 //! local file and the last applied change.
 
 pub mod history;
+mod startup;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
-use self::history::{Entry, History, Source};
+use self::history::{History, Source};
+pub use self::startup::{startup, Startup};
 use self::verify::TrustedKeys;
-use crate::config::{Config, ConfigError, Problem};
+use crate::config::{Config, Problem};
 use crate::devices::mqtt::{ControlMessage, StatusPublisher};
 use crate::model::{now_ms, rfc3339_ms};
 
@@ -66,6 +69,10 @@ pub struct ChangeStatus {
     /// The version that runs after it (the same as before when it was refused).
     #[serde(default)]
     pub running: u64,
+    /// A refusal that the same push can never get past (unlike a file or key missing on the
+    /// box): the push is remembered, and its copies are no news.
+    #[serde(skip)]
+    pub for_good: bool,
 }
 
 /// What the daemon's wiring is asked to do: run this configuration from now on.
@@ -95,112 +102,6 @@ pub struct RolledBack {
     pub from: u64,
     /// The version that runs now.
     pub to: u64,
-}
-
-/// The configuration to start with, and where it came from.
-pub struct Startup {
-    /// The configuration.
-    pub config: Config,
-    /// Its text.
-    pub text: String,
-    /// Where it came from, for people.
-    pub origin: String,
-    /// It is the local file's.
-    pub from_local: bool,
-}
-
-/// Picks what to run at start: the local file, or the configuration applied last (a push, a
-/// reload or a rollback recorded in the data directory) when its `version` is higher. When the
-/// local file is unusable but a last applied configuration is kept, that one runs (last known
-/// good); the local file's problems are returned beside it, to be logged.
-pub fn startup(local_path: &Path) -> Result<(Startup, Option<ConfigError>), ConfigError> {
-    let local = Config::load(local_path).and_then(|c| {
-        let text = std::fs::read_to_string(local_path).map_err(|e| ConfigError {
-            path: local_path.to_owned(),
-            problems: vec![Problem {
-                key: String::new(),
-                line: None,
-                message: format!("cannot read: {e}"),
-            }],
-        })?;
-        Ok((c, text))
-    });
-    let data_dir = match &local {
-        Ok((c, _)) => c.site.data_dir.clone(),
-        Err(_) => data_dir_of(local_path),
-    };
-    let last = History::open(&data_dir)
-        .map_err(|e| warn!(error = %e, "Applied configurations unreadable; using the local file."))
-        .ok()
-        .and_then(|h| h.newest().cloned());
-    let last = last.and_then(|entry| match Config::parse(&entry.config) {
-        Ok(config) => Some((config, entry)),
-        Err(problems) => {
-            warn!(version = entry.version, problems = %one_line(&problems),
-                "The configuration applied last no longer validates; using the local file.");
-            None
-        }
-    });
-    let local_origin = format!("local file {}", local_path.display());
-    if let (Ok((config, _)), Some((pushed, entry))) = (&local, &last) {
-        let fixed = config.fixed_changes(pushed);
-        if entry.version > config.version && !fixed.is_empty() {
-            warn!(version = entry.version, changed = %fixed.join(", "),
-                "The configuration applied last has another {}: running the local file instead.",
-                fixed.join(", "));
-        }
-    }
-    match (local, last) {
-        (Ok((config, _)), Some((pushed, entry)))
-            if entry.version > config.version && config.fixed_changes(&pushed).is_empty() =>
-        {
-            Ok((
-                Startup {
-                    config: pushed,
-                    origin: describe(&entry),
-                    text: entry.config,
-                    from_local: false,
-                },
-                None,
-            ))
-        }
-        (Ok((config, text)), _) => Ok((
-            Startup {
-                config,
-                text,
-                origin: local_origin,
-                from_local: true,
-            },
-            None,
-        )),
-        (Err(problem), Some((pushed, entry))) => Ok((
-            Startup {
-                config: pushed,
-                origin: format!("{} (the local file is unusable)", describe(&entry)),
-                text: entry.config,
-                from_local: false,
-            },
-            Some(problem),
-        )),
-        (Err(problem), None) => Err(problem),
-    }
-}
-
-/// `site.data_dir` of a file that does not validate, if it says; else the default.
-fn data_dir_of(path: &Path) -> PathBuf {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| text.parse::<toml::Table>().ok())
-        .and_then(|t| t.get("site")?.get("data_dir")?.as_str().map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("/var/lib/dockgate"))
-}
-
-fn describe(entry: &Entry) -> String {
-    match (&entry.source, &entry.signed_by) {
-        (Source::Push, Some(key)) => format!("push signed by key {key}"),
-        (Source::Local, _) => "local file, as last reloaded".into(),
-        (source, _) => source.as_str().into(),
-    }
 }
 
 /// Validation problems on one line.
@@ -346,7 +247,10 @@ impl ConfigChanges {
             Trigger::Rollback(reply) => {
                 let (result, status) = match self.rollback().await {
                     Ok((rolled, status)) => (Ok(rolled), Some(status)),
-                    Err(why) => (Err(why), None),
+                    Err(why) => {
+                        self.count(Source::Rollback, "rejected");
+                        (Err(why), None)
+                    }
                 };
                 let _ = reply.send(result);
                 status
@@ -355,6 +259,29 @@ impl ConfigChanges {
     }
 
     async fn push(&mut self, message: &ControlMessage) -> Option<ChangeStatus> {
+        self.keys.as_ref()?;
+        // A retained push refused for good comes again at every new session: decided already.
+        let digest = hex(&Sha256::digest(&message.payload));
+        if self.refused_before(&digest).await {
+            info!("A push this box refused before came again; nothing to do.");
+            metrics::counter!("dockgate_config_pushes_total", "result" => "unchanged").increment(1);
+            return None;
+        }
+        let status = self.judge(message).await?;
+        if status.for_good && !self.stopping {
+            let data_dir = self.data_dir.clone();
+            let remembered = tokio::task::spawn_blocking(move || {
+                History::open(&data_dir)?.record_refused(&digest)
+            })
+            .await;
+            if !matches!(remembered, Ok(Ok(()))) {
+                warn!("The refused push is not remembered; its next copy is checked again.");
+            }
+        }
+        Some(status)
+    }
+
+    async fn judge(&mut self, message: &ControlMessage) -> Option<ChangeStatus> {
         let keys = self.keys.clone()?;
         let push: PushMessage = match serde_json::from_slice(&message.payload) {
             Ok(p) => p,
@@ -369,7 +296,10 @@ impl ConfigChanges {
             Ok(key) => key,
             Err(e) => {
                 let version = version_of(&push.config);
-                return Some(self.refused(Source::Push, version, e.to_string()));
+                let mut status = self.refused(Source::Push, version, e.to_string());
+                // A key added to the trusted file (and a reload) lets it in.
+                status.for_good = !matches!(e, verify::SignatureError::UnknownKey { .. });
+                return Some(status);
             }
         };
         // What the broker keeps is sent again at every new session (through a bridge, even as
@@ -378,7 +308,7 @@ impl ConfigChanges {
         // It changes nothing and does not overwrite the status of what runs.
         if push.config == self.running_text || self.applied_before(&push.config).await {
             let version = version_of(&push.config);
-            info!(version = ?version, running = self.running.version,
+            info!(version = %shown(version), running = self.running.version,
                 "A configuration this box applied before came again; nothing to do (a change needs a higher version).");
             metrics::counter!("dockgate_config_pushes_total", "result" => "unchanged").increment(1);
             return None;
@@ -410,6 +340,7 @@ impl ConfigChanges {
                 version = self.running.version,
                 "The local file is what runs; nothing to do."
             );
+            self.count(Source::Local, "unchanged");
             return None;
         }
         Some(self.change(text, Source::Local, None).await)
@@ -499,7 +430,12 @@ impl ConfigChanges {
         let version = config.version;
         match self.apply_and_record(config, text, source, signed_by).await {
             Ok(status) => status,
-            Err(why) => self.refused(source, Some(version), format!("not applied: {why}")),
+            Err(why) => {
+                // A file missing on the box, a port taken: fixing the box lets it in.
+                let mut status = self.refused(source, Some(version), format!("not applied: {why}"));
+                status.for_good = false;
+                status
+            }
         }
     }
 
@@ -568,11 +504,12 @@ impl ConfigChanges {
             at: rfc3339_ms(now_ms()),
             origin: source.as_str().into(),
             running: version,
+            for_good: false,
         })
     }
 
     fn refused(&self, source: Source, version: Option<u64>, why: String) -> ChangeStatus {
-        warn!(version = ?version, origin = source.as_str(), error = %why, "Configuration change refused; nothing changed.");
+        warn!(version = %shown(version), origin = source.as_str(), error = %why, "Configuration change refused; nothing changed.");
         self.count(source, "rejected");
         ChangeStatus {
             version,
@@ -581,6 +518,7 @@ impl ConfigChanges {
             at: rfc3339_ms(now_ms()),
             origin: source.as_str().into(),
             running: self.running.version,
+            for_good: true,
         }
     }
 
@@ -589,7 +527,13 @@ impl ConfigChanges {
             Source::Local => {
                 metrics::counter!("dockgate_config_reloads_total", "result" => result).increment(1)
             }
-            _ => metrics::counter!("dockgate_config_pushes_total", "result" => result).increment(1),
+            Source::Rollback => {
+                metrics::counter!("dockgate_config_rollbacks_total", "result" => result)
+                    .increment(1)
+            }
+            Source::Push => {
+                metrics::counter!("dockgate_config_pushes_total", "result" => result).increment(1)
+            }
         }
     }
 
@@ -608,6 +552,17 @@ impl ConfigChanges {
     }
 
     /// Whether `text` is a configuration this box has applied (and still keeps).
+    async fn refused_before(&self, digest: &str) -> bool {
+        let (data_dir, digest) = (self.data_dir.clone(), digest.to_owned());
+        tokio::task::spawn_blocking(move || {
+            History::open(&data_dir).map(|h| h.refused_before(&digest))
+        })
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(false)
+    }
+
     async fn applied_before(&self, text: &str) -> bool {
         let (data_dir, text) = (self.data_dir.clone(), text.to_owned());
         tokio::task::spawn_blocking(move || History::open(&data_dir).map(|h| h.has_applied(&text)))
@@ -639,6 +594,16 @@ fn version_of(text: &str) -> Option<u64> {
 fn read_text(path: &Path) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))
+}
+
+/// A version for the log: the number, or `unknown` when the text did not say.
+fn shown(version: Option<u64>) -> String {
+    version.map_or_else(|| "unknown".to_owned(), |v| v.to_string())
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

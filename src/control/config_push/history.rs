@@ -1,8 +1,9 @@
 //! The configurations this box has applied, kept in `<data_dir>/config/`: one file per change
 //! (a push, a reload of the local file, a rollback), numbered in the order they were applied,
-//! the last [`KEEP`] of them. Each file is written whole or not at all: written to a temporary
-//! name, fsynced, renamed, and the directory fsynced, so a power cut leaves the old set or the
-//! new one. All calls block: run them on a blocking thread.
+//! the last [`KEEP`] of them, and the digests of the last [`KEEP_REFUSED`] pushes refused for
+//! good. Each file is written whole or not at all: written to a temporary name, fsynced,
+//! renamed, and the directory fsynced, so a power cut leaves the old set or the new one. All
+//! calls block: run them on a blocking thread.
 
 use std::fs;
 use std::io::Write;
@@ -14,8 +15,13 @@ use tracing::warn;
 /// How many applied configurations are kept.
 pub const KEEP: usize = 8;
 
+/// How many refused pushes are remembered.
+pub const KEEP_REFUSED: usize = 16;
+
 /// The history's directory inside the data directory.
 const DIR: &str = "config";
+/// The refused pushes' digests, one per line, oldest first.
+const REFUSED: &str = "refused.txt";
 
 /// Where an applied configuration came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +69,7 @@ pub struct Entry {
 pub struct History {
     dir: PathBuf,
     entries: Vec<Entry>,
+    refused: Vec<String>,
 }
 
 impl History {
@@ -77,6 +84,7 @@ impl History {
                 return Ok(Self {
                     dir,
                     entries: Vec::new(),
+                    refused: Vec::new(),
                 })
             }
             Err(e) => return Err(e),
@@ -98,7 +106,58 @@ impl History {
             }
         }
         entries.sort_by_key(|e| e.seq);
-        Ok(Self { dir, entries })
+        let refused = match fs::read_to_string(dir.join(REFUSED)) {
+            Ok(text) => text.lines().map(str::to_owned).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(Self {
+            dir,
+            entries,
+            refused,
+        })
+    }
+
+    /// Whether a push with this digest was refused for good before.
+    pub fn refused_before(&self, digest: &str) -> bool {
+        self.refused.iter().any(|d| d == digest)
+    }
+
+    /// Remembers, durably, that a push with this digest was refused for good.
+    pub fn record_refused(&mut self, digest: &str) -> std::io::Result<()> {
+        if self.refused_before(digest) {
+            return Ok(());
+        }
+        self.refused.push(digest.to_owned());
+        let extra = self.refused.len().saturating_sub(KEEP_REFUSED);
+        self.refused.drain(..extra);
+        let text: String = self.refused.iter().map(|d| format!("{d}\n")).collect();
+        self.write_whole(REFUSED, text.as_bytes())
+    }
+
+    /// Writes `name` in the history's directory whole or not at all.
+    fn write_whole(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.dir)?;
+        }
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, self.dir.join(name))?;
+        fs::File::open(&self.dir)?.sync_all()
     }
 
     /// The configuration applied last.
@@ -143,29 +202,9 @@ impl History {
             highest: self.highest().max(version),
             config: config.to_owned(),
         };
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&self.dir)?;
-        }
         let name = format!("{:06}.json", entry.seq);
-        let tmp = self.dir.join(format!(".{name}.tmp"));
         let bytes = serde_json::to_vec_pretty(&entry).map_err(std::io::Error::other)?;
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-        }
-        fs::rename(&tmp, self.dir.join(&name))?;
-        fs::File::open(&self.dir)?.sync_all()?;
+        self.write_whole(&name, &bytes)?;
         self.entries.push(entry.clone());
         while self.entries.len() > KEEP {
             let old = self.entries.remove(0);
@@ -221,6 +260,24 @@ mod tests {
             record(&mut h, 6, Source::Rollback);
         }
         assert_eq!(h.highest(), 9);
+    }
+
+    #[test]
+    fn refused_pushes_are_remembered_across_a_reopen_the_last_few() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = History::open(dir.path()).unwrap();
+        for n in 0..=KEEP_REFUSED {
+            h.record_refused(&format!("d{n}")).unwrap();
+        }
+        h.record_refused("d3").unwrap();
+        let h = History::open(dir.path()).unwrap();
+        assert!(
+            !h.refused_before("d0"),
+            "only the last {KEEP_REFUSED} are kept"
+        );
+        assert!(h.refused_before("d1") && h.refused_before(&format!("d{KEEP_REFUSED}")));
+        assert_eq!(h.refused.len(), KEEP_REFUSED);
+        assert_eq!(h.newest(), None, "no applied entry came of it");
     }
 
     #[test]

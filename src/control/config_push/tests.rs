@@ -222,6 +222,43 @@ async fn a_configuration_applied_before_is_no_news_however_it_comes_again() {
 }
 
 #[tokio::test]
+async fn a_push_refused_for_good_is_no_news_when_it_comes_again_but_a_fixable_one_is_retried() {
+    let mut site = Site::new();
+    let old = site.text(0, "# never above 1\n");
+    let signature = sign(&site.key, &old);
+    rejected(
+        &site
+            .push_signed(&old, signature.clone(), true)
+            .await
+            .unwrap(),
+        "not above 1",
+    );
+    // The broker sends the retained copy again at the next session: already decided.
+    assert_eq!(site.push_signed(&old, signature.clone(), true).await, None);
+    assert!(site.history().refused_before(&hex(&Sha256::digest(
+        serde_json::to_vec(&PushMessage {
+            config: old.clone(),
+            signature
+        })
+        .unwrap()
+    ))));
+    // An unknown key may be trusted after a reload, and a sink's file may be put on the box:
+    // those are checked again at every copy.
+    let stranger = sign(&site.other_key, &site.text(2, ""));
+    for _ in 0..2 {
+        let status = site
+            .push_signed(&site.text(2, ""), stranger.clone(), true)
+            .await
+            .unwrap();
+        rejected(&status, "not among the trusted keys");
+    }
+    let v3 = site.text(3, "");
+    *site.fail_apply.lock().unwrap() = Some("sink crm: reading credential file".into());
+    rejected(&site.push(&v3).await, "not applied: sink crm");
+    assert_eq!(site.push(&v3).await.status, "applied");
+}
+
+#[tokio::test]
 async fn sighup_reads_the_local_file_with_the_same_checks() {
     let mut site = Site::new();
     let path = site.dir.path().join("dockgate.toml");
@@ -286,10 +323,23 @@ async fn a_rollback_returns_to_the_version_before_and_a_replay_stays_refused() {
         refused.contains("no configuration older than version 2"),
         "{refused}"
     );
-    // A restart keeps the rollback: the last change applied runs, not the highest version.
-    let (restart, _) = startup(&site.dir.path().join("dockgate.toml")).unwrap();
+    // A restart keeps the rollback: the last change applied runs, not the highest version,
+    // also when the local file holds the version rolled back from.
+    let local = site.dir.path().join("dockgate.toml");
+    let (restart, _) = startup(&local).unwrap();
     assert_eq!(restart.config.version, 2);
     assert!(restart.origin.contains("rollback"), "{}", restart.origin);
+    std::fs::write(&local, &v3).unwrap();
+    assert_eq!(startup(&local).unwrap().0.config.version, 2);
+    // A local file above every version applied is a new change: it runs.
+    std::fs::write(&local, site.text(4, "")).unwrap();
+    let (restart, _) = startup(&local).unwrap();
+    assert_eq!(restart.config.version, 4);
+    assert!(
+        restart.origin.starts_with("local file"),
+        "{}",
+        restart.origin
+    );
 }
 
 #[tokio::test]

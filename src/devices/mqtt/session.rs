@@ -69,6 +69,8 @@ impl MqttSetupError {
 #[derive(Debug, Clone)]
 pub(super) struct Settings {
     host: String,
+    /// `host:port`, for people.
+    address: String,
     username: Option<String>,
     password_file: Option<PathBuf>,
     /// Set for `mqtts://` only, as the client certificate.
@@ -80,8 +82,10 @@ impl Settings {
     /// The settings of `[mqtt]` a connection with `options` uses.
     pub fn of(m: &MqttConfig, options: &MqttOptions) -> Self {
         let tls = matches!(options.transport(), Transport::Tls(_));
+        let (host, port) = options.broker_address();
         Self {
-            host: options.broker_address().0,
+            address: format!("{host}:{port}"),
+            host,
             username: m.username.clone(),
             password_file: m.password_file.clone(),
             ca_file: m.ca_file.clone().filter(|_| tls),
@@ -108,7 +112,12 @@ impl Settings {
             };
         }
         let Some(tls) = tls_cause(error) else {
-            return error.to_string();
+            return match error {
+                ConnectionError::Io(e) => {
+                    format!("cannot reach the site broker at {} ({e})", self.address)
+                }
+                other => other.to_string(),
+            };
         };
         let hint = match (tls, &self.ca_file, &self.client_cert_file) {
             (rustls::Error::InvalidCertificate(_), Some(ca), _) => format!(

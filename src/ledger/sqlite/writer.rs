@@ -300,10 +300,10 @@ impl Writer {
             data_dir,
             ..settings
         };
-        info!(
+        tracing::debug!(
             sinks = self.core.settings.routes.len(),
             devices = self.core.settings.devices.len(),
-            "Ledger settings changed."
+            "The ledger routes and folds with the new settings."
         );
         Ok(())
     }
