@@ -3,11 +3,14 @@
 
 pub mod broker;
 pub mod daemon;
+pub mod http_proxy;
+pub mod pki;
 pub mod proxy;
 pub mod scan;
 pub mod serial;
 pub mod signing;
 pub mod standin;
+pub mod tls_front;
 pub mod tmpfs;
 
 use std::time::{Duration, Instant};
@@ -18,11 +21,14 @@ pub use broker::{Broker, BrokerTls, MqttClient};
 pub use daemon::{
     dockgate, free_port, metric_total, write_file, CliOutput, Daemon, Setup, SinkSpec, SITE,
 };
+pub use http_proxy::ConnectProxy;
+pub use pki::{make_pki, Pki};
 pub use proxy::TcpProxy;
 pub use scan::*;
 pub use serial::SerialLink;
 pub use signing::Signer;
 pub use standin::{str_field, Mode, Outcome, StandIn};
+pub use tls_front::TlsFront;
 pub use tmpfs::{can_mount_tmpfs, resize_tmpfs};
 
 /// How often a wait looks again.

@@ -25,4 +25,5 @@ mod returns_counts;
 mod scan_http;
 mod scan_mqtt;
 mod scan_serial;
+mod sink_tls;
 mod upgrade;

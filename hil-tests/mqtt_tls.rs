@@ -8,10 +8,6 @@
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
 use tempfile::TempDir;
 
 use crate::harness::*;
@@ -22,58 +18,6 @@ const DOCKGATE_PASSWORD: &str = "dg-Pa55word";
 /// The scanners' account.
 const SCANNER_USER: &str = "scanner";
 const SCANNER_PASSWORD: &str = "sc-Pa55word";
-
-/// A throwaway CA and a broker certificate it signed.
-struct Pki {
-    ca: CertifiedIssuer<'static, KeyPair>,
-    ca_pem: String,
-    cert_pem: String,
-    key_pem: String,
-}
-
-impl Pki {
-    /// A client certificate and key (PEM) signed by the CA, for client `name`.
-    fn client(&self, name: &str) -> (String, String) {
-        let key = KeyPair::generate().expect("generating a client key");
-        let mut params =
-            CertificateParams::new(Vec::<String>::new()).expect("client certificate parameters");
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let cert = params
-            .signed_by(&key, &self.ca)
-            .expect("signing a client certificate");
-        (cert.pem(), key.serialize_pem())
-    }
-}
-
-/// A new CA (named `ca_name`) and a broker certificate for `names` (host names or IP
-/// addresses, as subject alternative names).
-fn make_pki(ca_name: &str, names: &[&str]) -> Pki {
-    let ca_key = KeyPair::generate().expect("generating the CA key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-    ca.distinguished_name.push(DnType::CommonName, ca_name);
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = CertifiedIssuer::self_signed(ca, ca_key).expect("self-signing the CA");
-
-    let key = KeyPair::generate().expect("generating the broker key");
-    let mut leaf = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-        .expect("broker certificate parameters");
-    leaf.distinguished_name
-        .push(DnType::CommonName, "dockgate hil broker");
-    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = leaf
-        .signed_by(&key, &ca)
-        .expect("signing the broker certificate");
-    Pki {
-        ca_pem: ca.pem(),
-        ca,
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    }
-}
 
 /// A TLS broker with the certificate of `pki`, and the accounts of dockgate and the scanners.
 async fn tls_broker(pki: &Pki) -> Broker {

@@ -501,6 +501,30 @@ mod tests {
     }
 
     #[test]
+    fn sink_tls_and_proxy_settings_are_checked() {
+        let text = format!(
+            "{MINIMAL}[sinks.erp]\nurl = \"https://x/\"\nproxy = \"proxy:3128\"\n\
+             [sinks.erp.tls]\nonly_ca_file = true\nclient_cert_file = \"/etc/dockgate/c.pem\"\n"
+        );
+        let problems = Config::parse(&text).unwrap_err();
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "sinks.erp.proxy",
+                "sinks.erp.tls",
+                "sinks.erp.tls.only_ca_file"
+            ]
+        );
+        let good = format!(
+            "{MINIMAL}[sinks.erp]\nurl = \"https://x/\"\nproxy = \"http://proxy:3128\"\n\
+             [sinks.erp.tls]\nca_file = \"/nonexistent/ca.pem\"\nonly_ca_file = true\n"
+        );
+        let config = Config::parse(&good).expect("valid without its files");
+        assert!(config.sinks["erp"].tls.only_ca_file);
+    }
+
+    #[test]
     fn files_are_named_not_read() {
         // Checked off the box, where neither the token nor the CA exists.
         let text = format!(

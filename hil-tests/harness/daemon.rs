@@ -22,6 +22,18 @@ pub const SITE: &str = "wh-hil";
 /// Time a daemon gets to answer `/ready` after it was spawned.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The environment variables reqwest takes a proxy from.
+const PROXY_VARIABLES: [&str; 8] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
 /// Time a daemon gets to exit after SIGTERM (its own grace period is 20 s).
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -36,6 +48,8 @@ pub struct SinkSpec {
     timeout: String,
     retry_initial: String,
     retry_max: String,
+    /// More of the sink's table: keys, then its sub-tables.
+    extra: String,
 }
 
 impl SinkSpec {
@@ -50,7 +64,23 @@ impl SinkSpec {
             timeout: "1s".to_owned(),
             retry_initial: "50ms".to_owned(),
             retry_max: "1s".to_owned(),
+            extra: String::new(),
         }
+    }
+
+    /// Posts to `url` instead (an HTTPS front, say).
+    pub fn url(mut self, url: &str) -> Self {
+        self.url = url.to_owned();
+        self
+    }
+
+    /// Appends to the sink's table: `key = value` lines, then `[sinks.<name>.x]` tables.
+    pub fn with(mut self, toml: &str) -> Self {
+        self.extra.push_str(toml);
+        if !self.extra.ends_with('\n') {
+            self.extra.push('\n');
+        }
+        self
     }
 
     /// Routes only these event type globs to the sink.
@@ -87,7 +117,7 @@ impl SinkSpec {
         let events: Vec<String> = self.events.iter().map(|e| format!("{e:?}")).collect();
         format!(
             "[sinks.{name}]\nurl = {url:?}\nevents = [{events}]\nbatch_max_events = {batch}\nconcurrency = {conc}\n\
-             timeout = {timeout:?}\nretry_initial = {ri:?}\nretry_max = {rm:?}\n",
+             timeout = {timeout:?}\nretry_initial = {ri:?}\nretry_max = {rm:?}\n{extra}",
             name = self.name,
             url = self.url,
             events = events.join(", "),
@@ -96,6 +126,7 @@ impl SinkSpec {
             timeout = self.timeout,
             ri = self.retry_initial,
             rm = self.retry_max,
+            extra = self.extra,
         )
     }
 }
@@ -109,6 +140,7 @@ pub struct Setup {
     extra: String,
     data_tmpfs: Option<String>,
     buffer: Option<PathBuf>,
+    env: Vec<(String, String)>,
 }
 
 impl Setup {
@@ -142,6 +174,12 @@ impl Setup {
     /// Starts on a copy of this buffer file (one an earlier dockgate left, say).
     pub fn buffer_from(mut self, file: &Path) -> Self {
         self.buffer = Some(file.to_owned());
+        self
+    }
+
+    /// Sets an environment variable of the daemon (the proxy variables are cleared otherwise).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -254,6 +292,7 @@ pub struct Daemon {
     http: reqwest::Client,
     /// The data directory is a tmpfs this harness mounted.
     data_tmpfs: bool,
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -297,6 +336,7 @@ impl Daemon {
             log_path,
             admin,
             child: None,
+            env: setup.env.clone(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -345,7 +385,14 @@ impl Daemon {
             .expect("opening the daemon log");
         let _ = writeln!(log, "===== hil: starting dockgate =====");
         let err = log.try_clone().expect("cloning the log file handle");
-        let child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        // A proxy of the machine running the tests must not come between dockgate and the
+        // stand-ins; a test that wants one sets it.
+        for name in PROXY_VARIABLES {
+            command.env_remove(name);
+        }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        let child = command
             .arg("--config")
             .arg(&self.config_path)
             .arg("run")
@@ -470,6 +517,15 @@ impl Daemon {
             .as_array()
             .and_then(|a| a.iter().find(|d| d["id"] == id).cloned())
             .unwrap_or_else(|| panic!("no device {id} in status: {st}"))
+    }
+
+    /// The status entry of one sink (`/api/v1/status` `sinks[]`).
+    pub async fn sink(&self, name: &str) -> Value {
+        let st = self.status().await;
+        st["sinks"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no sink {name} in status: {st}"))
     }
 
     /// Quarantined device inputs (`GET /api/v1/events?state=rejected`), oldest first.

@@ -210,6 +210,11 @@ impl StandIn {
         self.name
     }
 
+    /// `127.0.0.1:<port>` of the plain listener.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// URL a sink posts to.
     pub fn url(&self) -> String {
         format!("http://{}/events", self.addr)

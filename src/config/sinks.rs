@@ -39,6 +39,28 @@ pub struct SinkConfig {
     /// Credentials, read from files.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// HTTP proxy (`http://proxy.example.com:3128`); without it, `HTTPS_PROXY`, `HTTP_PROXY`
+    /// and `NO_PROXY` of the environment apply.
+    #[serde(default)]
+    pub proxy: Option<String>,
+    /// Whom to trust and who to be on TLS.
+    #[serde(default)]
+    pub tls: SinkTls,
+}
+
+/// `[sinks.<name>.tls]`: a company CA, a client certificate.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SinkTls {
+    /// CA certificate(s), PEM, trusted in addition to the bundled roots.
+    pub ca_file: Option<PathBuf>,
+    /// Trust only `ca_file`, not the bundled roots.
+    #[serde(default)]
+    pub only_ca_file: bool,
+    /// Client certificate (PEM, chain allowed), with `client_key_file`.
+    pub client_cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    pub client_key_file: Option<PathBuf>,
 }
 
 /// `[sinks.<name>.auth]`: at most one scheme, secrets always in files.
@@ -153,6 +175,27 @@ pub(super) fn validate(sinks: &BTreeMap<String, SinkConfig>, bad: &mut dyn FnMut
                 key("auth"),
                 "header_name and header_value_file go together".into(),
             );
+        }
+        if sink.tls.only_ca_file && sink.tls.ca_file.is_none() {
+            bad(
+                key("tls.only_ca_file"),
+                "only_ca_file needs ca_file, the CA to trust instead".into(),
+            );
+        }
+        if sink.tls.client_cert_file.is_some() != sink.tls.client_key_file.is_some() {
+            bad(
+                key("tls"),
+                "client_cert_file and client_key_file go together".into(),
+            );
+        }
+        if let Some(proxy) = &sink.proxy {
+            match reqwest::Url::parse(proxy) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+                _ => bad(
+                    key("proxy"),
+                    format!("expected a proxy URL such as \"http://proxy.example.com:3128\", got {proxy:?}"),
+                ),
+            }
         }
         if let Some(name) = &auth.header_name {
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {

@@ -35,6 +35,24 @@ pub enum SinkBuildError {
         /// File.
         path: String,
     },
+    /// A TLS file (`tls.ca_file`, a client certificate or key) is missing or unusable.
+    #[error("{key} {path}: {problem}")]
+    Tls {
+        /// The key that names the file, `tls.ca_file`.
+        key: &'static str,
+        /// File.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The proxy URL is not usable.
+    #[error("proxy {url:?}: {problem}")]
+    Proxy {
+        /// As configured.
+        url: String,
+        /// Why reqwest refused it.
+        problem: String,
+    },
     /// The URL does not parse (config validation normally catches this).
     #[error("sink URL {0:?} is not a valid URL")]
     BadUrl(String),
@@ -67,14 +85,14 @@ pub struct Answer {
 impl SinkClient {
     /// Builds the client of a sink, reading its credential files.
     pub fn build(config: &SinkConfig) -> Result<Self, SinkBuildError> {
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
-            .user_agent(concat!("dockgate/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("dockgate/", env!("CARGO_PKG_VERSION")));
+        let client = transport(builder, config)?.build()?;
         let url = reqwest::Url::parse(&config.url)
             .map_err(|_| SinkBuildError::BadUrl(config.url.clone()))?;
         let mut auth = HeaderMap::new();
@@ -136,13 +154,14 @@ impl SinkClient {
                 } else {
                     "transport"
                 };
+                let chain = error_chain(&error);
                 return Answer {
                     verdict: Verdict::Retry {
                         reason,
                         retry_after: None,
                     },
                     status: None,
-                    detail: format!("{reason}: {}", error_chain(&error)),
+                    detail: format!("{reason}: {chain}{}", tls_hint(&chain)),
                     excerpt: String::new(),
                 };
             }
@@ -198,6 +217,78 @@ impl SinkClient {
             detail,
             excerpt,
         }
+    }
+}
+
+/// The sink's TLS trust, client certificate and proxy, on `builder`. Files are read now: when
+/// the sink starts.
+fn transport(
+    mut builder: reqwest::ClientBuilder,
+    config: &SinkConfig,
+) -> Result<reqwest::ClientBuilder, SinkBuildError> {
+    let tls = &config.tls;
+    let file = |key: &'static str, path: &Path| {
+        std::fs::read(path).map_err(|e| SinkBuildError::Tls {
+            key,
+            path: path.display().to_string(),
+            problem: e.to_string(),
+        })
+    };
+    if let Some(path) = &tls.ca_file {
+        let pem = file("tls.ca_file", path)?;
+        let unusable = |problem: String| SinkBuildError::Tls {
+            key: "tls.ca_file",
+            path: path.display().to_string(),
+            problem,
+        };
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| unusable(format!("not PEM certificates ({e})")))?;
+        if certs.is_empty() {
+            return Err(unusable(
+                "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+            ));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+        if tls.only_ca_file {
+            builder = builder.tls_built_in_root_certs(false);
+        }
+    }
+    if let (Some(cert), Some(key)) = (&tls.client_cert_file, &tls.client_key_file) {
+        let mut pem = file("tls.client_cert_file", cert)?;
+        pem.push(b'\n');
+        pem.extend(file("tls.client_key_file", key)?);
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| SinkBuildError::Tls {
+            key: "tls.client_cert_file",
+            path: format!("{} with {}", cert.display(), key.display()),
+            problem: format!("not a PEM certificate and private key ({e})"),
+        })?;
+        builder = builder.identity(identity);
+    }
+    if let Some(url) = &config.proxy {
+        let proxy = reqwest::Proxy::all(url).map_err(|e| SinkBuildError::Proxy {
+            url: url.clone(),
+            problem: e.to_string(),
+        })?;
+        // As without `proxy`: hosts in NO_PROXY are reached directly.
+        builder = builder.proxy(proxy.no_proxy(reqwest::NoProxy::from_env()));
+    }
+    Ok(builder)
+}
+
+/// What to check for a TLS failure, from rustls' words in the error.
+fn tls_hint(chain: &str) -> &'static str {
+    if chain.contains("UnknownIssuer") {
+        " (the receiver's certificate is not signed by a CA this sink trusts: tls.ca_file)"
+    } else if chain.contains("NotValidForName") {
+        " (the receiver's certificate does not name the host of the sink's url)"
+    } else if chain.contains("CertificateRequired") {
+        " (the receiver wants a client certificate: tls.client_cert_file and tls.client_key_file)"
+    } else if chain.contains("certificate") && chain.contains("Expired") {
+        " (the receiver's certificate has expired, or this box's clock is wrong)"
+    } else {
+        ""
     }
 }
 
