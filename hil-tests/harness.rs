@@ -12,6 +12,7 @@ pub mod signing;
 pub mod standin;
 pub mod tls_front;
 pub mod tmpfs;
+pub mod token_server;
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,7 @@ pub use signing::Signer;
 pub use standin::{str_field, Mode, Outcome, StandIn};
 pub use tls_front::TlsFront;
 pub use tmpfs::{can_mount_tmpfs, resize_tmpfs};
+pub use token_server::{TokenMode, TokenServer};
 
 /// How often a wait looks again.
 const POLL: Duration = Duration::from_millis(50);

@@ -25,5 +25,6 @@ mod returns_counts;
 mod scan_http;
 mod scan_mqtt;
 mod scan_serial;
+mod sink_oauth2;
 mod sink_tls;
 mod upgrade;

@@ -525,6 +525,22 @@ mod tests {
     }
 
     #[test]
+    fn oauth2_keys_go_together_and_alone() {
+        let sink = |auth: &str| {
+            format!("{MINIMAL}[sinks.erp]\nurl = \"https://x/\"\n[sinks.erp.auth]\n{auth}")
+        };
+        let full = "oauth2_token_url = \"https://login/t\"\noauth2_client_id = \"dg\"\n\
+                    oauth2_client_secret_file = \"/nonexistent/secret\"\n";
+        assert!(Config::parse(&sink(full)).is_ok());
+        let half = Config::parse(&sink("oauth2_client_id = \"dg\"\n")).unwrap_err();
+        assert!(half[0].message.contains("go together"), "{half:?}");
+        let both = Config::parse(&sink(&format!("{full}bearer_token_file = \"t\"\n"))).unwrap_err();
+        assert!(both[0].message.contains("one scheme"), "{both:?}");
+        let url = Config::parse(&sink(&full.replace("https://login/t", "login"))).unwrap_err();
+        assert_eq!(url[0].key, "sinks.erp.auth.oauth2_token_url");
+    }
+
+    #[test]
     fn files_are_named_not_read() {
         // Checked off the box, where neither the token nor the CA exists.
         let text = format!(

@@ -10,6 +10,7 @@
 
 mod batch;
 pub mod http;
+mod oauth2;
 pub mod retry;
 
 use std::collections::{HashSet, VecDeque};
@@ -124,7 +125,7 @@ impl SinkWorker {
         config: &SinkConfig,
         reader: SinkReader,
     ) -> Result<(Self, SinkStatus), http::SinkBuildError> {
-        let client = SinkClient::build(config)?;
+        let client = SinkClient::build(reader.name(), config)?;
         let status: SinkStatus = Arc::new(Mutex::new(SinkSnapshot {
             state: "ok",
             concurrency_limit: 1,

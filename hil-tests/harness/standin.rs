@@ -19,6 +19,10 @@ use tokio::task::JoinHandle;
 /// Decides whether the stand-in refuses an event (used by [`Mode::RefuseEvent`]).
 pub type EventPredicate = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
 
+/// Decides whether a request's headers (names lowercased) let it in (used by
+/// [`Mode::RequireHeaders`]).
+pub type HeaderPredicate = Arc<dyn Fn(&HashMap<String, String>) -> bool + Send + Sync>;
+
 /// How the stand-in answers the next requests.
 #[derive(Clone)]
 pub enum Mode {
@@ -45,6 +49,9 @@ pub enum Mode {
     Unauthorized,
     /// 400 for a request carrying an event that matches the predicate; others are accepted.
     RefuseEvent(EventPredicate),
+    /// 401 for a request whose headers the predicate refuses (a token that is not valid);
+    /// others are accepted.
+    RequireHeaders(HeaderPredicate),
 }
 
 impl fmt::Debug for Mode {
@@ -60,6 +67,7 @@ impl fmt::Debug for Mode {
             Mode::Html(s) => write!(f, "Html({s})"),
             Mode::Unauthorized => write!(f, "Unauthorized"),
             Mode::RefuseEvent(_) => write!(f, "RefuseEvent"),
+            Mode::RequireHeaders(_) => write!(f, "RequireHeaders"),
         }
     }
 }
@@ -491,6 +499,13 @@ async fn serve(mut stream: TcpStream, shared: Arc<Mutex<Shared>>) {
                         Outcome::Accepted
                     }
                 }
+                Mode::RequireHeaders(p) => {
+                    if p(&headers) {
+                        Outcome::Accepted
+                    } else {
+                        Outcome::Answered(401)
+                    }
+                }
             };
             let index = s.requests.len();
             s.requests.push(Request {
@@ -536,7 +551,9 @@ async fn serve(mut stream: TcpStream, shared: Arc<Mutex<Shared>>) {
                 "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form action=\"/login\"><input name=\"user\"></form></body></html>",
                 "",
             ),
-            (Mode::Unauthorized, _) => json_answer(401, r#"{"error":"invalid token"}"#, ""),
+            (Mode::Unauthorized | Mode::RequireHeaders(_), _) => {
+                json_answer(401, r#"{"error":"invalid token"}"#, "")
+            }
             (Mode::RefuseEvent(_), _) => json_answer(
                 400,
                 r#"{"error":"order line rejected: quantity must be positive"}"#,
@@ -555,7 +572,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Mutex<Shared>>) {
     }
 }
 
-fn json_answer(status: u16, body: &str, extra_headers: &str) -> String {
+pub(super) fn json_answer(status: u16, body: &str, extra_headers: &str) -> String {
     answer(status, "application/json", body, extra_headers)
 }
 
@@ -578,7 +595,10 @@ fn answer(status: u16, content_type: &str, body: &str, extra_headers: &str) -> S
 }
 
 /// Reads one request (head and Content-Length body); `None` once the peer closes.
-async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, Vec<u8>)> {
+pub(super) async fn read_request(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> Option<(String, Vec<u8>)> {
     let mut chunk = [0u8; 16 * 1024];
     let head_end = loop {
         if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -609,7 +629,7 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Stri
     Some((head, body))
 }
 
-fn parse_head(head: &str) -> (String, HashMap<String, String>) {
+pub(super) fn parse_head(head: &str) -> (String, HashMap<String, String>) {
     let mut lines = head.lines();
     let path = lines
         .next()

@@ -77,6 +77,14 @@ pub struct AuthConfig {
     pub header_name: Option<String>,
     /// File holding the custom header's value.
     pub header_value_file: Option<PathBuf>,
+    /// OAuth2 client credentials: the token endpoint.
+    pub oauth2_token_url: Option<String>,
+    /// OAuth2 client id.
+    pub oauth2_client_id: Option<String>,
+    /// File holding the OAuth2 client secret.
+    pub oauth2_client_secret_file: Option<PathBuf>,
+    /// Scope(s) to ask for, space-separated.
+    pub oauth2_scope: Option<String>,
 }
 
 fn default_events() -> Vec<String> {
@@ -156,16 +164,38 @@ pub(super) fn validate(sinks: &BTreeMap<String, SinkConfig>, bad: &mut dyn FnMut
             }
         }
         let auth = &sink.auth;
+        let oauth2 = [
+            auth.oauth2_token_url.is_some(),
+            auth.oauth2_client_id.is_some(),
+            auth.oauth2_client_secret_file.is_some(),
+        ];
         let schemes = [
             auth.bearer_token_file.is_some(),
             auth.username.is_some() || auth.password_file.is_some(),
             auth.header_name.is_some() || auth.header_value_file.is_some(),
+            oauth2.iter().any(|k| *k) || auth.oauth2_scope.is_some(),
         ];
         if schemes.iter().filter(|s| **s).count() > 1 {
             bad(
                 key("auth"),
-                "expected one scheme: bearer_token_file, username + password_file, or header_name + header_value_file".into(),
+                "expected one scheme: bearer_token_file, username + password_file, header_name + header_value_file, or oauth2_token_url + oauth2_client_id + oauth2_client_secret_file".into(),
             );
+        }
+        if schemes[3] && !oauth2.iter().all(|k| *k) {
+            bad(
+                key("auth"),
+                "oauth2_token_url, oauth2_client_id and oauth2_client_secret_file go together"
+                    .into(),
+            );
+        }
+        if let Some(url) = &auth.oauth2_token_url {
+            match reqwest::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                _ => bad(
+                    key("auth.oauth2_token_url"),
+                    format!("expected an http:// or https:// URL, got {url:?}"),
+                ),
+            }
         }
         if auth.username.is_some() != auth.password_file.is_some() {
             bad(key("auth"), "username and password_file go together".into());

@@ -2,12 +2,14 @@
 //! files) and one POST with its answer read into a bounded excerpt.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER,
 };
 
+use super::oauth2::{NoToken, TokenSource};
 use super::retry::{classify, parse_retry_after, Verdict};
 use crate::config::SinkConfig;
 use crate::model::error_chain;
@@ -67,6 +69,7 @@ pub struct SinkClient {
     client: reqwest::Client,
     url: reqwest::Url,
     auth: HeaderMap,
+    oauth2: Option<Arc<TokenSource>>,
 }
 
 /// What came back from one POST.
@@ -83,8 +86,8 @@ pub struct Answer {
 }
 
 impl SinkClient {
-    /// Builds the client of a sink, reading its credential files.
-    pub fn build(config: &SinkConfig) -> Result<Self, SinkBuildError> {
+    /// Builds the client of sink `name`, reading its credential files.
+    pub fn build(name: &str, config: &SinkConfig) -> Result<Self, SinkBuildError> {
         let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
@@ -127,23 +130,81 @@ impl SinkClient {
         for v in auth.values_mut() {
             v.set_sensitive(true);
         }
-        Ok(Self { client, url, auth })
+        let oauth2 = match (
+            &a.oauth2_token_url,
+            &a.oauth2_client_id,
+            &a.oauth2_client_secret_file,
+        ) {
+            (Some(token_url), Some(id), Some(file)) => {
+                let token_url = reqwest::Url::parse(token_url)
+                    .map_err(|_| SinkBuildError::BadUrl(token_url.clone()))?;
+                Some(Arc::new(TokenSource::new(
+                    name,
+                    client.clone(),
+                    token_url,
+                    id.clone(),
+                    read_secret(file)?,
+                    a.oauth2_scope.clone(),
+                )))
+            }
+            _ => None,
+        };
+        Ok(Self {
+            client,
+            url,
+            auth,
+            oauth2,
+        })
     }
 
     /// POSTs one body and classifies the answer. Never fails: transport errors are answers too.
+    /// With OAuth2, a 401 to a token makes one new token and one more attempt at once.
     pub async fn post(&self, body: String, batch: bool, key: &str) -> Answer {
         let content_type = if batch {
             "application/cloudevents-batch+json"
         } else {
             "application/cloudevents+json; charset=utf-8"
         };
-        let request = self
+        let Some(tokens) = &self.oauth2 else {
+            return self.send(body, content_type, key, None).await;
+        };
+        let bearer = match tokens.bearer().await {
+            Ok(b) => b,
+            Err(no) => return no_token(no),
+        };
+        let answer = self
+            .send(body.clone(), content_type, key, Some(&bearer.header))
+            .await;
+        if answer.status != Some(401) {
+            return answer;
+        }
+        tokens.rejected(&bearer).await;
+        match tokens.bearer().await {
+            Ok(fresh) => {
+                self.send(body, content_type, key, Some(&fresh.header))
+                    .await
+            }
+            Err(no) => no_token(no),
+        }
+    }
+
+    async fn send(
+        &self,
+        body: String,
+        content_type: &str,
+        key: &str,
+        bearer: Option<&HeaderValue>,
+    ) -> Answer {
+        let mut request = self
             .client
             .post(self.url.clone())
             .headers(self.auth.clone())
             .header(CONTENT_TYPE, content_type)
             .header("Idempotency-Key", key)
             .body(body);
+        if let Some(bearer) = bearer {
+            request = request.header(AUTHORIZATION, bearer.clone());
+        }
         let mut response = match request.send().await {
             Ok(r) => r,
             Err(error) => {
@@ -217,6 +278,16 @@ impl SinkClient {
             detail,
             excerpt,
         }
+    }
+}
+
+/// No token could be had: the token endpoint's trouble is the sink's.
+fn no_token(no: NoToken) -> Answer {
+    Answer {
+        verdict: no.verdict,
+        status: None,
+        detail: no.detail,
+        excerpt: String::new(),
     }
 }
 
