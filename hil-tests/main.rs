@@ -26,5 +26,6 @@ mod scan_http;
 mod scan_mqtt;
 mod scan_serial;
 mod sink_oauth2;
+mod sink_templates;
 mod sink_tls;
 mod upgrade;

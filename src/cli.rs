@@ -181,6 +181,10 @@ pub fn run(cli: Cli) -> ExitCode {
                 // Also in the log; here for whoever watches the terminal or ExecStartPre.
                 eprintln!("{problem}");
             }
+            // A template that does not compile is a configuration error like any other.
+            if config::print_template_problems(&startup.config) {
+                return ExitCode::from(EXIT_CONFIG);
+            }
             runtime.block_on(crate::app::run(startup, local_problem, cli.config.clone()))
         }
         Command::Status { json } => runtime.block_on(status(&cli, *json)),

@@ -19,7 +19,7 @@ pub mod devices;
 pub mod sinks;
 
 pub use self::devices::{BarcodesConfig, DeviceConfig, MqttConfig, SourceKind};
-pub use self::sinks::{AuthConfig, SinkConfig};
+pub use self::sinks::{AuthConfig, SinkConfig, SinkFormat, SinkTls};
 
 /// Where the daemon looks for its configuration when neither `--config` nor
 /// `$DOCKGATE_CONFIG` says otherwise.

@@ -10,6 +10,7 @@
 
 mod batch;
 pub mod http;
+pub mod mapping;
 mod oauth2;
 pub mod retry;
 
@@ -27,11 +28,15 @@ use tracing::{debug, error, info, warn, Instrument};
 pub use self::batch::batch_key;
 use self::batch::{id_of, Batch, Hand};
 use self::http::{Answer, SinkClient};
+use self::mapping::Mapping;
 use self::retry::Verdict;
 use crate::backoff::{self, Jitter};
 use crate::config::SinkConfig;
 use crate::ledger::{LedgerError, Outcome, Plan, Ready, SinkReader};
 use crate::model::{now_ms, Chain};
+
+/// Why an event the sink's template fails for is dead-lettered.
+const MAPPING_FAILED: &str = "mapping_failed";
 
 /// How often an idle worker still proves it is alive (for the systemd watchdog and status).
 const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -115,6 +120,7 @@ pub struct SinkWorker {
     name: Arc<str>,
     config: SinkConfig,
     client: SinkClient,
+    mapping: Option<Arc<Mapping>>,
     reader: SinkReader,
     status: SinkStatus,
 }
@@ -126,6 +132,7 @@ impl SinkWorker {
         reader: SinkReader,
     ) -> Result<(Self, SinkStatus), http::SinkBuildError> {
         let client = SinkClient::build(reader.name(), config)?;
+        let mapping = Mapping::compile(config)?.map(Arc::new);
         let status: SinkStatus = Arc::new(Mutex::new(SinkSnapshot {
             state: "ok",
             concurrency_limit: 1,
@@ -137,6 +144,7 @@ impl SinkWorker {
                 name: reader.name().clone(),
                 config: config.clone(),
                 client,
+                mapping,
                 reader,
                 status: status.clone(),
             },
@@ -257,6 +265,7 @@ impl SinkWorker {
                 awaiting_answer += 1;
                 inflight.spawn(request(
                     self.client.clone(),
+                    self.mapping.clone(),
                     self.reader.clone(),
                     batch,
                     batch_mode,
@@ -363,8 +372,14 @@ impl SinkWorker {
                                 queue.push_front(b);
                                 queue.push_front(a);
                             } else {
-                                error!(event_id = %id_of(&batch.json[0]), event_seq = batch.seqs[0], error = %answer.detail, excerpt = %answer.excerpt,
-                                    "Event refused by the receiver; dead-lettered. Later events of its subject are held until it is replayed.");
+                                if reason == MAPPING_FAILED {
+                                    metrics::counter!("dockgate_mapping_failures_total", "sink" => sink.clone()).increment(1);
+                                    error!(event_id = %id_of(&batch.json[0]), event_seq = batch.seqs[0], error = %answer.detail,
+                                        "The sink's template fails for this event; dead-lettered. Later events of its subject are held until it is replayed.");
+                                } else {
+                                    error!(event_id = %id_of(&batch.json[0]), event_seq = batch.seqs[0], error = %answer.detail, excerpt = %answer.excerpt,
+                                        "Event refused by the receiver; dead-lettered. Later events of its subject are held until it is replayed.");
+                                }
                                 hand.release(&batch);
                                 hand.let_go_of_subject(&mut queue, &batch.subjects[0]);
                                 self.note_error(&answer, "ok", failures);
@@ -458,13 +473,37 @@ impl SinkWorker {
 /// One request: POST, then record the outcome in the ledger before reporting back.
 async fn request(
     client: SinkClient,
+    mapping: Option<Arc<Mapping>>,
     reader: SinkReader,
     batch: Batch,
     batch_mode: bool,
     answered: mpsc::UnboundedSender<()>,
 ) -> Done {
-    let body = batch.body(batch_mode);
-    let answer = client.post(body, batch_mode, &batch.key).await;
+    let answer = match &mapping {
+        None => {
+            let content_type = if batch_mode {
+                "application/cloudevents-batch+json"
+            } else {
+                "application/cloudevents+json; charset=utf-8"
+            };
+            client
+                .post(batch.body(batch_mode), content_type, &batch.key)
+                .await
+        }
+        Some(m) => match m.render(&batch.json) {
+            Ok(body) => client.post(body, m.content_type(), &batch.key).await,
+            // Refused without being sent: a batch is split like a refused one, and the
+            // event the template fails for is dead-lettered.
+            Err(why) => Answer {
+                verdict: Verdict::Refused {
+                    reason: MAPPING_FAILED,
+                },
+                status: None,
+                detail: format!("{MAPPING_FAILED}: {why}"),
+                excerpt: String::new(),
+            },
+        },
+    };
     // Only a success frees the slot early: after a failure the worker must first see the
     // verdict (backoff, pause, split) before it sends anything else.
     let answered_early = matches!(answer.verdict, Verdict::Delivered) && answered.send(()).is_ok();

@@ -93,6 +93,16 @@ pub struct KeygenArgs {
 pub fn validate(file: &Path) -> ExitCode {
     match Config::load(file) {
         Ok(config) => {
+            let (_, absent) = crate::forward::mapping::check(&config);
+            for where_ in &absent {
+                eprintln!(
+                    "{}: not checked, not on this machine: {where_}",
+                    file.display()
+                );
+            }
+            if print_template_problems(&config) {
+                return ExitCode::FAILURE;
+            }
             out!(
                 "{}: valid (version {}, site {}, {} sinks, {} devices)",
                 file.display(),
@@ -108,6 +118,20 @@ pub fn validate(file: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints, as configuration errors (`FILE:LINE`), the problems of the templates of `config`
+/// that are on this machine; whether there were any.
+pub(super) fn print_template_problems(config: &Config) -> bool {
+    let (problems, _) = crate::forward::mapping::check(config);
+    for (path, problem) in &problems {
+        let e = crate::config::ConfigError {
+            path: path.clone(),
+            problems: vec![problem.clone()],
+        };
+        eprintln!("{e}");
+    }
+    !problems.is_empty()
 }
 
 /// A password from `file` (its first line), else from the terminal (hidden), else the first

@@ -46,6 +46,27 @@ pub struct SinkConfig {
     /// Whom to trust and who to be on TLS.
     #[serde(default)]
     pub tls: SinkTls,
+    /// What the body is: CloudEvents, or what a template makes of them.
+    #[serde(default)]
+    pub format: SinkFormat,
+    /// `format = "template"`: the minijinja template.
+    pub template_file: Option<PathBuf>,
+    /// `format = "template"`: the bodies' `Content-Type`.
+    pub content_type: Option<String>,
+    /// Tables for the template's `lookup` filter: `[sinks.<name>.lookup.<table>]`, text to text.
+    #[serde(default)]
+    pub lookup: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// `format`: what a sink's bodies are.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkFormat {
+    /// CloudEvents JSON, one event or a batch.
+    #[default]
+    CloudEvents,
+    /// Rendered by `template_file`.
+    Template,
 }
 
 /// `[sinks.<name>.tls]`: a company CA, a client certificate.
@@ -217,6 +238,44 @@ pub(super) fn validate(sinks: &BTreeMap<String, SinkConfig>, bad: &mut dyn FnMut
                 key("tls"),
                 "client_cert_file and client_key_file go together".into(),
             );
+        }
+        match sink.format {
+            SinkFormat::Template => {
+                if sink.template_file.is_none() {
+                    bad(
+                        key("template_file"),
+                        "format = \"template\" needs template_file, the template to render".into(),
+                    );
+                }
+                match &sink.content_type {
+                    None => bad(
+                        key("content_type"),
+                        "format = \"template\" needs content_type, such as \"application/xml\""
+                            .into(),
+                    ),
+                    Some(ct)
+                        if reqwest::header::HeaderValue::from_str(ct).is_err()
+                            || ct.trim().is_empty() =>
+                    {
+                        bad(
+                            key("content_type"),
+                            format!("{ct:?} is not a valid Content-Type"),
+                        )
+                    }
+                    Some(_) => {}
+                }
+            }
+            SinkFormat::CloudEvents => {
+                for (field, set) in [
+                    ("template_file", sink.template_file.is_some()),
+                    ("content_type", sink.content_type.is_some()),
+                    ("lookup", !sink.lookup.is_empty()),
+                ] {
+                    if set {
+                        bad(key(field), "only with format = \"template\"".into());
+                    }
+                }
+            }
         }
         if let Some(proxy) = &sink.proxy {
             match reqwest::Url::parse(proxy) {

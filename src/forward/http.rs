@@ -55,6 +55,9 @@ pub enum SinkBuildError {
         /// Why reqwest refused it.
         problem: String,
     },
+    /// The sink's template cannot be used.
+    #[error(transparent)]
+    Mapping(#[from] super::mapping::MappingError),
     /// The URL does not parse (config validation normally catches this).
     #[error("sink URL {0:?} is not a valid URL")]
     BadUrl(String),
@@ -159,12 +162,7 @@ impl SinkClient {
 
     /// POSTs one body and classifies the answer. Never fails: transport errors are answers too.
     /// With OAuth2, a 401 to a token makes one new token and one more attempt at once.
-    pub async fn post(&self, body: String, batch: bool, key: &str) -> Answer {
-        let content_type = if batch {
-            "application/cloudevents-batch+json"
-        } else {
-            "application/cloudevents+json; charset=utf-8"
-        };
+    pub async fn post(&self, body: String, content_type: &str, key: &str) -> Answer {
         let Some(tokens) = &self.oauth2 else {
             return self.send(body, content_type, key, None).await;
         };

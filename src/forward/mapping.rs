@@ -1,0 +1,225 @@
+//! Payload mapping (`format = "template"`): a sink's body rendered by a Jinja template
+//! (minijinja) from the events' CloudEvents, in the XML, JSON or CSV its receiver wants.
+//!
+//! The template sees `event` (one CloudEvent: `id`, `type`, `subject`, `time`, `sequence`,
+//! `source`, `data`) when the sink sends one event per request, or `events` (a list of them, in
+//! sequence order) when `batch_max_events` is above 1. Escaping follows the file name: a
+//! `.xml` or `.html` template (also `.xml.j2`) escapes every value for markup, a `.json` one
+//! writes every value as JSON; others write values as they are. A value the template asks
+//! for that the event does not have is an error, not an empty string (`| default("")` and
+//! `is defined` say otherwise), so a mapping never sends a half-filled document: the event is
+//! dead-lettered with reason `mapping_failed`.
+//!
+//! Filters beyond minijinja's own (`tojson`, `upper`, `replace`, `default`, `format`, ...):
+//! `datetimeformat`, `dateformat`, `timeformat` (UTC; `format="[year][month][day]"`, the `time`
+//! crate's format language), `zfill(width)`, `csv` and `lookup(table, default)` over the sink's
+//! `[sinks.<name>.lookup.<table>]` tables.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use minijinja::{context, Environment, Error, ErrorKind, UndefinedBehavior, Value};
+
+use crate::config::{Config, Problem, SinkConfig, SinkFormat};
+
+/// The template's name in its environment: the file's, so escaping follows its extension.
+const NAME_FALLBACK: &str = "template";
+
+/// A compiled mapping of one sink.
+pub struct Mapping {
+    env: Environment<'static>,
+    name: String,
+    /// Renders `events` (a list) rather than `event`.
+    batch: bool,
+    content_type: String,
+}
+
+/// A template that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    /// The file cannot be read.
+    #[error("template_file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The template does not compile.
+    #[error("template_file {path}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// Where, when minijinja says.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Mapping {
+    /// The mapping of `config` (sink `sink`), reading and compiling its template; `None` for a
+    /// CloudEvents sink.
+    pub fn compile(config: &SinkConfig) -> Result<Option<Self>, MappingError> {
+        let (SinkFormat::Template, Some(path)) = (config.format, &config.template_file) else {
+            return Ok(None);
+        };
+        let source = std::fs::read_to_string(path).map_err(|source| MappingError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(NAME_FALLBACK)
+            .to_owned();
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_keep_trailing_newline(true);
+        env.add_filter("datetimeformat", minijinja_contrib::filters::datetimeformat);
+        env.add_filter("dateformat", minijinja_contrib::filters::dateformat);
+        env.add_filter("timeformat", minijinja_contrib::filters::timeformat);
+        env.add_filter("zfill", zfill);
+        env.add_filter("csv", csv);
+        let tables = Arc::new(config.lookup.clone());
+        env.add_filter(
+            "lookup",
+            move |value: Value, table: String, default: Option<Value>| {
+                lookup(&tables, value, &table, default)
+            },
+        );
+        env.add_template_owned(name.clone(), source)
+            .map_err(|e| MappingError::Syntax {
+                path: path.clone(),
+                line: e.line(),
+                message: e.detail().unwrap_or(&e.kind().to_string()).to_owned(),
+            })?;
+        Ok(Some(Self {
+            env,
+            name,
+            batch: config.batch_max_events > 1,
+            content_type: config.content_type.clone().unwrap_or_default(),
+        }))
+    }
+
+    /// The body for these events (their CloudEvents JSON, in sequence order); the reason when
+    /// the template fails for them.
+    pub fn render(&self, events: &[String]) -> Result<String, String> {
+        let parsed: Vec<serde_json::Value> = events
+            .iter()
+            .map(|e| serde_json::from_str(e).map_err(|e| format!("reading the event: {e}")))
+            .collect::<Result<_, _>>()?;
+        let template = self
+            .env
+            .get_template(&self.name)
+            .map_err(|e| e.to_string())?;
+        let rendered = if self.batch {
+            template.render(context! { events => Value::from_serialize(&parsed) })
+        } else {
+            let event = parsed.first().ok_or("no event to render")?;
+            template.render(context! { event => Value::from_serialize(event) })
+        };
+        rendered.map_err(|e| describe(&e))
+    }
+
+    /// The `Content-Type` of the bodies.
+    pub fn content_type(&self) -> &str {
+        &self.content_type
+    }
+}
+
+/// The template problems of every sink of `config` whose template file is on this machine,
+/// as configuration problems (`FILE:LINE`); the keys of those that are not, beside them.
+pub fn check(config: &Config) -> (Vec<(PathBuf, Problem)>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut absent = Vec::new();
+    for (name, sink) in &config.sinks {
+        let Some(path) = sink
+            .template_file
+            .as_ref()
+            .filter(|_| sink.format == SinkFormat::Template)
+        else {
+            continue;
+        };
+        if !Path::new(path).exists() {
+            absent.push(format!("sinks.{name}.template_file {}", path.display()));
+            continue;
+        }
+        if let Err(e) = Mapping::compile(sink) {
+            let (line, message) = match &e {
+                MappingError::Syntax { line, message, .. } => (*line, message.clone()),
+                MappingError::Read { source, .. } => (None, format!("cannot read: {source}")),
+            };
+            problems.push((
+                path.clone(),
+                Problem {
+                    key: format!("sinks.{name}.template_file"),
+                    line,
+                    message,
+                },
+            ));
+        }
+    }
+    (problems, absent)
+}
+
+/// A render error with where it happened in the template.
+fn describe(e: &Error) -> String {
+    let mut text = e
+        .detail()
+        .map_or_else(|| e.kind().to_string(), str::to_owned);
+    if let Some(line) = e.line() {
+        text = format!("line {line}: {text}");
+    }
+    if e.kind() == ErrorKind::UndefinedError {
+        text.push_str(" (the event has no such field: use `| default(...)` or `is defined`)");
+    }
+    text
+}
+
+/// `{{ 42 | zfill(6) }}` → `000042`: left-padded with zeros to `width` characters.
+fn zfill(value: Value, width: usize) -> String {
+    let text = value.to_string();
+    let short = width.saturating_sub(text.chars().count());
+    format!("{}{text}", "0".repeat(short))
+}
+
+/// A CSV field: quoted (quotes doubled) when it holds a comma, quote or line break.
+fn csv(value: Value) -> String {
+    let text = value.to_string();
+    if text.contains([',', '"', '\n', '\r', ';']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// `{{ event.data.door | lookup("plant") }}`: the entry of the sink's table; `default` when
+/// it has none, else an error (the event is dead-lettered, naming table and key).
+fn lookup(
+    tables: &BTreeMap<String, BTreeMap<String, String>>,
+    value: Value,
+    table: &str,
+    default: Option<Value>,
+) -> Result<Value, Error> {
+    let Some(entries) = tables.get(table) else {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("no lookup table {table:?} in this sink's [lookup]"),
+        ));
+    };
+    let key = value.to_string();
+    match (entries.get(&key), default) {
+        (Some(v), _) => Ok(Value::from(v.as_str())),
+        (None, Some(d)) => Ok(d),
+        (None, None) => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("{key:?} is not in lookup table {table:?}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;
