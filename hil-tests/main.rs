@@ -3,7 +3,8 @@
 //! Every test starts its own daemon (`CARGO_BIN_EXE_dockgate`) on a tempdir and free ports,
 //! with HTTP ERP/CRM stand-ins on loopback that inject faults, and asserts what reaches them.
 //! Scanner and dock scenarios add a private mosquitto per test and socat pty pairs as serial
-//! scanners (both installed by hil-tests/run.sh).
+//! scanners; signing uses the minisign tool, and the reference receivers run on python3 and
+//! node (all installed by hil-tests/run.sh when missing).
 //! Run with `cargo test --test hil`.
 
 mod harness;
@@ -21,6 +22,7 @@ mod mqtt_tls;
 mod outage;
 mod pause;
 mod poison;
+mod reference_receivers;
 mod returns_counts;
 mod scan_http;
 mod scan_mqtt;
