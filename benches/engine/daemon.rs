@@ -23,6 +23,8 @@ pub(crate) struct SinkSpec<'a> {
     pub(crate) url: &'a str,
     pub(crate) batch: usize,
     pub(crate) concurrency: usize,
+    /// A template file: the sink sends what it renders (`format = "template"`).
+    pub(crate) template: Option<&'a str>,
 }
 
 pub(crate) struct Daemon {
@@ -59,6 +61,12 @@ impl Daemon {
                  timeout = \"10s\"\nretry_initial = \"50ms\"\nretry_max = \"200ms\"\n",
                 s.url, s.batch, s.concurrency
             );
+            if let Some(t) = s.template {
+                let _ = write!(
+                    config,
+                    "format = \"template\"\ntemplate_file = {t:?}\ncontent_type = \"application/json\"\n"
+                );
+            }
         }
         let config_path = dir.path().join("dockgate.toml");
         std::fs::write(&config_path, config).expect("write config");

@@ -9,7 +9,8 @@
 //!
 //! Knobs (environment):
 //! - `DOCKGATE_BENCH_QUICK=1` (or `-- --quick`): 20,000 events, short latency run.
-//! - `DOCKGATE_BENCH_ONLY=ingest,e2e,drain,latency`: run only these scenarios.
+//! - `DOCKGATE_BENCH_ONLY=ingest,e2e,template,drain,latency`: run only these scenarios
+//!   (`template`: end to end through a template sink, `flat-batch.json.j2`).
 //! - `DOCKGATE_BENCH_SYNC=full|normal`: only this buffer sync mode.
 //! - `DOCKGATE_BENCH_EVENTS=N`: override the event count.
 //! - `DOCKGATE_BENCH_PERF=DIR`: `perf record` the daemon during each measured window
@@ -139,7 +140,10 @@ async fn main() {
             ingest(&mut rep, &set, sync, &load).await;
         }
         if set.wants("e2e") {
-            end_to_end(&mut rep, &set, sync, &load).await;
+            end_to_end(&mut rep, &set, sync, &load, false).await;
+        }
+        if set.wants("template") {
+            end_to_end(&mut rep, &set, sync, &load, true).await;
         }
         if set.wants("drain") {
             drain(&mut rep, &set, sync, &load).await;

@@ -128,6 +128,7 @@ impl Report {
             ),
             ("e2e 2", "end to end ev/s, 2 conns"),
             ("e2e 16", "end to end ev/s, 16 conns"),
+            ("e2e 2 template", "end to end ev/s, 2 conns, template sink"),
             ("drain 100", "drain ev/s, batch 100"),
             ("drain 1", "drain ev/s, batch 1"),
             ("latency", "ingest-to-sink p50 / p99 at 1,000 ev/s"),

@@ -61,14 +61,27 @@ fn retries_note(n: u64) -> String {
     }
 }
 
-/// Figure 2: healthy end to end, sink up, batches of 100.
+/// The engine bench's template: what a template sink costs end to end.
+const TEMPLATE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/benches/engine/flat-batch.json.j2"
+);
+
+/// Figure 2: healthy end to end, sink up, batches of 100 (CloudEvents, and the same through
+/// a template).
 pub(crate) async fn end_to_end(
     rep: &mut Report,
     set: &Settings,
     sync: Sync,
     load: &Arc<Vec<Bytes>>,
+    with_template: bool,
 ) {
-    for (key, conns) in [("e2e 2", 2), ("e2e 16", 16)] {
+    let cases: &[(&'static str, usize, Option<&str>)] = if with_template {
+        &[("e2e 2 template", 2, Some(TEMPLATE))]
+    } else {
+        &[("e2e 2", 2, None), ("e2e 16", 16, None)]
+    };
+    for &(key, conns, template) in cases {
         let epoch = Instant::now();
         let sink = SinkServer::start(epoch, true).await;
         let mut d = Daemon::start(
@@ -77,12 +90,17 @@ pub(crate) async fn end_to_end(
                 url: &sink.url,
                 batch: 100,
                 concurrency: set.concurrency,
+                template,
             }),
         )
         .await;
         d.perf_start(
             set.perf_dir.as_deref(),
-            &format!("e2e{conns}-{}", sync.name()),
+            &format!(
+                "e2e{conns}{}-{}",
+                if template.is_some() { "-template" } else { "" },
+                sync.name()
+            ),
         );
         let m = Meter::start(d.pid);
         let p = post_all(&d.admin, load.clone(), conns).await;
@@ -110,7 +128,10 @@ pub(crate) async fn end_to_end(
         let rss = peak_rss_kib(d.pid);
         rep.add(
             key,
-            format!("end to end, batch 100, {conns} conns"),
+            format!(
+                "end to end, batch 100, {conns} conns{}",
+                if template.is_some() { ", template" } else { "" }
+            ),
             sync,
             set.events,
             secs,
@@ -141,6 +162,7 @@ pub(crate) async fn drain(rep: &mut Report, set: &Settings, sync: Sync, load: &A
                 url: &sink.url,
                 batch,
                 concurrency: set.concurrency,
+                template: None,
             }),
         )
         .await;
@@ -215,6 +237,7 @@ pub(crate) async fn latency(rep: &mut Report, set: &Settings, sync: Sync) {
             url: &sink.url,
             batch: 100,
             concurrency: set.concurrency,
+            template: None,
         }),
     )
     .await;

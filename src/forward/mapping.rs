@@ -23,6 +23,8 @@ use minijinja::{context, Environment, Error, ErrorKind, UndefinedBehavior, Value
 
 use crate::config::{Config, Problem, SinkConfig, SinkFormat};
 
+mod lazy;
+
 /// The template's name in its environment: the file's, so escaping follows its extension.
 const NAME_FALLBACK: &str = "template";
 
@@ -107,19 +109,19 @@ impl Mapping {
     /// The body for these events (their CloudEvents JSON, in sequence order); the reason when
     /// the template fails for them.
     pub fn render(&self, events: &[String]) -> Result<String, String> {
-        let parsed: Vec<serde_json::Value> = events
+        let mut parsed: Vec<Value> = events
             .iter()
-            .map(|e| serde_json::from_str(e).map_err(|e| format!("reading the event: {e}")))
+            .map(|e| lazy::event(e).map_err(|e| format!("reading the event: {e}")))
             .collect::<Result<_, _>>()?;
         let template = self
             .env
             .get_template(&self.name)
             .map_err(|e| e.to_string())?;
         let rendered = if self.batch {
-            template.render(context! { events => Value::from_serialize(&parsed) })
+            template.render(context! { events => Value::from(parsed) })
         } else {
-            let event = parsed.first().ok_or("no event to render")?;
-            template.render(context! { event => Value::from_serialize(event) })
+            let event = parsed.pop().ok_or("no event to render")?;
+            template.render(context! { event => event })
         };
         rendered.map_err(|e| describe(&e))
     }

@@ -218,3 +218,24 @@ fn the_shipped_configurations_are_valid_and_their_templates_compile() {
         );
     }
 }
+
+#[test]
+fn events_read_on_demand_behave_like_json_maps() {
+    const NESTED: &str = r#"{"id":"e1","data":{"lines":[{"gtin":"1","qty":2},{"gtin":"3","qty":4}],"by":{"ok":1,"damaged":2},"note":"a\"b\u00e9","n":null,"f":1.5,"t":true}}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let template = "{% for l in event.data.lines %}{{ l.gtin }}x{{ l.qty }};{% endfor %}\
+                    {% for k, v in event.data.by | items %}{{ k }}={{ v }};{% endfor %}\
+                    {{ event.data.note }}|{{ event.data.n }}|{{ event.data.f }}|{{ event.data.t }}|\
+                    {{ event.data | length }}|{{ event.data.by | tojson }}|\
+                    {{ event.data.missing is defined }}|{{ event.data.by.ok + 1 }}";
+    let mapping = Mapping::compile(&sink(dir.path(), "a.txt.j2", template, ""))
+        .unwrap()
+        .unwrap();
+    let out = mapping.render(&[NESTED.to_owned()]).unwrap();
+    assert_eq!(
+        out,
+        "1x2;3x4;ok=1;damaged=2;a\"bé|None|1.5|True|6|{\"ok\":1,\"damaged\":2}|False|2"
+    );
+    let err = mapping.render(&["{\"id\": ".to_owned()]).unwrap_err();
+    assert!(err.starts_with("reading the event:"), "{err}");
+}
