@@ -12,6 +12,7 @@ mod harness;
 mod answers;
 mod buffer_full;
 mod chaos;
+mod check;
 mod cli;
 mod config_push;
 mod crash;

@@ -15,9 +15,11 @@ macro_rules! out {
     }};
 }
 
+mod check;
 mod config;
 mod scan;
 
+pub use self::check::CheckArgs;
 pub use self::config::{ConfigCommand, KeygenArgs, PushArgs};
 pub use self::scan::scan_parse;
 
@@ -69,6 +71,10 @@ pub enum Command {
     /// Barcode tools.
     #[command(subcommand)]
     Scan(ScanCommand),
+    /// Verify a buffer offline (SQLite integrity, layout, rows consistent with each other) and
+    /// say what was found; exits 0 only when it is sound. Reads without locking or changing
+    /// anything, so it may also run beside the daemon (on a snapshot).
+    Check(CheckArgs),
 }
 
 /// `dockgate events`.
@@ -145,6 +151,17 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             };
         }
+        // Reads the file itself: no daemon, no runtime.
+        Command::Check(args) => {
+            return match check::check(args, &cli.config) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("dockgate: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         // Pure decoding: no daemon, no runtime.
         Command::Scan(ScanCommand::Parse { json, data }) => {
             return match scan_parse(data, *json, &cli.config) {
@@ -192,7 +209,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Replay(args) => runtime.block_on(replay(&cli, args)),
         Command::Config(ConfigCommand::Push(args)) => runtime.block_on(config::push(args)),
         Command::Config(ConfigCommand::Rollback) => runtime.block_on(config::rollback(&cli)),
-        Command::Config(_) | Command::Scan(_) => Ok(()),
+        Command::Config(_) | Command::Scan(_) | Command::Check(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -32,8 +32,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use self::data_dir::DataDirLock;
 pub use self::error::{IngestError, LedgerError, StorageError};
 pub use self::types::{
-    Backlog, Commits, EventFilter, EventRef, EventRow, IdempotencyKey, InputOutcome, LedgerStatus,
-    Outcome, Plan, Ready, RejectedRow, ReplaySelector, Sendable,
+    Backlog, BufferCheck, CheckFinding, Commits, EventFilter, EventRef, EventRow, IdempotencyKey,
+    InputOutcome, LedgerStatus, Outcome, Plan, Ready, RejectedRow, ReplaySelector, Sendable,
+    SinkCounts,
 };
 use crate::config::{Config, SyncMode};
 use crate::decode::BarcodeRules;
@@ -203,6 +204,19 @@ pub fn open(
 /// input with `buffer.sync = "full"`; benchmarks and day-one checks of a box use it.
 pub fn commit_times(dir: &Path, sync: SyncMode, n: usize) -> Result<Vec<Duration>, LedgerError> {
     sqlite::commit_times(dir, sync, n)
+}
+
+/// The process id of the dockgate that seems to be running on `data_dir`, if any; read
+/// without taking the lock.
+pub fn lock_holder(data_dir: &Path) -> Option<u32> {
+    data_dir::holder(data_dir)
+}
+
+/// Verifies the buffer in `data_dir` without opening it for writing, migrating or locking it
+/// (`dockgate check`): SQLite's integrity, the layout, and the rows against each other.
+/// Blocking. `Ok` says what was found, sound or not; `Err` only when the file cannot be read.
+pub fn check(data_dir: &Path) -> Result<BufferCheck, LedgerError> {
+    sqlite::check(data_dir)
 }
 
 impl LedgerHandle {

@@ -78,6 +78,19 @@ pub(super) fn prepare_and_lock(dir: &Path) -> Result<DataDirLock, LedgerError> {
     })
 }
 
+/// The process id of a dockgate holding the lock of `dir`, as far as can be told without
+/// taking it (so a daemon starting meanwhile is never refused): the lock file names its last
+/// holder, and that process still runs as dockgate.
+pub(super) fn holder(dir: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(dir.join(LOCK_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    (comm.trim() == "dockgate" && pid != std::process::id()).then_some(pid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@
 //! `idempotency_keys`, `inputs` (the journal), `rejected` (the quarantine), `sessions`,
 //! `mqtt_unacked` and `meta`; see [`schema`].
 
+mod check;
 mod checkpoint;
 mod events;
 mod inputs;
@@ -36,8 +37,8 @@ use tokio::sync::{mpsc, watch};
 use self::set_aside::set_aside_files;
 use super::data_dir::DataDirLock;
 use super::{
-    Command, Commits, EventFilter, EventRow, LedgerError, LedgerSettings, LedgerStatus, Ready,
-    RejectedRow, StorageError,
+    BufferCheck, Command, Commits, EventFilter, EventRow, LedgerError, LedgerSettings,
+    LedgerStatus, Ready, RejectedRow, StorageError,
 };
 use crate::config::SyncMode;
 use crate::model::Chain;
@@ -212,6 +213,23 @@ pub(super) fn commit_times(
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     result
+}
+
+/// See [`crate::ledger::check`].
+pub(super) fn check(dir: &Path) -> Result<BufferCheck, LedgerError> {
+    let path = dir.join(BUFFER_FILE);
+    if !path.exists() {
+        return Err(LedgerError::Open {
+            path,
+            source: StorageError::new(
+                "no buffer file here: is this the data directory (`site.data_dir`)?".to_owned(),
+            ),
+        });
+    }
+    check::check(&path).map_err(|e| LedgerError::Open {
+        path,
+        source: sqlite_said(&e),
+    })
 }
 
 /// SQLite's `synchronous` for a `buffer.sync` mode.

@@ -254,3 +254,79 @@ pub struct RejectedRow {
     /// Size of the raw input in bytes.
     pub bytes: usize,
 }
+
+/// What `dockgate check` found in a buffer.
+#[derive(Debug, Clone, Serialize)]
+pub struct BufferCheck {
+    /// The buffer file.
+    pub path: std::path::PathBuf,
+    /// Layout version of the file.
+    pub layout: i64,
+    /// Newest layout this dockgate knows.
+    pub known_layout: i64,
+    /// Each check, in the order run.
+    pub findings: Vec<CheckFinding>,
+    /// Deliveries by sink and state.
+    pub sinks: Vec<SinkCounts>,
+    /// Events stored.
+    pub events: u64,
+    /// Highest sequence number handed out.
+    pub last_sequence: i64,
+    /// Device inputs in the journal.
+    pub inputs: u64,
+    /// Quarantined inputs.
+    pub quarantined: u64,
+}
+
+impl BufferCheck {
+    /// Every check passed.
+    pub fn sound(&self) -> bool {
+        self.findings.iter().all(|f| f.ok)
+    }
+}
+
+/// One check of `dockgate check`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckFinding {
+    /// Passed.
+    pub ok: bool,
+    /// What was checked.
+    pub what: String,
+    /// What was found, and for a failure what it means and what to do.
+    pub detail: Option<String>,
+}
+
+impl CheckFinding {
+    pub(crate) fn ok(what: impl Into<String>, detail: Option<String>) -> Self {
+        Self {
+            ok: true,
+            what: what.into(),
+            detail,
+        }
+    }
+
+    pub(crate) fn fail(what: impl Into<String>, detail: String) -> Self {
+        Self {
+            ok: false,
+            what: what.into(),
+            detail: Some(detail),
+        }
+    }
+}
+
+/// Deliveries of one sink by state, delivered receipts included.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SinkCounts {
+    /// Sink name.
+    pub sink: String,
+    /// Waiting to be sent.
+    pub pending: u64,
+    /// Waiting behind a dead letter.
+    pub held: u64,
+    /// Refused by the receiver.
+    pub dead: u64,
+    /// Delivered, receipt kept until retention.
+    pub delivered: u64,
+    /// In a state this dockgate does not know.
+    pub unknown: u64,
+}
