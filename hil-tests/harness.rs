@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod daemon;
 pub mod http_proxy;
+pub mod lazyfs;
 pub mod pki;
 pub mod proxy;
 pub mod scan;
@@ -23,6 +24,7 @@ pub use daemon::{
     dockgate, free_port, metric_total, write_file, CliOutput, Daemon, Setup, SinkSpec, SITE,
 };
 pub use http_proxy::ConnectProxy;
+pub use lazyfs::{lazyfs_binary, Lazyfs};
 pub use pki::{make_pki, Pki};
 pub use proxy::TcpProxy;
 pub use scan::*;

@@ -23,6 +23,7 @@ mod mqtt_tls;
 mod outage;
 mod pause;
 mod poison;
+mod power_loss;
 mod reference_receivers;
 mod returns_counts;
 mod scan_http;

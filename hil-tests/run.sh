@@ -20,4 +20,16 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${need[@]}"
 fi
 
+# The power-loss test (hil-tests/power_loss.rs) needs lazyfs, a FUSE power-loss simulator kept
+# beside the checkout on the development machines (LAZYFS_SRC); built once into
+# /tmp/lazyfs-target. Without it, or without /dev/fuse, that test says SKIPPED and passes.
+lazyfs_src="${LAZYFS_SRC:-../shared/tools/lazyfs}"
+if [ -z "${DOCKGATE_LAZYFS:-}" ] && [ -x "$lazyfs_src/build" ] && [ -e /dev/fuse ]; then
+  if bin=$("$lazyfs_src/build" | tail -n 1); then
+    export DOCKGATE_LAZYFS="$bin"
+  else
+    echo "run.sh: building lazyfs failed; the power-loss test will be skipped" >&2
+  fi
+fi
+
 cargo test --locked "$@"

@@ -141,6 +141,8 @@ pub struct Setup {
     data_tmpfs: Option<String>,
     buffer: Option<PathBuf>,
     env: Vec<(String, String)>,
+    data_at: Option<PathBuf>,
+    sync: Option<&'static str>,
 }
 
 impl Setup {
@@ -168,6 +170,19 @@ impl Setup {
     /// the disk for real. Needs the right to mount (see [`can_mount_tmpfs`]).
     pub fn data_on_tmpfs(mut self, size: &str) -> Self {
         self.data_tmpfs = Some(size.to_owned());
+        self
+    }
+
+    /// Keeps the data directory at `dir` (say a filesystem the test mounted) instead of in the
+    /// daemon's tempdir.
+    pub fn data_at(mut self, dir: &Path) -> Self {
+        self.data_at = Some(dir.to_owned());
+        self
+    }
+
+    /// `buffer.sync` (`full` or `normal`; the daemon's default otherwise).
+    pub fn sync(mut self, mode: &'static str) -> Self {
+        self.sync = Some(mode);
         self
     }
 
@@ -292,6 +307,8 @@ pub struct Daemon {
     http: reqwest::Client,
     /// The data directory is a tmpfs this harness mounted.
     data_tmpfs: bool,
+    /// `site.data_dir`.
+    data_dir: PathBuf,
     env: Vec<(String, String)>,
 }
 
@@ -303,7 +320,10 @@ impl Daemon {
             .tempdir()
             .expect("creating a tempdir");
         let admin = format!("127.0.0.1:{}", free_port());
-        let data_dir = dir.path().join("data");
+        let data_dir = setup
+            .data_at
+            .clone()
+            .unwrap_or_else(|| dir.path().join("data"));
         let mut toml = format!(
             "version = 1\n[site]\nid = \"{SITE}\"\ndata_dir = {data:?}\n[admin]\nlisten = \"{admin}\"\n",
             data = data_dir.display().to_string(),
@@ -315,6 +335,9 @@ impl Daemon {
             toml.push_str(&sink.toml());
         }
         toml.push_str("[buffer]\n");
+        if let Some(sync) = setup.sync {
+            toml.push_str(&format!("sync = {sync:?}\n"));
+        }
         if let Some(max_disk) = &setup.max_disk {
             toml.push_str(&format!("max_disk = {max_disk:?}\n"));
         }
@@ -342,6 +365,7 @@ impl Daemon {
                 .build()
                 .expect("building an HTTP client"),
             data_tmpfs: setup.data_tmpfs.is_some(),
+            data_dir,
         };
         daemon.spawn();
         daemon.wait_ready().await;
@@ -360,7 +384,7 @@ impl Daemon {
 
     /// The data directory (`site.data_dir`), where the buffer lives.
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.data_dir.clone()
     }
 
     /// Process id of the running daemon.
