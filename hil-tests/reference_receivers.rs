@@ -109,14 +109,38 @@ async fn repeats_are_recognised_and_nothing_is_stored_twice(program: &str, scrip
         }
     }
     assert_eq!(seen.len(), ids.len());
+
+    // A replay of everything comes in batches grouped anew, under other keys: taken, and no
+    // event stored a second time.
+    let requests_before = receiver.get("/stats").await.unwrap()["requests"]
+        .as_u64()
+        .unwrap_or(0);
+    daemon.replay(&json!({"sink": "erp", "since": "1h"})).await;
+    wait_until(secs(30), "the replay delivered", async || {
+        daemon.events("erp", "delivered").await.len() == ids.len()
+            && daemon.events("erp", "pending").await.is_empty()
+    })
+    .await;
+    let stats = receiver.get("/stats").await.unwrap();
+    assert!(
+        stats["requests"].as_u64().unwrap_or(0) > requests_before,
+        "the replay reached the receiver: {stats}"
+    );
+    assert_eq!(
+        stats["events"],
+        ids.len(),
+        "stored again on a replay: {stats}"
+    );
+    let stored = receiver.get("/events").await.unwrap();
+    assert_eq!(stored.as_array().map(Vec::len), Some(ids.len()), "{stored}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_python_receiver_recognises_repeats_by_key() {
+async fn the_python_receiver_recognises_repeats_and_replays() {
     repeats_are_recognised_and_nothing_is_stored_twice("python3", "receiver.py").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_node_receiver_recognises_repeats_by_key() {
+async fn the_node_receiver_recognises_repeats_and_replays() {
     repeats_are_recognised_and_nothing_is_stored_twice("node", "receiver.js").await;
 }

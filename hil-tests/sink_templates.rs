@@ -122,6 +122,9 @@ async fn a_legacy_and_a_cloud_erp_and_a_crm_each_get_their_own_format_from_the_s
     )
     .await;
     assert_eq!(dead[0]["id"], unmapped[0]);
+    // Never sent: no HTTP status and no receiver's answer to show.
+    assert!(dead[0]["last_status"].is_null(), "{}", dead[0]);
+    assert!(dead[0]["excerpt"].is_null(), "{}", dead[0]);
     let error = dead[0]["last_error"].as_str().unwrap_or_default();
     assert!(
         error.contains("mapping_failed") && error.contains("\"D09\" is not in lookup table"),

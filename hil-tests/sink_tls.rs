@@ -139,6 +139,22 @@ async fn a_receiver_that_wants_a_client_certificate_gets_the_configured_one() {
             .contains("tls.client_key_file /nonexistent/client.key"),
         "{out:#?}"
     );
+
+    // A key of another certificate: named, with the certificate it does not belong to.
+    let other_key = file("other.key", &server.key_pem);
+    let text = std::fs::read_to_string(&path)
+        .expect("reading the config")
+        .replace("/nonexistent/client.key", &other_key);
+    write_file(&path, &text);
+    let out = dockgate(&["--config", &path.display().to_string(), "run"]).await;
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "tls.client_key_file {other_key}: is not the private key of the certificate in \
+             tls.client_cert_file {cert}"
+        )),
+        "{out:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -353,7 +353,7 @@ impl SinkWorker {
                             metrics::counter!("dockgate_delivery_failures_total", "sink" => sink.clone(), "reason" => reason).increment(1);
                             if paused.is_none() {
                                 error!(error = %answer.detail, probe_every = ?cfg.retry_max,
-                                    "Sink paused: the receiver rejects our credentials or URL; events stay queued. Fix the sink configuration.");
+                                    "Sink paused: the receiver (or its OAuth2 token endpoint) rejects our credentials or URL; events stay queued. Fix the sink configuration.");
                                 metrics::gauge!("dockgate_sink_paused", "sink" => sink.clone()).set(1.0);
                             }
                             paused = Some(reason);
@@ -521,7 +521,7 @@ async fn request(
         Verdict::Refused { .. } if !batch.is_batch() => {
             batch.events().pop().map(|event| Outcome::Dead {
                 event,
-                status: answer.status.unwrap_or(0),
+                status: answer.status,
                 error: answer.detail.clone(),
                 excerpt: answer.excerpt.clone(),
             })

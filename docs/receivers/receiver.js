@@ -5,7 +5,11 @@
 // events to events.jsonl and the request's Idempotency-Key to keys.jsonl, flushes both to
 // disk, and only then answers 200. A request whose key it has stored already is answered 200
 // again without storing anything: that is how a repeat (dockgate did not see the first
-// answer) does no harm. Keys are read back at start, so this holds across restarts.
+// answer) does no harm. An event whose id is stored already is not stored again either: a
+// replay, or a batch rebuilt after a split, carries events already seen under a new key. Keys
+// and ids are read back at start, so this holds across restarts; keys older than --keep-days
+// are forgotten then (keep them at least as long as the site's buffer.retention, 7 days by
+// default).
 //
 //     node receiver.js --port 8701 --state ./erp-state
 //
@@ -32,19 +36,30 @@ const host = option("host", "127.0.0.1");
 const port = Number(option("port", "8701"));
 const state = option("state", "./receiver-state");
 let failAfterStore = Number(option("fail-after-store", "0"));
+const keepMs = Number(option("keep-days", "8")) * 86400000;
 
 fs.mkdirSync(state, { recursive: true });
 const keysPath = path.join(state, "keys.jsonl");
 const eventsPath = path.join(state, "events.jsonl");
 const keys = new Set();
 if (fs.existsSync(keysPath)) {
-  for (const line of fs.readFileSync(keysPath, "utf8").split("\n")) {
-    if (line) keys.add(JSON.parse(line).key);
+  const kept = fs
+    .readFileSync(keysPath, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .filter((line) => JSON.parse(line).at >= Date.now() - keepMs);
+  for (const line of kept) keys.add(JSON.parse(line).key);
+  // Rewritten without the old keys, then renamed over: never a half-written file.
+  fs.writeFileSync(keysPath + ".new", kept.map((l) => l + "\n").join(""), { flush: true });
+  fs.renameSync(keysPath + ".new", keysPath);
+}
+const ids = new Set();
+if (fs.existsSync(eventsPath)) {
+  for (const line of fs.readFileSync(eventsPath, "utf8").split("\n")) {
+    if (line) ids.add(JSON.parse(line).id);
   }
 }
-let events = fs.existsSync(eventsPath)
-  ? fs.readFileSync(eventsPath, "utf8").split("\n").filter(Boolean).length
-  : 0;
+let events = ids.size;
 let requests = 0;
 let duplicates = 0;
 
@@ -74,11 +89,15 @@ function take(key, batch) {
     return false;
   }
   // Events first, then the key: after a crash between the two, the request is taken again
-  // and its events appended twice at worst, never lost. Your processing goes here.
-  append(eventsPath, batch.map((e) => JSON.stringify(e) + "\n").join(""));
+  // and finds its events stored by id, never lost. Your processing goes here.
+  const fresh = batch.filter((e) => !ids.has(e.id));
+  if (fresh.length > 0) {
+    append(eventsPath, fresh.map((e) => JSON.stringify(e) + "\n").join(""));
+  }
   append(keysPath, JSON.stringify({ key, at: Date.now() }) + "\n");
   keys.add(key);
-  events += batch.length;
+  for (const e of fresh) ids.add(e.id);
+  events += fresh.length;
   return true;
 }
 

@@ -22,8 +22,9 @@ use crate::devices::mqtt;
 pub enum ConfigCommand {
     /// Check a configuration file (default: the one --config names).
     ///
-    /// Exits non-zero with file, line, key and reason. Files the configuration names are not
-    /// read, so a file for another box can be checked anywhere.
+    /// Exits non-zero with file, line, key and reason. Secret files are never read; the payload
+    /// templates it names are compiled when they are on this machine and noted otherwise, so a
+    /// file for another box can be checked anywhere.
     Validate {
         /// The file to check.
         file: Option<PathBuf>,

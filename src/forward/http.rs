@@ -98,7 +98,9 @@ impl SinkClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .user_agent(concat!("dockgate/", env!("CARGO_PKG_VERSION")));
-        let client = transport(builder, config)?.build()?;
+        let client = transport(builder, config)?
+            .build()
+            .map_err(|e| client_build_error(e, config))?;
         let url = reqwest::Url::parse(&config.url)
             .map_err(|_| SinkBuildError::BadUrl(config.url.clone()))?;
         let mut auth = HeaderMap::new();
@@ -286,6 +288,27 @@ fn no_token(no: NoToken) -> Answer {
         status: None,
         detail: no.detail,
         excerpt: String::new(),
+    }
+}
+
+/// A client that could not be built. rustls checks that the client key belongs to the
+/// certificate only then, and says so without naming either file; this names them.
+fn client_build_error(e: reqwest::Error, config: &SinkConfig) -> SinkBuildError {
+    let chain = crate::model::Chain(&e).to_string();
+    match (&config.tls.client_cert_file, &config.tls.client_key_file) {
+        (Some(cert), Some(key))
+            if chain.contains("KeyMismatch") || chain.contains("keys may not be consistent") =>
+        {
+            SinkBuildError::Tls {
+                key: "tls.client_key_file",
+                path: key.display().to_string(),
+                problem: format!(
+                    "is not the private key of the certificate in tls.client_cert_file {}",
+                    cert.display()
+                ),
+            }
+        }
+        _ => SinkBuildError::from(e),
     }
 }
 

@@ -98,10 +98,18 @@ impl Mapping {
                 line: e.line(),
                 message: e.detail().unwrap_or(&e.kind().to_string()).to_owned(),
             })?;
+        let batch = config.batch_max_events > 1;
+        lint(&env, &name, batch, config.batch_max_events).map_err(|(line, message)| {
+            MappingError::Syntax {
+                path: path.clone(),
+                line,
+                message,
+            }
+        })?;
         Ok(Some(Self {
             env,
             name,
-            batch: config.batch_max_events > 1,
+            batch,
             content_type: config.content_type.clone().unwrap_or_default(),
         }))
     }
@@ -165,6 +173,64 @@ pub fn check(config: &Config) -> (Vec<(PathBuf, Problem)>, Vec<String>) {
         }
     }
     (problems, absent)
+}
+
+/// What compiles but can never render, found before the first event: a template written for
+/// one event on a sink that sends batches (or the other way round), and filters, tests or
+/// functions that do not exist (minijinja finds those only when it reaches them, so the
+/// template is run once on an empty event, where every field is undefined and no branch fails).
+fn lint(
+    env: &Environment<'static>,
+    name: &str,
+    batch: bool,
+    batch_max: usize,
+) -> Result<(), (Option<usize>, String)> {
+    let template = env
+        .get_template(name)
+        .map_err(|e| (e.line(), e.to_string()))?;
+    let names = template.undeclared_variables(false);
+    let (wrong, right) = if batch {
+        ("event", "events")
+    } else {
+        ("events", "event")
+    };
+    if names.contains(wrong) && !names.contains(right) {
+        return Err((
+            None,
+            if batch {
+                format!(
+                    "the template uses `event`, but this sink sends batches (batch_max_events = \
+                     {batch_max}), so it gets `events`, a list: loop over `events`, or set \
+                     batch_max_events = 1"
+                )
+            } else {
+                "the template uses `events`, but this sink sends one event per request \
+                 (batch_max_events = 1), so it gets `event`: use `event`, or raise \
+                 batch_max_events"
+                    .to_owned()
+            },
+        ));
+    }
+    let mut probe = env.clone();
+    probe.set_undefined_behavior(UndefinedBehavior::Chainable);
+    let empty = Value::from(BTreeMap::<String, Value>::new());
+    let rendered = probe
+        .get_template(name)
+        .and_then(|t| t.render(context! { event => empty.clone(), events => vec![empty] }));
+    match rendered {
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::UnknownFilter | ErrorKind::UnknownTest | ErrorKind::UnknownFunction
+            ) =>
+        {
+            let message = e
+                .detail()
+                .map_or_else(|| e.kind().to_string(), str::to_owned);
+            Err((e.line(), message))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A render error with where it happened in the template.

@@ -146,7 +146,7 @@ impl Ledger {
         };
         let outcome = Outcome::Dead {
             event,
-            status: 400,
+            status: Some(400),
             error: "HTTP 400".into(),
             excerpt: "bad gtin".into(),
         };

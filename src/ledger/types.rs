@@ -127,8 +127,8 @@ pub enum Outcome {
     Dead {
         /// The refused event.
         event: EventRef,
-        /// HTTP status.
-        status: u16,
+        /// HTTP status; none when the request was never sent (its template failed).
+        status: Option<u16>,
         /// Our summary of the refusal.
         error: String,
         /// Start of the receiver's answer, as evidence.

@@ -239,3 +239,75 @@ fn events_read_on_demand_behave_like_json_maps() {
     let err = mapping.render(&["{\"id\": ".to_owned()]).unwrap_err();
     assert!(err.starts_with("reading the event:"), "{err}");
 }
+
+#[test]
+fn unknown_filters_and_a_template_for_the_wrong_request_shape_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let syntax = |file: &str, template: &str, extra: &str| match Mapping::compile(&sink(
+        dir.path(),
+        file,
+        template,
+        extra,
+    )) {
+        Err(MappingError::Syntax { line, message, .. }) => (line, message),
+        other => panic!("{file}: {:?}", other.map(|_| ())),
+    };
+    let (line, message) = syntax("f.txt.j2", "a\n{{ event.id | nosuchfilter }}", "");
+    assert_eq!(line, Some(2));
+    assert!(message.contains("nosuchfilter"), "{message}");
+    let (_, message) = syntax(
+        "t.txt.j2",
+        "{% if event.id is nosuchtest %}x{% endif %}",
+        "",
+    );
+    assert!(message.contains("nosuchtest"), "{message}");
+    let (line, message) = syntax("b.txt.j2", "{{ event.id }}", "batch_max_events = 5\n");
+    assert_eq!(line, None);
+    assert!(
+        message.contains("batch_max_events = 5") && message.contains("`events`"),
+        "{message}"
+    );
+    let (_, message) = syntax(
+        "s.txt.j2",
+        "{% for e in events %}{{ e.id }}{% endfor %}",
+        "",
+    );
+    assert!(message.contains("one event per request"), "{message}");
+    // Fields an event may lack, filters on them and branches not taken are not problems.
+    for (file, template, extra) in [
+        (
+            "ok1.txt.j2",
+            "{{ event.data.x | int | zfill(4) }}{{ event.time | dateformat }}",
+            "",
+        ),
+        (
+            "ok2.txt.j2",
+            "{% for e in events %}{{ e.data.door | lookup(\"plant\", \"0\") }}{% endfor %}",
+            "batch_max_events = 5\n",
+        ),
+    ] {
+        Mapping::compile(&sink(dir.path(), file, template, extra))
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .unwrap();
+    }
+}
+
+#[test]
+fn the_crm_case_shows_the_group_separator_of_a_scan_as_gs() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates/crm-case.json.j2");
+    let text = format!(
+        "version = 1\n[site]\nid = \"wh-test\"\n[sinks.crm]\nurl = \"http://x/\"\nformat = \"template\"\n\
+         template_file = {:?}\ncontent_type = \"application/json\"\n",
+        path.display().to_string()
+    );
+    let config = Config::parse(&text).unwrap();
+    let mapping = Mapping::compile(&config.sinks["crm"]).unwrap().unwrap();
+    let event = r#"{"id":"e1","type":"pick.exception","subject":"pick-01","time":"2026-12-02T10:15:02.113Z","sequence":"3","data":{"site":"wh","device":"pick-01","station":"pick","reason":"no_open_order","message":"no open order","input":"]C101123\u001d10L1"}}"#;
+    let body: serde_json::Value =
+        serde_json::from_str(&mapping.render(&[event.to_owned()]).unwrap()).unwrap();
+    let description = body["description"].as_str().unwrap();
+    assert!(
+        description.contains("(scan ]C101123<GS>10L1 at device pick-01"),
+        "{description}"
+    );
+}

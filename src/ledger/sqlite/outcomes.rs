@@ -92,6 +92,8 @@ pub(super) fn record(core: &mut Core, sink: &Arc<str>, outcome: Outcome) -> rusq
             error,
             excerpt,
         } => {
+            // No answer, no evidence: NULL rather than an empty excerpt.
+            let excerpt = Some(excerpt).filter(|e| !e.is_empty());
             let subject: Option<String> = core
                 .conn
                 .prepare_cached(
