@@ -9,6 +9,7 @@ pub mod pki;
 pub mod proxy;
 pub mod scan;
 pub mod serial;
+pub mod setup;
 pub mod signing;
 pub mod standin;
 pub mod tls_front;
@@ -20,15 +21,14 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub use broker::{Broker, BrokerTls, MqttClient};
-pub use daemon::{
-    dockgate, free_port, metric_total, write_file, CliOutput, Daemon, Setup, SinkSpec, SITE,
-};
+pub use daemon::{dockgate, free_port, metric_total, write_file, CliOutput, Daemon, SITE};
 pub use http_proxy::ConnectProxy;
 pub use lazyfs::{lazyfs_binary, Lazyfs};
 pub use pki::{make_pki, Pki};
 pub use proxy::TcpProxy;
 pub use scan::*;
 pub use serial::SerialLink;
+pub use setup::{Setup, SinkSpec};
 pub use signing::Signer;
 pub use standin::{str_field, Mode, Outcome, StandIn};
 pub use tls_front::TlsFront;
