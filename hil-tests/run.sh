@@ -30,6 +30,8 @@ if [ -z "${DOCKGATE_LAZYFS:-}" ] && [ -x "$lazyfs_src/build" ] && [ -e /dev/fuse
   else
     echo "run.sh: building lazyfs failed; the power-loss test will be skipped" >&2
   fi
+elif [ -z "${DOCKGATE_LAZYFS:-}" ]; then
+  echo "run.sh: no lazyfs (LAZYFS_SRC=$lazyfs_src not found, or no /dev/fuse): the power-loss test will be skipped" >&2
 fi
 
 cargo test --locked "$@"
