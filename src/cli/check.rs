@@ -62,6 +62,9 @@ fn print(report: &BufferCheck, running: Option<u32>) {
         report.inputs,
         report.quarantined
     );
+    if report.sinks.is_empty() && report.layout > 0 {
+        out!("sinks  none has an event waiting or delivered");
+    }
     for s in &report.sinks {
         let unknown = match s.unknown {
             0 => String::new(),
