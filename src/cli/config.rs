@@ -94,14 +94,14 @@ pub struct KeygenArgs {
 pub fn validate(file: &Path) -> ExitCode {
     match Config::load(file) {
         Ok(config) => {
-            let (_, absent) = crate::forward::mapping::check(&config);
+            let (problems, absent) = crate::forward::mapping::check(&config);
             for where_ in &absent {
                 eprintln!(
                     "{}: not checked, not on this machine: {where_}",
                     file.display()
                 );
             }
-            if print_template_problems(&config) {
+            if print_problems(&problems) {
                 return ExitCode::FAILURE;
             }
             out!(
@@ -124,8 +124,12 @@ pub fn validate(file: &Path) -> ExitCode {
 /// Prints, as configuration errors (`FILE:LINE`), the problems of the templates of `config`
 /// that are on this machine; whether there were any.
 pub(super) fn print_template_problems(config: &Config) -> bool {
-    let (problems, _) = crate::forward::mapping::check(config);
-    for (path, problem) in &problems {
+    print_problems(&crate::forward::mapping::check(config).0)
+}
+
+/// Prints template problems as configuration errors; whether there were any.
+fn print_problems(problems: &[(std::path::PathBuf, crate::config::Problem)]) -> bool {
+    for (path, problem) in problems {
         let e = crate::config::ConfigError {
             path: path.clone(),
             problems: vec![problem.clone()],

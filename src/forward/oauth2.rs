@@ -29,7 +29,6 @@ pub struct TokenSource {
     cached: Mutex<Option<Token>>,
 }
 
-#[derive(Clone)]
 struct Token {
     header: HeaderValue,
     /// When it is replaced (its expiry, less [`EARLY`]).
@@ -106,13 +105,11 @@ impl TokenSource {
     /// The receiver refused `bearer` (401): it is not used again.
     pub async fn rejected(&self, bearer: &Bearer) {
         let mut cached = self.cached.lock().await;
-        if cached
-            .as_ref()
-            .is_some_and(|t| t.generation == bearer.generation)
+        if let Some(t) = cached
+            .as_mut()
+            .filter(|t| t.generation == bearer.generation)
         {
-            if let Some(t) = cached.as_mut() {
-                t.renew_at = Instant::now();
-            }
+            t.renew_at = Instant::now();
         }
     }
 
