@@ -9,11 +9,21 @@ use crate::harness::*;
 const TELEMETRY_POSTS: usize = 10;
 const PER_POST: usize = 20;
 
+/// Characters that do not compress (the buffer compresses its log), so the buffer fills.
+fn incompressible(n: usize) -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+
 fn padded(event_type: &str, subject: &str, n: usize) -> Value {
     event(
         event_type,
         subject,
-        json!({ "n": n, "pad": "x".repeat(900) }),
+        json!({ "n": n, "pad": incompressible(900) }),
     )
 }
 

@@ -1,6 +1,7 @@
 //! `dockgate check`: a buffer the daemon wrote (pending, held, dead and delivered events, also
-//! right after a `kill -9`) is found sound; the same buffer with an event taken from under its
-//! delivery and a second head in a subject, or with its pages overwritten, is found unsound
+//! right after a `kill -9`) is found sound; the same buffer with a log record whose sink counts
+//! disagree with its events and a pending event behind a dead letter, or with its pages
+//! overwritten, is found unsound
 //! with what is wrong, and exits non-zero; a buffer of an earlier layout is read without being
 //! touched.
 
@@ -93,8 +94,8 @@ async fn check_finds_a_written_buffer_sound_and_a_damaged_one_not() {
     {
         let conn = rusqlite::Connection::open(broken.join("buffer.sqlite")).expect("open copy");
         conn.execute_batch(
-            "DELETE FROM events WHERE seq = (SELECT MIN(seq) FROM deliveries WHERE sink = 'crm');
-             UPDATE deliveries SET ready = 1 WHERE sink = 'crm' AND subject = 'SO-1';",
+            "UPDATE records SET sinks = 'erp=99' WHERE first_seq = (SELECT MIN(first_seq) FROM records);
+             UPDATE exceptions SET state = 'pending' WHERE sink = 'erp' AND state = 'held';",
         )
         .expect("breaking the copy");
     }
@@ -103,12 +104,14 @@ async fn check_finds_a_written_buffer_sound_and_a_damaged_one_not() {
     assert!(
         found
             .stdout
-            .contains("FAIL   every delivery has its event: 2 deliveries without their event"),
+            .contains("FAIL   the log: 1 × records whose sink counts disagree with their events"),
         "{found:#?}"
     );
     assert!(
         found.stdout.contains("FAIL   order per subject: ")
-            && found.stdout.contains("a second head (e.g. crm/SO-1"),
+            && found
+                .stdout
+                .contains("pending behind a dead letter (e.g. erp/SO-1"),
         "{found:#?}"
     );
     assert!(

@@ -514,6 +514,7 @@ async fn request(
             status: answer.status.unwrap_or(200),
         }),
         Verdict::Retry { .. } | Verdict::Pause { .. } => Some(Outcome::Failed {
+            key: batch.key.clone(),
             events: batch.events(),
             status: answer.status,
             error: answer.detail.clone(),

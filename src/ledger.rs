@@ -24,7 +24,7 @@ mod types;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -120,6 +120,7 @@ enum Command {
     Outcome {
         sink: Arc<str>,
         outcome: Outcome,
+        progress: Option<sqlite::Progress>,
         reply: oneshot::Sender<Result<(), LedgerError>>,
     },
     Replay {
@@ -149,7 +150,11 @@ pub struct LedgerHandle {
     committed: watch::Receiver<Commits>,
     reads: sqlite::Reads,
     data_dir: Arc<Path>,
+    /// Each sink's read-ahead, shared by the clones of its reader.
+    windows: Arc<Mutex<HashMap<Arc<str>, SharedWindow>>>,
 }
+
+type SharedWindow = Arc<Mutex<sqlite::Window>>;
 
 /// The writer thread; joined after the last handle is gone.
 pub struct LedgerThread(std::thread::JoinHandle<()>);
@@ -194,6 +199,7 @@ pub fn open(
             committed,
             reads,
             data_dir,
+            windows: Arc::default(),
         },
         LedgerThread(thread),
     ))
@@ -287,8 +293,17 @@ impl LedgerHandle {
 
     /// The reader of sink `sink`.
     pub fn sink(&self, sink: &str) -> SinkReader {
+        let sink: Arc<str> = Arc::from(sink);
+        let window = self
+            .windows
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(sink.clone())
+            .or_default()
+            .clone();
         SinkReader {
-            sink: Arc::from(sink),
+            sink,
+            window,
             ledger: self.clone(),
         }
     }
@@ -338,6 +353,8 @@ impl LedgerHandle {
 #[derive(Clone)]
 pub struct SinkReader {
     sink: Arc<str>,
+    /// What the sink has read ahead of its cursor (memory only; never locked across an await).
+    window: SharedWindow,
     ledger: LedgerHandle,
 }
 
@@ -358,31 +375,80 @@ impl SinkReader {
         busy: HashSet<String>,
         in_hand: HashSet<i64>,
     ) -> Result<Vec<Ready>, LedgerError> {
-        self.ledger
-            .reads
-            .next(self.sink.clone(), want, batch_max, busy, in_hand)
-            .await
+        self.fill().await?;
+        Ok(self.lock_window().ready(want, batch_max, busy, &in_hand))
+    }
+
+    /// Brings the window up to the latest commit.
+    async fn fill(&self) -> Result<(), LedgerError> {
+        // A read is merged only into the window it was asked for; one that changed meanwhile
+        // (a dead letter recorded) is read again.
+        for _ in 0..3 {
+            let ask = self.lock_window().ask(*self.ledger.committed.borrow());
+            let filled = self.ledger.reads.fill(self.sink.clone(), ask).await?;
+            if self.lock_window().merge(filled) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn lock_window(&self) -> std::sync::MutexGuard<'_, sqlite::Window> {
+        // The window holds no invariant a panic elsewhere could break half-way that a reload
+        // would not repair; a poisoned lock is taken as is.
+        self.window.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Records requests before their first attempt. Several go in one command, so a worker
     /// pays one commit for all it has queued.
     pub async fn plan(&self, plans: Vec<Plan>) -> Result<(), LedgerError> {
         let sink = self.sink.clone();
+        let recorded = plans.clone();
         let reply = self
             .ledger
             .call(|reply| Command::Plan { sink, plans, reply });
-        reply.await?
+        reply.await??;
+        self.lock_window().planned(&recorded);
+        Ok(())
     }
 
     /// Records what happened to a request.
     pub async fn record(&self, outcome: Outcome) -> Result<(), LedgerError> {
         let sink = self.sink.clone();
+        // What the window will drop once the outcome is committed, and what it settles.
+        let (settled, dead) = match &outcome {
+            Outcome::Delivered { events, .. } => (events.iter().map(|e| e.seq).collect(), None),
+            Outcome::Dead { event, .. } => (vec![event.seq], Some(event.clone())),
+            Outcome::Failed { .. } => (Vec::new(), None),
+        };
+        let delivered = match &outcome {
+            Outcome::Delivered { key, .. } => Some(key.clone()),
+            _ => None,
+        };
+        if !self.lock_window().is_loaded() {
+            // An outcome for events this reader never read (a test, a tool): the cursor moves
+            // by what the log says.
+            self.fill().await?;
+        }
+        let progress = match settled.is_empty() {
+            true => None,
+            false => self.lock_window().progress(&settled),
+        };
+        let kept = progress.clone();
         let reply = self.ledger.call(|reply| Command::Outcome {
             sink,
             outcome,
+            progress,
             reply,
         });
-        reply.await?
+        reply.await??;
+        let mut window = self.lock_window();
+        if let Some(key) = delivered {
+            window.delivered(&key, &settled, kept.as_ref());
+        } else if let Some(event) = dead {
+            window.dead(event.seq, &event.subject);
+        }
+        Ok(())
     }
 
     /// A receiver that changes after every commit (new events, outcomes, replays) and counts

@@ -127,9 +127,19 @@ fn default_retry_max() -> Duration {
     Duration::from_secs(300)
 }
 
+/// Most sinks one dockgate forwards to.
+pub const MAX_SINKS: usize = 64;
+
 /// Checks the sinks; `bad(key, message)` records a problem. Secret files are named, not read:
 /// a configuration is checked off the box too, and the files are read when the sink starts.
 pub(super) fn validate(sinks: &BTreeMap<String, SinkConfig>, bad: &mut dyn FnMut(String, String)) {
+    // The log keeps one bit per sink with each event.
+    if sinks.len() > MAX_SINKS {
+        bad(
+            "sinks".into(),
+            format!("at most {MAX_SINKS} sinks, found {}", sinks.len()),
+        );
+    }
     for (name, sink) in sinks {
         let key = |field: &str| format!("sinks.{name}.{field}");
         if !is_name(name) {

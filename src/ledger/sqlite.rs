@@ -6,27 +6,36 @@
 //! connections on blocking threads; WAL lets them run beside the writer. A `ledger-checkpoint`
 //! thread copies the WAL back into the file so no commit waits for that.
 //!
-//! Tables: `events` (one row per event, with its CloudEvents attributes), `deliveries` (one row
-//! per event and sink it is routed to, with its state), `batches` (planned requests),
-//! `idempotency_keys`, `inputs` (the journal), `rejected` (the quarantine), `sessions`,
-//! `mqtt_unacked` and `meta`; see [`schema`].
+//! Events are kept as a log ([`record`], [`log`]): many consecutive events per row, each with
+//! its CloudEvents body rendered at commit. Per sink a cursor says up to where everything is
+//! settled, a receipt per delivered request says what was delivered above it, and rows per
+//! event exist only for exceptions ([`exceptions`]: dead, held behind a dead one, put back by
+//! a replay). A sink reads ahead of its cursor into memory ([`window`]). Beside the log:
+//! `requests` (planned requests and failed attempts), `idempotency_keys`, `inputs` (the
+//! journal), `rejected` (the quarantine), `sessions`, `mqtt_unacked` and `meta`; see
+//! [`schema`].
 
 mod check;
 mod checkpoint;
 mod events;
+mod exceptions;
 mod inputs;
+mod log;
+mod migrate7;
 mod outcomes;
 mod prune;
 mod read;
+mod record;
 mod schema;
 mod set_aside;
-mod subjects;
+mod window;
 mod writer;
+
+pub(super) use self::window::{Progress, Window};
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,7 +47,7 @@ use self::set_aside::set_aside_files;
 use super::data_dir::DataDirLock;
 use super::{
     BufferCheck, Command, Commits, EventFilter, EventRow, LedgerError, LedgerSettings,
-    LedgerStatus, Ready, RejectedRow, StorageError,
+    LedgerStatus, RejectedRow, StorageError,
 };
 use crate::config::SyncMode;
 use crate::model::Chain;
@@ -334,16 +343,14 @@ impl Reads {
         .await
     }
 
-    pub(super) async fn next(
+    /// Reads what a sink's window asks for.
+    pub(super) async fn fill(
         &self,
         sink: Arc<str>,
-        want: usize,
-        batch_max: usize,
-        busy: HashSet<String>,
-        in_hand: HashSet<i64>,
-    ) -> Result<Vec<Ready>, LedgerError> {
+        ask: window::FillAsk,
+    ) -> Result<window::Filled, LedgerError> {
         self.run("read what to send next", move |c| {
-            read::next_for_sink(c, &sink, want, batch_max, busy, &in_hand)
+            window::fill(c, &sink, ask)
         })
         .await
     }

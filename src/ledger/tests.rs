@@ -45,6 +45,17 @@ pub(crate) fn event(t: &str, subject: &str) -> NewEvent {
     }
 }
 
+/// `n` characters that do not compress (the log compresses its records): padding for tests
+/// that fill a buffer.
+pub(crate) fn incompressible(n: usize) -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+
 /// An open ledger on a tempdir, and what a sink would see of it (other modules' tests use it
 /// for a real ledger too).
 pub(crate) struct Ledger {
@@ -344,7 +355,7 @@ async fn replay_by_id_and_since_resend_delivered_events() {
 #[tokio::test]
 async fn full_buffer_drops_telemetry_first_and_then_refuses_business_input() {
     let l = Ledger::open("[buffer]\nmax_disk = \"1MiB\"\n");
-    let big = "x".repeat(2000);
+    let big = incompressible(2000);
     let fat = |t: &str, s: &str| NewEvent {
         data: serde_json::value::RawValue::from_string(format!("{{\"pad\":\"{big}\"}}")).unwrap(),
         ..event(t, s)

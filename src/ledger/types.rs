@@ -115,6 +115,8 @@ pub enum Outcome {
     },
     /// A retriable failure (or a paused sink's probe): count the attempt, keep the events pending.
     Failed {
+        /// Idempotency-Key of the request.
+        key: String,
         /// Its events.
         events: Vec<EventRef>,
         /// HTTP status, when there was an answer.
@@ -156,6 +158,9 @@ pub struct Commits {
     /// Increases whenever undelivered events were removed to make room: sinks must forget
     /// what they hold, since some of it may no longer exist.
     pub drops: u64,
+    /// Increases with every replay that put events back: what a sink read ahead before it
+    /// is read again.
+    pub resets: u64,
 }
 
 /// Undelivered events of one sink, by state.

@@ -114,7 +114,7 @@ async fn http_input_gets_feedback_only_when_its_device_wants_it() {
 #[tokio::test]
 async fn a_full_buffer_holds_queued_input_but_answers_http_at_once() {
     let r = start("[buffer]\nmax_disk = \"1MiB\"\n");
-    let pad = "x".repeat(2000);
+    let pad = crate::ledger::tests::incompressible(2000);
     let fat = |i: usize| crate::model::NewEvent {
         data: serde_json::value::RawValue::from_string(format!("{{\"pad\":\"{pad}\"}}")).unwrap(),
         ..crate::ledger::tests::event("pick.confirmed", &format!("SO-{i}"))

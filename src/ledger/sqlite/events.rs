@@ -1,17 +1,20 @@
 //! Appending events, on the writer thread inside its transaction: an id and a sequence number
-//! each, one delivery row per sink whose route takes the type (pending, or held behind a dead
-//! letter of its subject), idempotency keys of posted events, and room made first when the
-//! buffer is full ([`Core::make_room`], in the order of DESIGN §4).
+//! each, the CloudEvents body rendered once, the sinks whose routes take the type, all into the
+//! record of the current commit ([`super::record`]); an exception row only for an event that
+//! goes behind a dead letter of its subject; idempotency keys of posted events; and room made
+//! first when the buffer is full ([`Core::make_room`], in the order of DESIGN §4).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use tracing::warn;
 
+use super::exceptions::Blocked;
 use super::prune::{self, Capacity};
-use super::subjects::OpenSubjects;
+use super::record::RecordBuilder;
 use crate::ledger::{IdempotencyKey, IngestError, LedgerSettings};
-use crate::model::{is_telemetry, now_ms, priority_of, rfc3339_ms, NewEvent};
+use crate::model::{is_telemetry, now_ms, rfc3339_ms, write_cloudevent, NewEvent};
 
 /// What every writer operation works on: the write connection and what the writer keeps in
 /// memory beside the tables.
@@ -20,31 +23,52 @@ pub(super) struct Core {
     pub settings: LedgerSettings,
     /// How full the buffer is.
     pub capacity: Capacity,
-    /// Subjects with undelivered rows, mirrored from `deliveries`.
-    pub subjects: OpenSubjects,
+    /// Subjects behind a dead letter, per sink, mirrored from `exceptions`.
+    pub blocked: Blocked,
+    /// Sinks that have a cursor row.
+    pub sinks: HashSet<Arc<str>>,
+    /// The record being filled in this transaction.
+    pub record: Option<RecordBuilder>,
     /// Highest sequence number handed out; stored in `meta` with each commit that used more.
     pub last_seq: i64,
     /// `last_seq` as of the last commit.
     pub committed_seq: i64,
     /// Set when the current group removed undelivered events.
     pub dropped_in_group: bool,
+    /// Bumped by every replay: a sink's read-ahead from before it no longer holds.
+    pub resets: u64,
+    body: String,
 }
 
 impl Core {
     /// The writer's state for an open, migrated connection.
     pub fn load(conn: Connection, settings: LedgerSettings) -> rusqlite::Result<Self> {
         let capacity = Capacity::measure(&conn, settings.max_disk)?;
-        let subjects = OpenSubjects::load(&conn)?;
+        let blocked = Blocked::load(&conn)?;
+        let sinks = known_sinks(&conn)?;
         let last_seq = last_sequence(&conn)?;
         Ok(Self {
             conn,
             settings,
             capacity,
-            subjects,
+            blocked,
+            sinks,
+            record: None,
             last_seq,
             committed_seq: last_seq,
             dropped_in_group: false,
+            resets: 0,
+            body: String::with_capacity(1024),
         })
+    }
+
+    /// After a rollback: what the writer keeps in memory goes back to what the tables hold.
+    pub fn forget_uncommitted(&mut self) -> rusqlite::Result<()> {
+        self.record = None;
+        self.last_seq = self.committed_seq;
+        self.blocked = Blocked::load(&self.conn)?;
+        self.sinks = known_sinks(&self.conn)?;
+        Ok(())
     }
 
     /// Commits business events (all or none) under an optional Idempotency-Key.
@@ -68,10 +92,7 @@ impl Core {
                 return Ok(Ok(ids));
             }
         }
-        let needed: u64 = events
-            .iter()
-            .map(|e| estimate_bytes(e, self.settings.routes.len()))
-            .sum();
+        let needed: u64 = events.iter().map(estimate_bytes).sum();
         if let Err(full) = self.make_room(needed, events.len(), tally)? {
             return Ok(Err(full));
         }
@@ -101,6 +122,7 @@ impl Core {
         if self.capacity.fits(needed) {
             return Ok(Ok(()));
         }
+        self.flush_record()?;
         let freed = prune::make_room(
             &self.conn,
             self.settings.retention,
@@ -109,7 +131,7 @@ impl Core {
         )?;
         self.dropped_in_group |= freed.dropped_undelivered;
         if freed.dropped_undelivered {
-            self.subjects = OpenSubjects::load(&self.conn)?;
+            self.blocked = Blocked::load(&self.conn)?;
         }
         if self.capacity.fits(needed) {
             return Ok(Ok(()));
@@ -128,63 +150,72 @@ impl Core {
         }))
     }
 
-    /// Inserts one event and a delivery per sink that takes its type; returns its id.
+    /// Appends one event to the current record, routed to every sink that takes its type;
+    /// returns its id.
     pub fn insert_event(
         &mut self,
         event: &NewEvent,
         now: i64,
         tally: &mut Tally,
     ) -> rusqlite::Result<String> {
-        let mut insert_event = self.conn.prepare_cached(
-            "INSERT INTO events (seq, id, type, subject, source, time, created_ms, telemetry, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
-        let mut insert_delivery = self.conn.prepare_cached(
-            "INSERT INTO deliveries (seq, sink, subject, priority, state, ready, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        let id = uuid::Uuid::now_v7().to_string();
+        let telemetry = is_telemetry(&event.event_type);
+        if !self.record.as_ref().is_some_and(|r| r.takes(telemetry)) {
+            self.flush_record()?;
+        }
         let seq = self.last_seq + 1;
-        insert_event.execute(params![
+        let record = self
+            .record
+            .get_or_insert_with(|| RecordBuilder::new(seq, telemetry, now));
+        let uuid = uuid::Uuid::now_v7();
+        let id = uuid.to_string();
+        self.body.clear();
+        write_cloudevent(
+            &mut self.body,
+            &id,
+            &event.source,
+            &event.event_type,
+            &event.subject,
+            &rfc3339_ms(event.time_ms),
             seq,
-            id,
-            event.event_type,
-            event.subject,
-            event.source,
-            rfc3339_ms(event.time_ms),
-            now,
-            is_telemetry(&event.event_type),
             event.data.get(),
-        ])?;
-        self.last_seq = seq;
-        let priority = priority_of(&event.event_type);
+        );
+        let mut mask = 0;
         for route in &self.settings.routes {
             if !route.accepts(&event.event_type) {
                 continue;
             }
-            let (state, ready) =
-                match self
-                    .subjects
-                    .tail(&self.conn, &route.sink, &event.subject)?
-                {
-                    None => ("pending", true),
-                    Some(tail) if tail.blocked => ("held", false),
-                    Some(_) => ("pending", false),
-                };
-            insert_delivery.execute(params![
-                seq,
-                &*route.sink,
-                event.subject,
-                priority,
-                state,
-                ready,
-                now
-            ])?;
-            self.subjects
-                .pushed(&self.conn, &route.sink, &event.subject, state == "held")?;
+            mask |= record.bit(&route.sink);
+            if !self.sinks.contains(&route.sink) {
+                // A sink's first event: everything before it is not the sink's to send.
+                self.conn
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO cursors (sink, settled) VALUES (?1, ?2)",
+                    )?
+                    .execute(params![&*route.sink, seq - 1])?;
+                self.sinks.insert(route.sink.clone());
+            }
+            if self.blocked.contains(&route.sink, &event.subject) {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO exceptions (sink, seq, subject, state, updated_ms)
+                         VALUES (?1, ?2, ?3, 'held', ?4)",
+                    )?
+                    .execute(params![&*route.sink, seq, event.subject, now])?;
+            }
         }
+        record.push(mask, &event.subject, &event.event_type, &uuid, &self.body);
+        self.last_seq = seq;
         tally.ingested(&event.source, &event.event_type);
         Ok(id)
+    }
+
+    /// Writes the record being filled, if any; before the commit, and before anything in the
+    /// transaction reads the log.
+    pub fn flush_record(&mut self) -> rusqlite::Result<()> {
+        if let Some(record) = self.record.take() {
+            write_record(&self.conn, &record)?;
+        }
+        Ok(())
     }
 
     /// Stores the highest sequence number handed out, if this group used more; called just
@@ -199,24 +230,50 @@ impl Core {
     }
 }
 
+/// Inserts a finished record into the log.
+pub(super) fn write_record(conn: &Connection, record: &RecordBuilder) -> rusqlite::Result<()> {
+    if record.count == 0 {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO records (first_seq, last_seq, created_ms, telemetry, bytes, sinks)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        record.first_seq,
+        record.last_seq(),
+        record.created_ms,
+        record.telemetry,
+        record.bytes as i64,
+        record.sink_counts()
+    ])?;
+    conn.prepare_cached("INSERT INTO record_bodies (first_seq, body) VALUES (?1, ?2)")?
+        .execute(params![record.first_seq, record.encode()])?;
+    Ok(())
+}
+
+/// Sinks with a cursor.
+fn known_sinks(conn: &Connection) -> rusqlite::Result<HashSet<Arc<str>>> {
+    let mut stmt = conn.prepare("SELECT sink FROM cursors")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.map(|r| r.map(|s| Arc::from(s.as_str()))).collect()
+}
+
 /// Highest sequence number ever handed out.
 fn last_sequence(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row(
         "SELECT MAX(COALESCE((SELECT value FROM meta WHERE key = 'last_sequence'), 0),
-                    COALESCE((SELECT MAX(seq) FROM events), 0))",
+                    COALESCE((SELECT MAX(last_seq) FROM records), 0))",
         [],
         |r| r.get(0),
     )
 }
 
-/// Rough bytes an event takes in the buffer (row, indexes, one delivery row per sink).
-pub(super) fn estimate_bytes(event: &NewEvent, sinks: usize) -> u64 {
-    let row = 200
-        + event.data.get().len()
-        + event.subject.len() * 2
-        + event.event_type.len()
-        + event.source.len();
-    (row + sinks * (120 + event.subject.len() * 2)) as u64
+/// Rough bytes an event takes in the buffer: its CloudEvents body, compressed with the rest of
+/// its record, and its share of the record's row.
+pub(super) fn estimate_bytes(event: &NewEvent) -> u64 {
+    let body = 250 + event.data.get().len() + event.subject.len() + event.event_type.len();
+    (body / 2 + 16) as u64
 }
 
 /// Per-group counters, emitted after the commit (so a rolled-back group counts nothing).

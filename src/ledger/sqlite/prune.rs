@@ -1,21 +1,21 @@
 //! Retention and capacity: what leaves the buffer, in the order DESIGN §4 gives.
 //!
-//! Runs on the writer thread inside the writer's transaction. Every removal of an event that
-//! did not reach all its sinks is counted and logged; business events are never removed before
-//! delivery (the writer refuses new input instead).
+//! Runs on the writer thread inside the writer's transaction, and removes whole records of the
+//! log. Every removal of an event that did not reach all its sinks is counted and logged;
+//! business events are never removed before delivery (the writer refuses new input instead).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use rusqlite::{params, Connection};
 use tracing::{error, info, warn};
 
-use super::read::{first_seq_since, used_bytes};
-use super::subjects::recompute_subject;
+use super::read::used_bytes;
+use super::record::parse_sink_counts;
 use crate::model::now_ms;
 
-/// Rows removed per statement, so one step never builds a huge transaction.
-const CHUNK: i64 = 500;
+/// Records removed per step before the buffer is measured again.
+const CHUNK: i64 = 64;
 
 /// What [`make_room`] removed.
 #[derive(Debug, Default)]
@@ -92,44 +92,114 @@ impl Capacity {
     }
 }
 
-/// Removes what retention no longer keeps: events delivered to every sink (or routed to none)
-/// whose last delivery is older than `retention`, and idempotency keys of the same age.
+/// A record as retention and capacity see it.
+struct Span {
+    first: i64,
+    last: i64,
+    sinks: String,
+}
+
+/// The cursors of every sink.
+fn cursors(conn: &Connection) -> rusqlite::Result<HashMap<String, i64>> {
+    let mut stmt = conn.prepare_cached("SELECT sink, settled FROM cursors")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// Whether every event of the record is settled on each of its sinks with no exception row
+/// left: delivered everywhere it goes (or routed nowhere).
+fn settled(
+    conn: &Connection,
+    cursors: &HashMap<String, i64>,
+    span: &Span,
+) -> rusqlite::Result<bool> {
+    let mut exception = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM exceptions WHERE sink = ?1 AND seq BETWEEN ?2 AND ?3)",
+    )?;
+    for (sink, _) in parse_sink_counts(&span.sinks) {
+        if cursors.get(sink).is_none_or(|c| *c < span.last)
+            || exception.query_row(params![sink, span.first, span.last], |r| {
+                r.get::<_, bool>(0)
+            })?
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Records matching `filter` in log order, from `after` on, at most `limit`.
+fn spans(
+    conn: &Connection,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<Span>> {
+    let sql = format!(
+        "SELECT first_seq, last_seq, sinks FROM records WHERE first_seq > ?1 AND {filter}
+         ORDER BY first_seq LIMIT {CHUNK}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params, |r| {
+        Ok(Span {
+            first: r.get(0)?,
+            last: r.get(1)?,
+            sinks: r.get(2)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Removes a record from the log, with its exception rows; returns its events.
+fn delete_record(conn: &Connection, span: &Span) -> rusqlite::Result<usize> {
+    conn.prepare_cached("DELETE FROM exceptions WHERE seq BETWEEN ?1 AND ?2")?
+        .execute(params![span.first, span.last])?;
+    conn.prepare_cached("DELETE FROM record_bodies WHERE first_seq = ?1")?
+        .execute([span.first])?;
+    conn.prepare_cached("DELETE FROM records WHERE first_seq = ?1")?
+        .execute([span.first])?;
+    Ok((span.last - span.first + 1) as usize)
+}
+
+/// Removes what retention no longer keeps: records committed before the retention window whose
+/// events are delivered to every sink (or routed to none), receipts and planned requests below
+/// the cursors, and idempotency keys, journalled inputs and quarantined inputs of the same age.
 pub(super) fn expired(conn: &Connection, retention: Duration) -> rusqlite::Result<usize> {
     let cutoff = now_ms() - retention.as_millis() as i64;
-    let below = first_seq_since(conn, cutoff)?;
+    let cursors = cursors(conn)?;
     let mut total = 0;
-    // Walks forward from where the last chunk ended, so events kept (not yet delivered) are
+    // Walks forward from where the last chunk ended, so records kept (not yet delivered) are
     // looked at once.
-    let mut after = 0;
+    let mut after = i64::MIN;
     loop {
-        let seqs = select_seqs(
-            conn,
-            "SELECT e.seq FROM events e WHERE e.seq > ?1 AND e.seq < ?2 AND NOT EXISTS (
-                 SELECT 1 FROM deliveries d WHERE d.seq = e.seq
-                     AND (d.state != 'delivered' OR d.delivered_ms >= ?3))
-             ORDER BY e.seq LIMIT ?4",
-            params![after, below, cutoff, CHUNK],
-        )?;
-        let Some(&last) = seqs.last() else {
+        let chunk = spans(conn, "created_ms < ?2", params![after, cutoff])?;
+        let Some(last) = chunk.last() else {
             break;
         };
-        after = last;
-        total += delete_events(conn, &seqs)?;
+        after = last.first;
+        for span in &chunk {
+            if settled(conn, &cursors, span)? {
+                total += delete_record(conn, span)?;
+            }
+        }
     }
+    conn.prepare_cached(
+        "DELETE FROM receipts WHERE delivered_ms < ?1
+             AND last_seq <= COALESCE((SELECT settled FROM cursors c WHERE c.sink = receipts.sink), 0)",
+    )?
+    .execute([cutoff])?;
+    // A planned request all of whose events are settled (delivered under other requests, let
+    // go after a dead letter, dropped) is read afresh if they ever come back.
+    conn.prepare_cached(
+        "DELETE FROM requests WHERE (SELECT MAX(value) FROM json_each(requests.seqs))
+             <= COALESCE((SELECT settled FROM cursors c WHERE c.sink = requests.sink), 0)",
+    )?
+    .execute([])?;
     conn.prepare_cached("DELETE FROM idempotency_keys WHERE created_ms < ?1")?
         .execute([cutoff])?;
     conn.prepare_cached("DELETE FROM inputs WHERE received_ms < ?1")?
         .execute([cutoff])?;
     conn.prepare_cached("DELETE FROM rejected WHERE received_ms < ?1")?
         .execute([cutoff])?;
-    // A planned request none of whose events is pending any more (they were let go after a
-    // dead letter, or dropped) is read afresh if they ever come back.
-    conn.prepare_cached(
-        "DELETE FROM batches WHERE NOT EXISTS (
-             SELECT 1 FROM json_each(batches.seqs) j JOIN deliveries d
-             ON d.seq = j.value AND d.sink = batches.sink AND d.state = 'pending')",
-    )?
-    .execute([])?;
     if total > 0 {
         info!(count = total, "Delivered events past retention pruned.");
         metrics::counter!("dockgate_events_pruned_total", "reason" => "retention")
@@ -139,9 +209,9 @@ pub(super) fn expired(conn: &Connection, retention: Duration) -> rusqlite::Resul
 }
 
 /// Frees room for `needed` bytes, in the DESIGN §4 order: delivered events past retention,
-/// then the oldest undelivered telemetry (`dock.*`, `scan.unmatched`), then (beyond the
-/// design, so a full disk of receipts never stops business input) the oldest delivered
-/// receipts still within retention.
+/// then the oldest telemetry records (`dock.*`, `scan.unmatched`), then (beyond the design, so
+/// a full disk of receipts never stops business input) the oldest records delivered
+/// everywhere though still within retention.
 pub(super) fn make_room(
     conn: &Connection,
     retention: Duration,
@@ -154,30 +224,17 @@ pub(super) fn make_room(
     if n > 0 {
         steps.push(format!("{n} expired"));
     }
+    let cursors = cursors(conn)?;
     let mut dropped = 0;
     while !capacity.fits(needed) {
-        let victims: Vec<(i64, String)> = {
-            let mut stmt = conn.prepare_cached(
-                "SELECT e.seq, e.type FROM events e WHERE e.telemetry = 1 AND EXISTS (
-                     SELECT 1 FROM deliveries d WHERE d.seq = e.seq AND d.state != 'delivered')
-                 ORDER BY e.seq LIMIT ?1",
-            )?;
-            let rows = stmt.query_map([CHUNK], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        if victims.is_empty() {
+        let chunk = spans(conn, "telemetry = 1", params![i64::MIN])?;
+        if chunk.is_empty() {
             break;
         }
-        let seqs: Vec<i64> = victims.iter().map(|(s, _)| *s).collect();
-        let mut counts = std::collections::BTreeMap::<&str, u64>::new();
-        for (_, t) in &victims {
-            *counts.entry(t.as_str()).or_default() += 1;
+        for span in &chunk {
+            dropped += count_undelivered(conn, &cursors, span)?;
+            delete_record(conn, span)?;
         }
-        for (t, n) in counts {
-            metrics::counter!("dockgate_events_dropped_total", "type" => t.to_owned(), "reason" => "buffer_full")
-                .increment(n);
-        }
-        dropped += delete_events(conn, &seqs)?;
         capacity.refresh(conn)?;
     }
     if dropped > 0 {
@@ -188,18 +245,23 @@ pub(super) fn make_room(
         steps.push(format!("{dropped} telemetry dropped"));
     }
     let mut receipts = 0;
+    let mut after = i64::MIN;
     while !capacity.fits(needed) {
-        let seqs = select_seqs(
-            conn,
-            "SELECT e.seq FROM events e WHERE NOT EXISTS (
-                 SELECT 1 FROM deliveries d WHERE d.seq = e.seq AND d.state != 'delivered')
-             ORDER BY e.seq LIMIT ?1",
-            params![CHUNK],
-        )?;
-        if seqs.is_empty() {
+        let chunk = spans(conn, "1", params![after])?;
+        let Some(last) = chunk.last() else {
             break;
+        };
+        after = last.first;
+        for span in &chunk {
+            if settled(conn, &cursors, span)? {
+                receipts += delete_record(conn, span)?;
+            }
         }
-        receipts += delete_events(conn, &seqs)?;
+        conn.prepare_cached(
+            "DELETE FROM receipts WHERE last_seq <= ?1 AND last_seq
+                 <= COALESCE((SELECT settled FROM cursors c WHERE c.sink = receipts.sink), 0)",
+        )?
+        .execute([last.last])?;
         capacity.refresh(conn)?;
     }
     if receipts > 0 {
@@ -217,38 +279,34 @@ pub(super) fn make_room(
     })
 }
 
-fn select_seqs(
+/// Events of a telemetry record about to be dropped that some sink has not settled, counted by
+/// type in `dockgate_events_dropped_total`.
+fn count_undelivered(
     conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> rusqlite::Result<Vec<i64>> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params, |r| r.get(0))?;
-    rows.collect()
-}
-
-/// Deletes events with their deliveries, then re-derives the heads of the subjects whose open
-/// rows were removed.
-fn delete_events(conn: &Connection, seqs: &[i64]) -> rusqlite::Result<usize> {
-    let mut open = conn.prepare_cached(
-        "SELECT sink, subject FROM deliveries WHERE seq = ?1 AND state != 'delivered'",
-    )?;
-    let mut del_deliveries = conn.prepare_cached("DELETE FROM deliveries WHERE seq = ?1")?;
-    let mut del_event = conn.prepare_cached("DELETE FROM events WHERE seq = ?1")?;
-    let mut touched = BTreeSet::new();
-    let mut n = 0;
-    for seq in seqs {
-        let rows = open.query_map([seq], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        for row in rows {
-            touched.insert(row?);
+    cursors: &HashMap<String, i64>,
+    span: &Span,
+) -> rusqlite::Result<usize> {
+    let Some(record) = super::log::record_of(conn, span.first)? else {
+        return Ok(0);
+    };
+    let open: Vec<u64> = record
+        .sinks
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| cursors.get(s.as_str()).is_none_or(|c| *c < span.last))
+        .map(|(i, _)| 1u64 << i)
+        .collect();
+    let mut counts = BTreeMap::<&str, u64>::new();
+    for e in &record.events {
+        if open.iter().any(|bit| e.mask & bit != 0) {
+            *counts.entry(e.event_type.as_str()).or_default() += 1;
         }
-        del_deliveries.execute([seq])?;
-        n += del_event.execute([seq])?;
     }
-    for (sink, subject) in touched {
-        recompute_subject(conn, &sink, &subject)?;
+    let mut n = 0;
+    for (t, c) in counts {
+        metrics::counter!("dockgate_events_dropped_total", "type" => t.to_owned(), "reason" => "buffer_full")
+            .increment(c);
+        n += c as usize;
     }
     Ok(n)
 }

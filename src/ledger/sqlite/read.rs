@@ -1,328 +1,162 @@
-//! Queries of the read side: what a sink sends next, backlog and figures for status, listings.
-//! Each runs on a read-only connection of [`super::Reads`]; the writer uses the time and id
-//! lookups at the end too.
+//! Queries of the read side: backlog and figures for status, and the listings of `dockgate
+//! events`. Each runs on a read-only connection of [`super::Reads`], in one snapshot.
+//!
+//! A sink's events are pending when they are above its cursor and neither delivered (a
+//! receipt) nor an exception, or when a replay put them back (a `pending` exception row);
+//! held and dead are exception rows.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::ledger::{Backlog, EventFilter, EventRow, LedgerStatus, Ready, RejectedRow, Sendable};
-use crate::model::{now_ms, rfc3339_ms, write_cloudevent, DeliveryState};
+use super::log::{self, decode_seqs};
+use super::record::{self, parse_sink_counts, Record};
+use crate::ledger::{Backlog, EventFilter, EventRow, LedgerStatus, RejectedRow};
+use crate::model::{now_ms, rfc3339_ms, DeliveryState};
 
-/// A subject's head: the one event of the subject a worker may send next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Head {
-    /// Sequence number.
-    pub seq: i64,
-    /// Subject.
-    pub subject: String,
+/// Where a sink stands: its cursor, and the events above it that are not pending by the
+/// cursor's rule (delivered, or with an exception row).
+struct Above {
+    cursor: i64,
+    skip: HashSet<i64>,
 }
 
-/// Heads of subjects that are pending on `sink`, in draining order, skipping the subjects in
-/// `busy` (an event of theirs is already queued or in flight in the worker). Not rendered: a
-/// worker may take fewer heads than it asked for, when they bring runs (see [`run_from`]).
-fn ready_heads(
-    conn: &Connection,
-    sink: &str,
-    limit: usize,
-    busy: &std::collections::HashSet<String>,
-) -> rusqlite::Result<Vec<Head>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, subject FROM deliveries
-         WHERE sink = ?1 AND state = 'pending' AND ready = 1
-         ORDER BY priority, seq LIMIT ?2",
-    )?;
-    let mut rows = stmt.query(params![sink, (limit + busy.len()) as i64])?;
-    let mut out = Vec::with_capacity(limit);
-    while out.len() < limit {
-        let Some(r) = rows.next()? else { break };
-        let subject = r.get_ref(1)?.as_str()?;
-        if !busy.contains(subject) {
-            out.push(Head {
-                seq: r.get(0)?,
-                subject: subject.to_owned(),
-            });
-        }
+impl Above {
+    fn read(conn: &Connection, sink: &str) -> rusqlite::Result<Self> {
+        let cursor = log::cursor(conn, sink)?;
+        let mut skip = log::exception_seqs(conn, sink, cursor)?;
+        skip.extend(log::delivered_above(conn, sink, cursor)?);
+        Ok(Self { cursor, skip })
     }
-    Ok(out)
-}
 
-/// A delivery row as a worker sends it; columns as selected by [`run_from`] and
-/// [`planned_items`].
-fn rendered(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sendable> {
-    let seq: i64 = r.get(0)?;
-    let id: String = r.get(1)?;
-    let subject = r.get_ref(5)?.as_str()?;
-    let mut json = String::with_capacity(256);
-    write_cloudevent(
-        &mut json,
-        &id,
-        r.get_ref(3)?.as_str()?,
-        r.get_ref(4)?.as_str()?,
-        subject,
-        r.get_ref(6)?.as_str()?,
-        seq,
-        r.get_ref(7)?.as_str()?,
-    );
-    Ok(Sendable {
-        seq,
-        id,
-        subject: subject.to_owned(),
-        created_ms: r.get(2)?,
-        body: json,
-    })
-}
-
-/// The head and up to `max - 1` pending events queued behind it in its subject on `sink`, in
-/// order and rendered: the run a batch carries. It stops at the first event that is not
-/// plainly pending (held, dead). A planned request that can go is read first and takes its
-/// subjects out of the read; one that has to wait (see [`planned_items`]) has not been
-/// sent yet, and should its events go out here first, its plan no longer matches and is
-/// resent under a new key or cleared.
-fn run_from(
-    conn: &Connection,
-    sink: &str,
-    head: &Head,
-    max: usize,
-) -> rusqlite::Result<Vec<Sendable>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT d.seq, e.id, e.created_ms, e.source, e.type, e.subject, e.time, e.data,
-                d.state = 'pending'
-         FROM deliveries d JOIN events e ON e.seq = d.seq
-         WHERE d.sink = ?1 AND d.subject = ?2 AND d.seq >= ?3 AND d.state != 'delivered'
-         ORDER BY d.seq LIMIT ?4",
-    )?;
-    let mut rows = stmt.query(params![sink, head.subject, head.seq, max as i64])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        if !r.get::<_, bool>(8)? {
-            break;
-        }
-        out.push(rendered(r)?);
-    }
-    Ok(out)
-}
-
-/// Requests planned for `sink` (key and members, ascending), oldest first.
-pub(super) fn planned(conn: &Connection, sink: &str) -> rusqlite::Result<Vec<(String, Vec<i64>)>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT key, seqs FROM batches WHERE sink = ?1 ORDER BY created_ms, key")?;
-    let rows = stmt.query_map([sink], |r| {
-        let key: String = r.get(0)?;
-        let seqs: String = r.get(1)?;
-        Ok((key, seqs))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (key, seqs) = row?;
-        // Written by the writer from a Vec<i64>; an unreadable plan is left for the
-        // members to be read again one by one.
-        if let Ok(seqs) = serde_json::from_str::<Vec<i64>>(&seqs) {
-            out.push((key, seqs));
-        }
-    }
-    Ok(out)
-}
-
-/// The events of a planned request that are still pending on `sink`, rendered, in the order
-/// planned; `None` while the request may not go yet: for some subject in it, an earlier event
-/// is still open elsewhere (say the first half of a split, not yet delivered), which must reach
-/// the receiver first.
-fn planned_items(
-    conn: &Connection,
-    sink: &str,
-    seqs: &[i64],
-) -> rusqlite::Result<Option<Vec<Sendable>>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.seq, e.id, e.created_ms, e.source, e.type, e.subject, e.time, e.data, d.ready
-         FROM deliveries d JOIN events e ON e.seq = d.seq
-         WHERE d.seq = ?1 AND d.sink = ?2 AND d.state = 'pending'",
-    )?;
-    let mut out: Vec<Sendable> = Vec::with_capacity(seqs.len());
-    for seq in seqs {
-        let mut rows = stmt.query(params![seq, sink])?;
-        if let Some(r) = rows.next()? {
-            let item = rendered(r)?;
-            // The first event of each subject in the batch must be that subject's head.
-            let first_of_subject = !out.iter().any(|d| d.subject == item.subject);
-            if first_of_subject && !r.get::<_, bool>(8)? {
-                return Ok(None);
-            }
-            out.push(item);
-        }
-    }
-    Ok(Some(out))
-}
-
-/// What `sink` sends next (see [`crate::ledger::SinkReader::next`]): planned requests not in
-/// hand whose turn has come, then heads of subjects in draining order with their runs, in
-/// chunks of at most `batch_max`.
-pub(super) fn next_for_sink(
-    conn: &Connection,
-    sink: &str,
-    want: usize,
-    batch_max: usize,
-    mut busy: HashSet<String>,
-    in_hand: &HashSet<i64>,
-) -> rusqlite::Result<Vec<Ready>> {
-    // One snapshot for the whole read, so heads and runs agree.
-    let snapshot = conn.unchecked_transaction()?;
-    let mut out = Vec::new();
-    let mut count = 0;
-    if batch_max > 1 {
-        for (key, seqs) in planned(conn, sink)? {
-            if count >= want || seqs.iter().any(|s| in_hand.contains(s)) {
-                continue;
-            }
-            let Some(events) = planned_items(conn, sink, &seqs)? else {
-                continue;
+    /// Calls `f` with each event of `sink` pending by the cursor's rule, in order, until it
+    /// returns false.
+    fn pending(
+        &self,
+        conn: &Connection,
+        sink: &str,
+        mut f: impl FnMut(&Record, &record::StoredEvent) -> bool,
+    ) -> rusqlite::Result<()> {
+        log::scan(conn, self.cursor + 1, Some(sink), |r| {
+            let Some(bit) = r.bit(sink) else {
+                return Ok(true);
             };
-            if events.is_empty() || events.iter().any(|d| busy.contains(&d.subject)) {
-                continue;
+            for e in &r.events {
+                if e.seq > self.cursor
+                    && e.mask & bit != 0
+                    && !self.skip.contains(&e.seq)
+                    && !f(r, e)
+                {
+                    return Ok(false);
+                }
             }
-            count += events.len();
-            busy.extend(events.iter().map(|d| d.subject.clone()));
-            out.push(Ready::Planned { key, events });
-        }
+            Ok(true)
+        })
     }
-    // Each head brings the events waiting behind it in its subject, as many as the request has
-    // room for: a busy subject (a receiving dock, a long pick, a backlog after an outage) moves
-    // a run per request, and the delivered mark lets go of the subject once instead of once
-    // per event.
-    let heads = match want.saturating_sub(count) {
-        0 => Vec::new(),
-        room => ready_heads(conn, sink, room, &busy)?,
-    };
-    let mut chunk: Vec<Sendable> = Vec::with_capacity(batch_max);
-    for head in heads {
-        if count >= want {
-            break;
-        }
-        let run = run_from(conn, sink, &head, batch_max - chunk.len())?;
-        count += run.len();
-        chunk.extend(run);
-        if chunk.len() == batch_max {
-            out.push(Ready::Fresh(std::mem::take(&mut chunk)));
-        }
-    }
-    if !chunk.is_empty() {
-        out.push(Ready::Fresh(chunk));
-    }
-    snapshot.commit()?;
-    Ok(out)
 }
 
-/// Backlog of each named sink.
-fn backlog(conn: &Connection, sinks: &[String]) -> rusqlite::Result<Vec<Backlog>> {
-    // One pass over the sink's open rows, in the index alone.
-    let mut count = conn.prepare_cached(
-        "SELECT state, COUNT(*) FROM deliveries WHERE sink = ?1 AND state != 'delivered'
-         GROUP BY state",
+/// Events of the log above `cursor` routed to `sink`: counted from the records' sink counts,
+/// decoding only the record the cursor falls in.
+fn routed_above(conn: &Connection, sink: &str, cursor: i64) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT first_seq, sinks FROM records
+         WHERE last_seq > ?1 AND instr(' ' || sinks, ' ' || ?2 || '=') > 0",
     )?;
-    // The oldest pending row of a sink is always a subject head: anything pending behind it
-    // in its subject is younger. So the ready index answers this.
-    let mut oldest = conn.prepare_cached(
-        "SELECT MIN(e.created_ms) FROM deliveries d JOIN events e ON e.seq = d.seq
-         WHERE d.sink = ?1 AND d.state = 'pending' AND d.ready = 1",
-    )?;
-    let now = now_ms();
-    let mut out = Vec::with_capacity(sinks.len());
-    for sink in sinks {
-        let (mut pending, mut held, mut dead) = (0, 0, 0);
-        let mut rows = count.query([sink])?;
+    let mut rows = stmt.query(params![cursor, sink])?;
+    let mut n = 0;
+    while let Some(r) = rows.next()? {
+        let first: i64 = r.get(0)?;
+        if first > cursor {
+            let counts = r.get_ref(1)?.as_str()?;
+            n += parse_sink_counts(counts)
+                .find(|(s, _)| *s == sink)
+                .map_or(0, |(_, c)| c);
+        } else if let Some(record) = log::record_of(conn, first)? {
+            if let Some(bit) = record.bit(sink) {
+                n += record
+                    .events
+                    .iter()
+                    .filter(|e| e.seq > cursor && e.mask & bit != 0)
+                    .count() as u64;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// When the event `seq` was committed, if the log still has it.
+fn committed_ms(conn: &Connection, seq: i64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "SELECT created_ms FROM records WHERE first_seq <= ?1 AND last_seq >= ?1
+         ORDER BY first_seq DESC LIMIT 1",
+    )?
+    .query_row([seq], |r| r.get(0))
+    .optional()
+}
+
+/// Backlog of one sink.
+pub(super) fn backlog(conn: &Connection, sink: &str, now: i64) -> rusqlite::Result<Backlog> {
+    let above = Above::read(conn, sink)?;
+    let mut backlog = Backlog {
+        sink: sink.to_owned(),
+        ..Backlog::default()
+    };
+    let mut oldest_replayed = None;
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT state, COUNT(*), MIN(seq) FROM exceptions WHERE sink = ?1 GROUP BY state",
+        )?;
+        let mut rows = stmt.query([sink])?;
         while let Some(r) = rows.next()? {
             let n = r.get::<_, i64>(1)? as u64;
             match r.get_ref(0)?.as_str()? {
-                "pending" => pending = n,
-                "held" => held = n,
-                "dead" => dead = n,
+                "pending" => {
+                    backlog.pending += n;
+                    oldest_replayed = r.get::<_, Option<i64>>(2)?;
+                }
+                "held" => backlog.held = n,
+                "dead" => backlog.dead = n,
                 _ => {}
             }
         }
-        let min: Option<i64> = oldest.query_row([sink], |r| r.get(0))?;
-        out.push(Backlog {
-            sink: sink.clone(),
-            pending,
-            held,
-            dead,
-            oldest_pending_age_seconds: min.map(|m| ((now - m).max(0)) as f64 / 1000.0),
-        });
     }
-    Ok(out)
-}
-
-/// The lowest sequence number committed at or after `ms`: every event below it was committed
-/// before `ms`. The commit time grows with the sequence number, so a binary search over `seq`
-/// finds it in about 20 lookups, with no index on the time. Past the newest event when none is
-/// that recent.
-pub(super) fn first_seq_since(conn: &Connection, ms: i64) -> rusqlite::Result<i64> {
-    let (min, max): (Option<i64>, Option<i64>) =
-        conn.query_row("SELECT MIN(seq), MAX(seq) FROM events", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-    let (Some(min), Some(max)) = (min, max) else {
-        return Ok(1);
-    };
-    let mut first_at = conn.prepare_cached(
-        "SELECT seq, created_ms FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1",
-    )?;
-    // Smallest x whose first event at or after it is that recent (or does not exist).
-    let (mut lo, mut hi) = (min, max + 1);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        let row: Option<(i64, i64)> = first_at
-            .query_row([mid], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        match row {
-            Some((seq, created)) if created < ms => lo = seq + 1,
-            _ => hi = mid,
+    let routed = routed_above(conn, sink, above.cursor)?;
+    // Receipts or exceptions of events a full buffer dropped since may outnumber what is left.
+    backlog.pending += routed.saturating_sub(above.skip.len() as u64);
+    let mut oldest = None;
+    above.pending(conn, sink, |r, _| {
+        oldest = Some(r.created_ms);
+        false
+    })?;
+    if let Some(seq) = oldest_replayed {
+        if let Some(ms) = committed_ms(conn, seq)? {
+            oldest = Some(oldest.map_or(ms, |o: i64| o.min(ms)));
         }
     }
-    Ok(lo)
+    backlog.oldest_pending_age_seconds = oldest.map(|m| ((now - m).max(0)) as f64 / 1000.0);
+    Ok(backlog)
 }
 
-/// The sequence number of the event with this id, if the buffer holds it.
-///
-/// Ids are UUIDv7 whose first 48 bits are the millisecond the writer minted them, just after
-/// the event's commit time was taken; so the event is among the few committed within a minute
-/// before that millisecond, found by [`first_seq_since`] with no index on `id`. Anything else
-/// (not a UUIDv7, a clock stepped meanwhile) falls back to reading the whole table.
-pub(super) fn seq_of_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
-    let mut in_range = conn.prepare_cached(
-        "SELECT seq FROM events WHERE seq >= ?1 AND seq < ?2 AND id = ?3 LIMIT 1",
-    )?;
-    if let Some(minted) = uuid::Uuid::parse_str(id)
-        .ok()
-        .filter(|u| u.get_version_num() == 7)
-        .map(|u| (u.as_u128() >> 80) as i64)
-    {
-        let from = first_seq_since(conn, minted - 60_000)?;
-        let to = first_seq_since(conn, minted + 1)?;
-        let found = in_range
-            .query_row(params![from, to, id], |r| r.get(0))
-            .optional()?;
-        if found.is_some() {
-            return Ok(found);
-        }
-    }
-    in_range
-        .query_row(params![i64::MIN, i64::MAX, id], |r| r.get(0))
-        .optional()
+/// Sinks the log has routed events to, by name.
+fn known_sinks(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT sink FROM cursors ORDER BY sink")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    rows.collect()
 }
 
 /// Sinks with events not delivered yet, by name: the configured ones and any that was removed
 /// from the configuration while events still waited for it.
 pub(super) fn open_sinks(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    // Through the index of open rows, one step per sink (a skip-scan), not per row.
-    let mut next = conn.prepare_cached(
-        "SELECT MIN(sink) FROM deliveries WHERE state != 'delivered' AND sink > ?1",
-    )?;
+    let snapshot = conn.unchecked_transaction()?;
+    let now = now_ms();
     let mut out = Vec::new();
-    let mut after = String::new();
-    while let Some(sink) = next.query_row([&after], |r| r.get::<_, Option<String>>(0))? {
-        after.clone_from(&sink);
-        out.push(sink);
+    for sink in known_sinks(conn)? {
+        let b = backlog(conn, &sink, now)?;
+        if b.pending + b.held + b.dead > 0 {
+            out.push(sink);
+        }
     }
+    snapshot.commit()?;
     Ok(out)
 }
 
@@ -331,24 +165,28 @@ pub(super) fn open_sinks(conn: &Connection) -> rusqlite::Result<Vec<String>> {
 pub(super) fn status(conn: &Connection, sinks: &[String]) -> rusqlite::Result<LedgerStatus> {
     // One snapshot, so the backlog and the figures agree.
     let snapshot = conn.unchecked_transaction()?;
-    let mut sinks = sinks.to_vec();
-    for other in open_sinks(conn)? {
+    let now = now_ms();
+    let mut backlogs = Vec::new();
+    for sink in sinks {
+        backlogs.push(backlog(conn, sink, now)?);
+    }
+    for other in known_sinks(conn)? {
         if !sinks.contains(&other) {
-            sinks.push(other);
+            let b = backlog(conn, &other, now)?;
+            if b.pending + b.held + b.dead > 0 {
+                backlogs.push(b);
+            }
         }
     }
-    let hour_ago = now_ms() - 3_600_000;
-    let (events, data_bytes): (i64, i64) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(length(data) + length(subject) + length(type)), 0) FROM events",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let (recent, recent_bytes): (i64, i64) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(length(data) + length(subject) + length(type)), 0)
-         FROM events WHERE seq >= ?1",
-        [first_seq_since(conn, hour_ago)?],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let figures = |since: i64| -> rusqlite::Result<(i64, i64)> {
+        conn.prepare_cached(
+            "SELECT COALESCE(SUM(last_seq - first_seq + 1), 0), COALESCE(SUM(bytes), 0)
+             FROM records WHERE created_ms >= ?1",
+        )?
+        .query_row([since], |r| Ok((r.get(0)?, r.get(1)?)))
+    };
+    let (events, data_bytes) = figures(i64::MIN)?;
+    let (recent, recent_bytes) = figures(now - 3_600_000)?;
     let last_sequence: i64 = conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'last_sequence'",
@@ -358,7 +196,7 @@ pub(super) fn status(conn: &Connection, sinks: &[String]) -> rusqlite::Result<Le
         .optional()?
         .unwrap_or(0);
     let status = LedgerStatus {
-        sinks: backlog(conn, &sinks)?,
+        sinks: backlogs,
         events: events as u64,
         events_last_hour: recent as u64,
         data_bytes_last_hour: recent_bytes as u64,
@@ -383,46 +221,200 @@ pub(super) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(((pages - free).max(0) * page_size) as u64)
 }
 
-/// Deliveries matching `filter`, oldest first.
+/// One line of a listing before the event's own fields are read from the log.
+struct Found {
+    seq: i64,
+    sink: String,
+    state: DeliveryState,
+    attempts: i64,
+    last_status: Option<i64>,
+    last_error: Option<String>,
+    excerpt: Option<String>,
+    delivered_ms: Option<i64>,
+}
+
+impl Found {
+    fn new(seq: i64, sink: &str, state: DeliveryState) -> Self {
+        Self {
+            seq,
+            sink: sink.to_owned(),
+            state,
+            attempts: 0,
+            last_status: None,
+            last_error: None,
+            excerpt: None,
+            delivered_ms: None,
+        }
+    }
+}
+
+/// Events matching `filter`, oldest first (by sequence, then sink).
 pub(super) fn list_events(
     conn: &Connection,
     filter: &EventFilter,
 ) -> rusqlite::Result<Vec<EventRow>> {
-    let state = filter.state.map(|s| s.as_str());
-    let open_of_one_sink = filter.sink.is_some() && state.is_some_and(|s| s != "delivered");
-    let mut stmt = conn.prepare_cached(if open_of_one_sink {
-        // Pending, held or dead rows of one sink: found through the index of open rows
-        // rather than by walking every receipt before them.
-        "SELECT e.id, e.seq, e.subject, e.type, d.sink, d.state, d.attempts, d.last_status,
-                d.last_error, d.excerpt, e.time, d.delivered_ms
-         FROM deliveries d JOIN events e ON e.seq = d.seq
-         WHERE d.sink = ?1 AND d.state = ?2 AND d.state != 'delivered'
-         ORDER BY d.seq LIMIT ?3"
-    } else {
-        "SELECT e.id, e.seq, e.subject, e.type, d.sink, d.state, d.attempts, d.last_status,
-                d.last_error, d.excerpt, e.time, d.delivered_ms
-         FROM deliveries d JOIN events e ON e.seq = d.seq
-         WHERE (?1 IS NULL OR d.sink = ?1) AND (?2 IS NULL OR d.state = ?2)
-         ORDER BY d.seq, d.sink LIMIT ?3"
-    })?;
-    let rows = stmt.query_map(params![filter.sink, state, filter.limit as i64], |r| {
-        let state: String = r.get(5)?;
-        Ok(EventRow {
-            id: r.get(0)?,
-            sequence: r.get(1)?,
-            subject: r.get(2)?,
-            event_type: r.get(3)?,
-            sink: r.get(4)?,
-            state: DeliveryState::parse(&state).unwrap_or(DeliveryState::Pending),
-            attempts: r.get(6)?,
-            last_status: r.get(7)?,
-            last_error: r.get(8)?,
-            excerpt: r.get(9)?,
-            time: r.get(10)?,
-            delivered_at: r.get::<_, Option<i64>>(11)?.map(rfc3339_ms),
-        })
-    })?;
-    rows.collect()
+    let snapshot = conn.unchecked_transaction()?;
+    let sinks = match &filter.sink {
+        Some(s) => vec![s.clone()],
+        None => known_sinks(conn)?,
+    };
+    let wants = |s: DeliveryState| filter.state.is_none_or(|f| f == s);
+    let limit = filter.limit;
+    let mut found = Vec::new();
+    for sink in &sinks {
+        exceptions_of(conn, sink, filter.state, limit, &mut found)?;
+        if wants(DeliveryState::Pending) {
+            let attempts = attempts_of(conn, sink)?;
+            let above = Above::read(conn, sink)?;
+            let mut n = 0;
+            above.pending(conn, sink, |_, e| {
+                let mut f = Found::new(e.seq, sink, DeliveryState::Pending);
+                if let Some((a, status, error)) = attempts.get(&e.seq) {
+                    f.attempts = *a;
+                    f.last_status = *status;
+                    f.last_error.clone_from(error);
+                }
+                found.push(f);
+                n += 1;
+                n < limit
+            })?;
+        }
+        if wants(DeliveryState::Delivered) {
+            delivered_of(conn, sink, limit, &mut found)?;
+        }
+    }
+    found.sort_by(|a, b| (a.seq, &a.sink).cmp(&(b.seq, &b.sink)));
+    found.truncate(limit);
+    let mut out = Vec::with_capacity(found.len());
+    let mut record: Option<Record> = None;
+    for f in found {
+        if record.as_ref().is_none_or(|r| r.get(f.seq).is_none()) {
+            record = log::record_of(conn, f.seq)?;
+        }
+        let Some(e) = record.as_ref().and_then(|r| r.get(f.seq)) else {
+            continue;
+        };
+        out.push(EventRow {
+            id: e.id.clone(),
+            sequence: f.seq,
+            subject: e.subject.clone(),
+            event_type: e.event_type.clone(),
+            sink: f.sink,
+            state: f.state,
+            attempts: f.attempts,
+            last_status: f.last_status,
+            last_error: f.last_error,
+            excerpt: f.excerpt,
+            time: event_time(&e.body),
+            delivered_at: f.delivered_ms.map(rfc3339_ms),
+        });
+    }
+    snapshot.commit()?;
+    Ok(out)
+}
+
+/// The `time` attribute of a stored CloudEvents body.
+fn event_time(body: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Time<'a> {
+        #[serde(borrow)]
+        time: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_str::<Time<'_>>(body)
+        .map(|t| t.time.into_owned())
+        .unwrap_or_default()
+}
+
+/// Exception rows of `sink` in `state` (any when `None`; never delivered), lowest first.
+fn exceptions_of(
+    conn: &Connection,
+    sink: &str,
+    state: Option<DeliveryState>,
+    limit: usize,
+    out: &mut Vec<Found>,
+) -> rusqlite::Result<()> {
+    if state == Some(DeliveryState::Delivered) {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, state, attempts, last_status, last_error, excerpt FROM exceptions
+         WHERE sink = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY seq LIMIT ?3",
+    )?;
+    let mut rows = stmt.query(params![sink, state.map(|s| s.as_str()), limit as i64])?;
+    while let Some(r) = rows.next()? {
+        let state = DeliveryState::parse(r.get_ref(1)?.as_str()?).unwrap_or(DeliveryState::Pending);
+        let mut f = Found::new(r.get(0)?, sink, state);
+        f.attempts = r.get(2)?;
+        f.last_status = r.get(3)?;
+        f.last_error = r.get(4)?;
+        f.excerpt = r.get(5)?;
+        out.push(f);
+    }
+    Ok(())
+}
+
+/// Failed attempts of a request: how many, the last status and error.
+type Attempts = (i64, Option<i64>, Option<String>);
+
+/// Failed attempts of the requests `sink` has planned, by member event.
+fn attempts_of(conn: &Connection, sink: &str) -> rusqlite::Result<HashMap<i64, Attempts>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seqs, attempts, last_status, last_error FROM requests
+         WHERE sink = ?1 AND attempts > 0",
+    )?;
+    let mut rows = stmt.query([sink])?;
+    let mut out = HashMap::new();
+    while let Some(r) = rows.next()? {
+        let seqs: Vec<i64> = serde_json::from_str(r.get_ref(0)?.as_str()?).unwrap_or_default();
+        let entry = (r.get(1)?, r.get(2)?, r.get(3)?);
+        for seq in seqs {
+            out.insert(seq, entry.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The lowest `limit` events of `sink` that receipts say were delivered.
+fn delivered_of(
+    conn: &Connection,
+    sink: &str,
+    limit: usize,
+    out: &mut Vec<Found>,
+) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT first_seq, seqs, void_from, delivered_ms, status FROM receipts
+         WHERE sink = ?1 ORDER BY first_seq",
+    )?;
+    let mut rows = stmt.query([sink])?;
+    let mut mine: Vec<Found> = Vec::new();
+    // Receipts overlap in sequence (requests of different subjects), so one starting above
+    // the highest member kept can still hold lower ones only if it starts below it.
+    let mut highest = i64::MIN;
+    while let Some(r) = rows.next()? {
+        let first: i64 = r.get(0)?;
+        if mine.len() >= limit && first > highest {
+            break;
+        }
+        let void_from: Option<i64> = r.get(2)?;
+        let at: i64 = r.get(3)?;
+        let status: i64 = r.get(4)?;
+        for seq in decode_seqs(first, r.get_ref(1)?.as_blob()?) {
+            if void_from.is_some_and(|v| seq >= v) {
+                continue;
+            }
+            let mut f = Found::new(seq, sink, DeliveryState::Delivered);
+            f.delivered_ms = Some(at);
+            f.last_status = Some(status);
+            mine.push(f);
+            if mine.len() <= limit {
+                highest = highest.max(seq);
+            }
+        }
+    }
+    mine.sort_by_key(|f| f.seq);
+    mine.truncate(limit);
+    out.extend(mine);
+    Ok(())
 }
 
 /// Most raw bytes shown per quarantined input (the buffer keeps them all).

@@ -3,7 +3,8 @@
 
 use rusqlite::Connection;
 
-/// Migrations in order; `MIGRATIONS[i]` brings a buffer from version `i` to `i + 1`.
+/// Migrations in order; `MIGRATIONS[i]` brings a buffer from version `i` to `i + 1`. The last
+/// step, to layout 7, is Rust code ([`super::migrate7`]): it builds the log's records.
 const MIGRATIONS: &[&str] = &[
     // 1: events, their per-sink deliveries, and API idempotency keys.
     r#"
@@ -169,8 +170,83 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// 7: the log. Events are appended many to a record (see [`super::record`]), each sink keeps a
+/// cursor below which everything is settled for it, and rows per event exist only for
+/// exceptions (dead, held behind a dead one, put back by a replay). The tables of layout 6 are
+/// carried over by [`super::migrate7`] and dropped.
+pub(super) const LAYOUT_7: &str = r#"
+    -- The log: one row per record of consecutive events (`first_seq` ..= `last_seq`), all
+    -- telemetry or all business events, so capacity can drop telemetry by whole records. The
+    -- compressed events live in `record_bodies`, so scanning these rows for counts and
+    -- retention reads a few bytes per record.
+    CREATE TABLE records (
+        first_seq  INTEGER PRIMARY KEY,
+        last_seq   INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL,
+        telemetry  INTEGER NOT NULL,
+        bytes      INTEGER NOT NULL, -- of CloudEvents bodies
+        sinks      TEXT    NOT NULL  -- `sink=count ...`: how many of its events go to each sink
+    );
+    CREATE TABLE record_bodies (
+        first_seq INTEGER PRIMARY KEY,
+        body      BLOB    NOT NULL
+    );
+
+    -- Per sink: every event up to `settled` is delivered, dead, held or not routed to it.
+    CREATE TABLE cursors (
+        sink    TEXT    PRIMARY KEY,
+        settled INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    -- Events of a sink outside the cursor's rule: dead letters, events held behind them, and
+    -- events put back by a replay (`pending`), wherever they are relative to the cursor.
+    CREATE TABLE exceptions (
+        sink        TEXT    NOT NULL,
+        seq         INTEGER NOT NULL,
+        subject     TEXT    NOT NULL,
+        state       TEXT    NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        last_status INTEGER,
+        last_error  TEXT,
+        excerpt     TEXT,
+        updated_ms  INTEGER NOT NULL,
+        PRIMARY KEY (sink, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX exceptions_subject ON exceptions(sink, subject, seq);
+
+    -- One receipt per delivered request, kept until retention (and while above the cursor,
+    -- where it is what says these events are delivered). `seqs` are LEB128 deltas from
+    -- `first_seq`; members at or above `void_from` were put back by a replay since.
+    CREATE TABLE receipts (
+        id           INTEGER PRIMARY KEY,
+        sink         TEXT    NOT NULL,
+        key          TEXT    NOT NULL,
+        first_seq    INTEGER NOT NULL,
+        last_seq     INTEGER NOT NULL,
+        seqs         BLOB    NOT NULL,
+        status       INTEGER NOT NULL,
+        delivered_ms INTEGER NOT NULL,
+        void_from    INTEGER
+    );
+    CREATE INDEX receipts_sink ON receipts(sink, last_seq);
+
+    -- Requests recorded before their first attempt (a retry, also after a restart, sends the
+    -- same events under the same key), and failed attempts of a request; removed when it is
+    -- delivered or replaced by its halves.
+    CREATE TABLE requests (
+        sink        TEXT    NOT NULL,
+        key         TEXT    NOT NULL,
+        seqs        TEXT    NOT NULL, -- JSON array of sequence numbers, ascending
+        created_ms  INTEGER NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        last_status INTEGER,
+        last_error  TEXT,
+        PRIMARY KEY (sink, key)
+    ) WITHOUT ROWID;
+"#;
+
 /// Schema version this build writes.
-pub(super) const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+pub(super) const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64 + 1;
 
 /// Errors while bringing a buffer to the current schema.
 #[derive(Debug, thiserror::Error)]
@@ -204,14 +280,25 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
         return Err(SchemaError::TooNew { found });
     }
     let started = std::time::Instant::now();
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let version = i as i64 + 1;
+    for version in (found + 1)..=CURRENT_VERSION {
         let wrap = |source| SchemaError::Migration { version, source };
         let tx = conn.transaction().map_err(wrap)?;
-        tx.execute_batch(sql).map_err(wrap)?;
+        match MIGRATIONS.get(version as usize - 1) {
+            Some(sql) => tx.execute_batch(sql).map_err(wrap)?,
+            None => super::migrate7::run(&tx).map_err(wrap)?,
+        }
         tx.pragma_update(None, "user_version", version)
             .map_err(wrap)?;
         tx.commit().map_err(wrap)?;
+    }
+    if found == 0 {
+        // The steps before the log leave the pages of the tables it replaced on the free
+        // list; a new buffer starts without them (and `integrity_check` then sees every page).
+        conn.execute_batch("VACUUM")
+            .map_err(|source| SchemaError::Migration {
+                version: CURRENT_VERSION,
+                source,
+            })?;
     }
     // A new buffer starts at 0 and says nothing; an upgraded one says what was done.
     if found > 0 && found < CURRENT_VERSION {
@@ -279,7 +366,7 @@ mod tests {
 
     #[test]
     fn version_5_keeps_events_and_the_highest_sequence_ever_used() {
-        let mut conn = at_version(4);
+        let conn = at_version(4);
         conn.execute_batch(
             "INSERT INTO events (id, type, subject, source, time, created_ms, telemetry, data)
              VALUES ('a', 'pick.confirmed', 'S', 'src', 't', 1, 0, '{}'),
@@ -288,7 +375,7 @@ mod tests {
              DELETE FROM events WHERE id = 'c';",
         )
         .unwrap();
-        migrate(&mut conn).unwrap();
+        conn.execute_batch(MIGRATIONS[4]).unwrap();
         let last = number(&conn, "SELECT value FROM meta WHERE key = 'last_sequence'");
         assert_eq!(last, 3, "the pruned newest event's number stays used");
         let rows: Vec<(i64, String, i64)> =
@@ -303,7 +390,7 @@ mod tests {
 
     #[test]
     fn version_4_moves_batch_keys_into_batch_records() {
-        let mut conn = at_version(3);
+        let conn = at_version(3);
         conn.execute_batch(
             "INSERT INTO deliveries (seq, sink, subject, priority, state, ready, batch_key, updated_ms)
              VALUES (3, 'erp', 'A', 1, 'pending', 1, 'b-1', 10), (1, 'erp', 'B', 1, 'pending', 1, 'b-1', 11),
@@ -311,7 +398,7 @@ mod tests {
                     (5, 'crm', 'E', 1, 'pending', 1, NULL, 14);",
         )
         .unwrap();
-        migrate(&mut conn).unwrap();
+        conn.execute_batch(MIGRATIONS[3]).unwrap();
         let rows: Vec<(String, String, String)> =
             rows3(&conn, "SELECT sink, key, seqs FROM batches");
         // b-2 has one pending member left: it goes out alone under its id, no record.

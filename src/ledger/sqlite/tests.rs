@@ -1,8 +1,9 @@
-//! Tests of the SQLite representation itself, below the ledger's interface: retention by the
-//! receipts' age, the journal, the time and id lookups that stand in for indexes, the WAL's
+//! Tests of the SQLite representation itself, below the ledger's interface: retention by
+//! whole records, the journal, the time and id lookups that stand in for indexes, the WAL's
 //! checkpointing and damaged files. The interface's tests are in
 //! `ledger/tests.rs`.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -38,71 +39,85 @@ impl Buffer {
         open_reader(&self.path).unwrap()
     }
 
-    /// (seq, state, ready, subject) of every delivery row of a sink, by seq.
-    fn rows(&self, sink: &str) -> Vec<(i64, String, bool, String)> {
-        let c = self.conn();
-        let mut s = c
-            .prepare(
-                "SELECT seq, state, ready, subject FROM deliveries WHERE sink = ?1 ORDER BY seq",
-            )
-            .unwrap();
-        let rows = s
-            .query_map([sink], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .unwrap();
-        rows.map(Result::unwrap).collect()
-    }
-
     fn count(&self, sql: &str) -> i64 {
         self.conn().query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
-    fn refs(&self, sink: &str, seqs: &[i64]) -> Vec<EventRef> {
-        let rows = self.rows(sink);
+    fn refs(&self, seqs: &[i64]) -> Vec<EventRef> {
+        let c = self.conn();
         seqs.iter()
             .map(|seq| EventRef {
                 seq: *seq,
-                subject: rows.iter().find(|r| r.0 == *seq).unwrap().3.clone(),
+                subject: log::record_of(&c, *seq)
+                    .unwrap()
+                    .unwrap()
+                    .get(*seq)
+                    .unwrap()
+                    .subject
+                    .clone(),
             })
             .collect()
     }
 
+    /// The first sequence number of every record in the log.
+    fn records(&self) -> Vec<i64> {
+        let c = self.conn();
+        let mut s = c
+            .prepare("SELECT first_seq FROM records ORDER BY first_seq")
+            .unwrap();
+        let rows = s.query_map([], |r| r.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    /// Delivers events the sink has read, as a worker reports them.
     async fn deliver(&self, sink: &str, seqs: Vec<i64>) {
+        let reader = self.handle.sink(sink);
+        reader
+            .next(1000, 100, HashSet::new(), HashSet::new())
+            .await
+            .unwrap();
         let outcome = Outcome::Delivered {
             key: format!("k-{seqs:?}"),
-            events: self.refs(sink, &seqs),
+            events: self.refs(&seqs),
             status: 200,
         };
-        self.handle.sink(sink).record(outcome).await.unwrap();
+        reader.record(outcome).await.unwrap();
     }
 }
 
 #[tokio::test]
-async fn retention_prunes_only_fully_delivered_old_events() {
+async fn retention_prunes_only_fully_delivered_old_records() {
     let b = Buffer::open("[buffer]\nretention = \"1h\"\n");
-    b.handle
-        .submit_events(
-            vec![event("shipment.loaded", "A"), event("shipment.loaded", "B")],
-            None,
-        )
-        .await
-        .unwrap();
+    for subject in ["A", "B"] {
+        b.handle
+            .submit_events(vec![event("shipment.loaded", subject)], None)
+            .await
+            .unwrap();
+    }
     b.deliver("erp", vec![1, 2]).await;
     b.deliver("crm", vec![1]).await;
-    // Age both events and their receipts by two hours.
+    // Age both records and their receipts by two hours.
     let w = Connection::open(&b.path).unwrap();
     w.execute_batch(
-        "UPDATE events SET created_ms = created_ms - 7200000;
-         UPDATE deliveries SET delivered_ms = delivered_ms - 7200000 WHERE delivered_ms IS NOT NULL;",
+        "UPDATE records SET created_ms = created_ms - 7200000;
+         UPDATE receipts SET delivered_ms = delivered_ms - 7200000;",
     )
     .unwrap();
     drop(w);
     b.handle.maintain().await.unwrap();
-    let left: Vec<i64> = b.rows("erp").into_iter().map(|r| r.0).collect();
+    assert_eq!(b.records(), vec![2], "event 2 still waits for the CRM");
     assert_eq!(
-        left,
-        vec![2],
-        "event 2 still waits for the CRM, so its ERP receipt stays"
+        b.count("SELECT COUNT(*) FROM receipts WHERE sink = 'erp'"),
+        0,
+        "the ERP's receipts are below its cursor and old"
     );
+    let status = b
+        .handle
+        .status(vec!["erp".into(), "crm".into()])
+        .await
+        .unwrap();
+    let pending: Vec<u64> = status.sinks.iter().map(|s| s.pending).collect();
+    assert_eq!(pending, vec![0, 1]);
 }
 
 #[tokio::test]
@@ -127,8 +142,8 @@ async fn every_accepted_input_is_journalled() {
 async fn a_failed_group_leaves_no_session_or_sequence_behind() {
     let b = Buffer::open("[devices.pick-01]\nsource = \"http\"\nstation = \"pick\"\n");
     let item = b"]C1010950600013435217251231";
-    // Any pick.confirmed fails its insert, as a full disk would fail the commit.
-    let fail = "CREATE TRIGGER fail BEFORE INSERT ON events WHEN NEW.type = 'pick.confirmed'
+    // Any record fails its insert, as a full disk would fail the commit.
+    let fail = "CREATE TRIGGER fail BEFORE INSERT ON records
                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END;";
     Connection::open(&b.path)
         .unwrap()
@@ -156,12 +171,15 @@ async fn a_failed_group_leaves_no_session_or_sequence_behind() {
         .await
         .unwrap();
     let c = b.conn();
-    let (seq, kind): (i64, String) = c
-        .query_row("SELECT seq, type FROM events", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
-    assert_eq!((seq, kind.as_str()), (1, "pick.exception"));
+    let record = log::record_of(&c, 1)
+        .unwrap()
+        .expect("event 1 is in the log");
+    let kinds: Vec<&str> = record
+        .events
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .collect();
+    assert_eq!(kinds, vec!["pick.exception"]);
     assert_eq!(
         b.count("SELECT COUNT(*) FROM sessions WHERE state LIKE '%SO-1%'"),
         0
@@ -172,24 +190,24 @@ async fn a_failed_group_leaves_no_session_or_sequence_behind() {
 fn the_sequence_at_a_time_is_found_across_gaps() {
     let mut c = Connection::open_in_memory().unwrap();
     schema::migrate(&mut c).unwrap();
-    assert_eq!(read::first_seq_since(&c, 0).unwrap(), 1, "empty buffer");
-    // seq 1..=50 committed at 10 ms steps, with 20..=29 pruned.
+    assert_eq!(log::first_seq_since(&c, 0).unwrap(), 1, "empty buffer");
+    // seq 1..=50 committed at 10 ms steps, one record each, with 20..=29 pruned.
     for seq in (1..=50).filter(|s| !(20..=29).contains(s)) {
         c.execute(
-            "INSERT INTO events (seq, id, type, subject, source, time, created_ms, telemetry, data)
-             VALUES (?1, ?1, 't', 's', 'src', 't', ?2, 0, '{}')",
+            "INSERT INTO records (first_seq, last_seq, created_ms, telemetry, bytes, sinks)
+             VALUES (?1, ?1, ?2, 0, 0, '')",
             rusqlite::params![seq, seq * 10],
         )
         .unwrap();
     }
-    let at = |ms| read::first_seq_since(&c, ms).unwrap();
+    let at = |ms| log::first_seq_since(&c, ms).unwrap();
     // What the bound promises: every event below it is older than `ms`, none above it is.
     let split_at = |ms: i64| {
         let bound = at(ms);
         let (older_above, newer_below): (i64, i64) = c
             .query_row(
-                "SELECT COALESCE(SUM(seq >= ?1 AND created_ms < ?2), 0),
-                        COALESCE(SUM(seq < ?1 AND created_ms >= ?2), 0) FROM events",
+                "SELECT COALESCE(SUM(first_seq >= ?1 AND created_ms < ?2), 0),
+                        COALESCE(SUM(first_seq < ?1 AND created_ms >= ?2), 0) FROM records",
                 rusqlite::params![bound, ms],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -223,23 +241,23 @@ async fn an_event_is_found_by_its_id_without_an_index() {
     }
     let conn = b.conn();
     for (i, id) in ids.iter().enumerate() {
-        assert_eq!(read::seq_of_id(&conn, id).unwrap(), Some(i as i64 + 1));
+        assert_eq!(log::seq_of_id(&conn, id).unwrap(), Some(i as i64 + 1));
     }
-    assert_eq!(read::seq_of_id(&conn, "not-a-uuid").unwrap(), None);
+    assert_eq!(log::seq_of_id(&conn, "not-a-uuid").unwrap(), None);
     assert_eq!(
-        read::seq_of_id(&conn, &uuid::Uuid::now_v7().to_string()).unwrap(),
+        log::seq_of_id(&conn, &uuid::Uuid::now_v7().to_string()).unwrap(),
         None
     );
     // A commit time far from the id's own (a clock stepped meanwhile): found the slow way.
     drop(conn);
     let w = Connection::open(&b.path).unwrap();
     w.execute(
-        "UPDATE events SET created_ms = created_ms - 86400000 WHERE seq = 3",
+        "UPDATE records SET created_ms = created_ms - 86400000 WHERE first_seq = 3",
         [],
     )
     .unwrap();
     drop(w);
-    assert_eq!(read::seq_of_id(&b.conn(), &ids[2]).unwrap(), Some(3));
+    assert_eq!(log::seq_of_id(&b.conn(), &ids[2]).unwrap(), Some(3));
 }
 
 /// Commits never checkpoint (the writer would stand still for it); the checkpoint thread copies
@@ -249,7 +267,7 @@ async fn the_checkpoint_thread_copies_commits_into_the_database_file() {
     let b = Buffer::open("");
     let size = || std::fs::metadata(&b.path).map(|m| m.len()).unwrap_or(0);
     let before = size();
-    for _ in 0..20 {
+    for _ in 0..60 {
         let events = (0..100)
             .map(|i| event("pick.confirmed", &format!("SO-{i}")))
             .collect();

@@ -10,7 +10,6 @@ use tracing::{error, info, warn};
 use super::checkpoint::Checkpointer;
 use super::events::{Core, Tally};
 use super::inputs::{self, Sessions};
-use super::subjects::OpenSubjects;
 use super::{outcomes, prune};
 use crate::ledger::data_dir::DataDirLock;
 use crate::ledger::{Command, Commits, IngestError, InputOutcome, LedgerError, LedgerSettings};
@@ -165,6 +164,7 @@ impl Writer {
             for cmd in group.drain(..) {
                 self.apply(cmd, &mut tally, &mut replies)?;
             }
+            self.core.flush_record()?;
             self.core.save_last_sequence()?;
             self.core.conn.execute_batch("COMMIT")
         })();
@@ -192,23 +192,24 @@ impl Writer {
         }
         self.checkpointer.committed();
         self.checkpointer.bound_wal(&self.core.conn);
-        for reply in replies {
-            reply.send();
-        }
-        tally.emit();
+        // Announced before the replies go, so whoever hears of the commit from a reply reads
+        // at least this generation (a replay's caller reading what it put back, say).
         self.announced.generation += 1;
         if self.core.dropped_in_group {
             self.announced.drops += 1;
         }
+        self.announced.resets = self.core.resets;
         self.committed.send_replace(self.announced);
+        for reply in replies {
+            reply.send();
+        }
+        tally.emit();
     }
 
     /// After a rollback: what the writer keeps in memory goes back to what the tables hold.
     fn forget_uncommitted(&mut self) {
-        self.core.last_seq = self.core.committed_seq;
-        match OpenSubjects::load(&self.core.conn) {
-            Ok(subjects) => self.core.subjects = subjects,
-            Err(error) => error!(error = %error, "Reloading open subjects failed."),
+        if let Err(error) = self.core.forget_uncommitted() {
+            error!(error = %error, "Reloading the writer's state after a rollback failed.");
         }
         match Sessions::load(&self.core.conn) {
             Ok(sessions) => self.sessions = sessions,
@@ -249,9 +250,10 @@ impl Writer {
             Command::Outcome {
                 sink,
                 outcome,
+                progress,
                 reply,
             } => {
-                let result = outcomes::record(core, &sink, outcome);
+                let result = outcomes::record(core, &sink, outcome, progress);
                 keep(replies, result, |_| Reply::Unit(reply))
             }
             Command::Replay {
@@ -311,6 +313,7 @@ impl Writer {
     /// Retention pruning and a fresh measure of the buffer.
     fn maintain(&mut self) -> rusqlite::Result<()> {
         self.last_maintain = Instant::now();
+        self.core.flush_record()?;
         prune::expired(&self.core.conn, self.core.settings.retention)?;
         self.core.capacity.refresh(&self.core.conn)
     }

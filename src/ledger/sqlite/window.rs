@@ -1,0 +1,439 @@
+//! A sink's read-ahead: the events above its cursor that are still to be sent, read from the
+//! log into memory a bounded stretch at a time, with the events a replay put back. Per-subject
+//! order and priority are decided here, over the window, without a query per event: the head
+//! of a subject is its lowest event in the window, heads go out by (priority, sequence).
+//!
+//! The window is memory only. Each outcome the sink reports carries what the window knows is
+//! settled once that outcome is ([`Progress`]), and the writer moves the durable cursor on
+//! that; after a restart the window is read again from the cursor, the receipts above it and
+//! the exception rows. Priority reorders within the window (at most [`MAX_EVENTS`] events),
+//! not across a backlog longer than that.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use rusqlite::{params, Connection};
+
+use super::log;
+use super::record::Record;
+use crate::ledger::{Commits, Plan, Ready, Sendable};
+use crate::model::priority_of;
+
+/// Most events a window holds.
+pub(super) const MAX_EVENTS: usize = 8192;
+/// Most bytes of CloudEvents bodies a window holds.
+const MAX_BYTES: usize = 6 << 20;
+
+/// What a sink's window knows is settled once an outcome is, for the writer to record.
+#[derive(Debug, Clone)]
+pub(in crate::ledger) struct Progress {
+    /// Every event of the sink up to here is settled.
+    pub cursor: i64,
+    /// The replays the window has seen (see [`Commits::resets`]).
+    pub resets: u64,
+    /// Events of the outcome that a replay had put back: their exception rows go.
+    pub replayed: Vec<i64>,
+}
+
+#[derive(Debug)]
+struct Item {
+    id: String,
+    subject: Arc<str>,
+    priority: i64,
+    created_ms: i64,
+    body: String,
+    /// Put back by a replay: an exception row stands for it, not the cursor.
+    replayed: bool,
+}
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub(in crate::ledger) struct Window {
+    /// The (resets, drops) the window was read at; `None` before the first read.
+    loaded: Option<(u64, u64)>,
+    cursor: i64,
+    /// Events of the log up to here have been looked at.
+    scanned: i64,
+    items: BTreeMap<i64, Item>,
+    subjects: HashMap<Arc<str>, BTreeSet<i64>>,
+    /// (priority, sequence) of each subject's head.
+    heads: BTreeSet<(i64, i64)>,
+    /// Requests planned and not delivered: key and members, oldest first.
+    planned: Planned,
+    bytes: usize,
+    /// Bumped when items leave other than by delivery, so a read under way is not merged.
+    version: u64,
+}
+
+/// Requests planned and not delivered: key and members, oldest first.
+type Planned = Vec<(String, Vec<i64>)>;
+
+/// What a read of the log needs from the window, taken under its lock.
+#[derive(Debug, Clone)]
+pub(in crate::ledger) struct FillAsk {
+    reload: bool,
+    after: i64,
+    room_events: usize,
+    room_bytes: usize,
+    version: u64,
+    commits: Commits,
+}
+
+/// What a read of the log brought, merged into the window under its lock.
+pub(in crate::ledger) struct Filled {
+    ask: FillAsk,
+    loaded: Option<(i64, Planned)>,
+    items: Vec<(i64, Item)>,
+    scanned: i64,
+}
+
+impl Window {
+    /// Whether the window has been read since it was made.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.is_some()
+    }
+
+    /// What to read next, given the ledger's latest commits.
+    pub fn ask(&self, commits: Commits) -> FillAsk {
+        let reload = self.loaded != Some((commits.resets, commits.drops));
+        FillAsk {
+            reload,
+            after: self.scanned,
+            room_events: if reload {
+                MAX_EVENTS
+            } else {
+                MAX_EVENTS.saturating_sub(self.items.len())
+            },
+            room_bytes: if reload {
+                MAX_BYTES
+            } else {
+                MAX_BYTES.saturating_sub(self.bytes)
+            },
+            version: self.version,
+            commits,
+        }
+    }
+
+    /// Takes what a read brought, unless the window changed meanwhile in a way the read could
+    /// not see (then the next read starts again from the window as it is).
+    /// Returns false when the read was thrown away.
+    pub fn merge(&mut self, filled: Filled) -> bool {
+        if filled.ask.version != self.version {
+            return false;
+        }
+        if let Some((cursor, planned)) = filled.loaded {
+            *self = Window {
+                loaded: Some((filled.ask.commits.resets, filled.ask.commits.drops)),
+                cursor,
+                planned,
+                version: self.version,
+                ..Window::default()
+            };
+        } else if self.scanned != filled.ask.after {
+            return false;
+        }
+        for (seq, item) in filled.items {
+            self.insert(seq, item);
+        }
+        self.scanned = self.scanned.max(filled.scanned);
+        true
+    }
+
+    fn insert(&mut self, seq: i64, item: Item) {
+        if self.items.contains_key(&seq) {
+            return;
+        }
+        let set = self.subjects.entry(item.subject.clone()).or_default();
+        let old = set.first().copied();
+        set.insert(seq);
+        match old {
+            Some(old) if old < seq => {}
+            Some(old) => {
+                if let Some(o) = self.items.get(&old) {
+                    self.heads.remove(&(o.priority, old));
+                }
+                self.heads.insert((item.priority, seq));
+            }
+            None => {
+                self.heads.insert((item.priority, seq));
+            }
+        }
+        self.bytes += item.body.len();
+        self.items.insert(seq, item);
+    }
+
+    fn remove(&mut self, seq: i64) -> Option<Item> {
+        let item = self.items.remove(&seq)?;
+        self.bytes -= item.body.len();
+        if let Some(set) = self.subjects.get_mut(&item.subject) {
+            let was_head = set.first() == Some(&seq);
+            set.remove(&seq);
+            if was_head {
+                self.heads.remove(&(item.priority, seq));
+                if let Some(next) = set.first() {
+                    if let Some(n) = self.items.get(next) {
+                        self.heads.insert((n.priority, *next));
+                    }
+                }
+            }
+            if set.is_empty() {
+                self.subjects.remove(&item.subject);
+            }
+        }
+        Some(item)
+    }
+
+    /// What is settled once `settled` (events of an outcome) is.
+    pub fn progress(&self, settled: &[i64]) -> Option<Progress> {
+        let (resets, _) = self.loaded?;
+        let set: HashSet<i64> = settled.iter().copied().collect();
+        let first_open = self
+            .items
+            .iter()
+            .find(|(seq, item)| !item.replayed && !set.contains(seq))
+            .map(|(seq, _)| *seq - 1);
+        Some(Progress {
+            cursor: first_open.unwrap_or(self.scanned).max(self.cursor),
+            resets,
+            replayed: settled
+                .iter()
+                .filter(|s| self.items.get(s).is_some_and(|i| i.replayed))
+                .copied()
+                .collect(),
+        })
+    }
+
+    /// A request was delivered and recorded.
+    pub fn delivered(&mut self, key: &str, seqs: &[i64], progress: Option<&Progress>) {
+        for seq in seqs {
+            self.remove(*seq);
+        }
+        self.planned.retain(|(k, _)| k != key);
+        if let Some(p) = progress {
+            self.cursor = self.cursor.max(p.cursor);
+        }
+    }
+
+    /// An event was dead-lettered and recorded: it and what follows in its subject leave.
+    pub fn dead(&mut self, seq: i64, subject: &str) {
+        self.version += 1;
+        let later: Vec<i64> = self
+            .subjects
+            .get(subject)
+            .map(|s| s.range(seq..).copied().collect())
+            .unwrap_or_default();
+        for s in later {
+            self.remove(s);
+        }
+    }
+
+    /// Requests were planned and recorded.
+    pub fn planned(&mut self, plans: &[Plan]) {
+        for plan in plans {
+            if let Some(old) = &plan.replaces {
+                self.planned.retain(|(k, _)| k != old);
+            }
+            if plan.seqs.len() > 1 {
+                self.planned.retain(|(k, _)| *k != plan.key);
+                self.planned.push((plan.key.clone(), plan.seqs.clone()));
+            }
+        }
+    }
+
+    fn sendable(&self, seq: i64) -> Option<Sendable> {
+        let item = self.items.get(&seq)?;
+        Some(Sendable {
+            seq,
+            id: item.id.clone(),
+            subject: item.subject.to_string(),
+            created_ms: item.created_ms,
+            body: item.body.clone(),
+        })
+    }
+
+    /// See [`crate::ledger::SinkReader::next`].
+    pub fn ready(
+        &mut self,
+        want: usize,
+        batch_max: usize,
+        mut busy: HashSet<String>,
+        in_hand: &HashSet<i64>,
+    ) -> Vec<Ready> {
+        let mut out = Vec::new();
+        let mut count = 0;
+        if batch_max > 1 {
+            // Plans none of whose events wait any more are forgotten.
+            self.planned
+                .retain(|(_, seqs)| seqs.iter().any(|s| self.items.contains_key(s)));
+            for (key, seqs) in &self.planned {
+                if count >= want || seqs.iter().any(|s| in_hand.contains(s)) {
+                    continue;
+                }
+                let members: Vec<i64> = seqs
+                    .iter()
+                    .copied()
+                    .filter(|s| self.items.contains_key(s))
+                    .collect();
+                // The first event of each subject in the request must be that subject's head.
+                let mut seen: HashSet<&str> = HashSet::new();
+                let turn = members.iter().all(|s| {
+                    let subject = &self.items[s].subject;
+                    !seen.insert(subject)
+                        || self.subjects.get(subject).and_then(|x| x.first()) == Some(s)
+                });
+                if !turn || seen.iter().any(|s| busy.contains(*s)) {
+                    continue;
+                }
+                busy.extend(seen.iter().map(|s| (*s).to_owned()));
+                count += members.len();
+                let events = members.iter().filter_map(|s| self.sendable(*s)).collect();
+                out.push(Ready::Planned {
+                    key: key.clone(),
+                    events,
+                });
+            }
+        }
+        // Each head brings the events behind it in its subject, as many as the request has
+        // room for: a busy subject moves a run per request.
+        let mut chunk: Vec<Sendable> = Vec::with_capacity(batch_max);
+        for &(_, head) in &self.heads {
+            if count >= want {
+                break;
+            }
+            let Some(item) = self.items.get(&head) else {
+                continue;
+            };
+            if busy.contains(&*item.subject) || in_hand.contains(&head) {
+                continue;
+            }
+            let Some(run) = self.subjects.get(&item.subject) else {
+                continue;
+            };
+            for &seq in run.range(head..) {
+                if chunk.len() == batch_max || in_hand.contains(&seq) {
+                    break;
+                }
+                if let Some(s) = self.sendable(seq) {
+                    chunk.push(s);
+                    count += 1;
+                }
+            }
+            if chunk.len() == batch_max {
+                out.push(Ready::Fresh(std::mem::take(&mut chunk)));
+            }
+        }
+        if !chunk.is_empty() {
+            out.push(Ready::Fresh(chunk));
+        }
+        out
+    }
+}
+
+/// Reads what `ask` asks for, on a read connection, in one snapshot.
+pub(super) fn fill(conn: &Connection, sink: &str, ask: FillAsk) -> rusqlite::Result<Filled> {
+    let snapshot = conn.unchecked_transaction()?;
+    let newest: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(last_seq), 0) FROM records")?
+        .query_row([], |r| r.get(0))?;
+    let mut items = Vec::new();
+    let (after, loaded, skip) = if ask.reload {
+        let cursor = log::cursor(conn, sink)?;
+        let mut skip = log::exception_seqs(conn, sink, cursor)?;
+        skip.extend(log::delivered_above(conn, sink, cursor)?);
+        items = replayed(conn, sink)?;
+        (cursor, Some((cursor, planned(conn, sink)?)), skip)
+    } else {
+        (ask.after, None, log::exception_seqs(conn, sink, ask.after)?)
+    };
+    let (mut room, mut bytes) = (ask.room_events, ask.room_bytes);
+    let mut scanned = after;
+    let mut truncated = false;
+    if newest > after {
+        log::scan(conn, after + 1, Some(sink), |record| {
+            let Some(bit) = record.bit(sink) else {
+                return Ok(true);
+            };
+            for e in record.events.iter().filter(|e| e.seq > after) {
+                if room == 0 || bytes < e.body.len() {
+                    truncated = true;
+                    return Ok(false);
+                }
+                scanned = e.seq;
+                if e.mask & bit == 0 || skip.contains(&e.seq) {
+                    continue;
+                }
+                room -= 1;
+                bytes -= e.body.len();
+                items.push((e.seq, item(record, e, false)));
+            }
+            Ok(true)
+        })?;
+    }
+    if !truncated {
+        scanned = scanned.max(newest);
+    }
+    snapshot.commit()?;
+    Ok(Filled {
+        ask,
+        loaded,
+        items,
+        scanned,
+    })
+}
+
+fn item(record: &Record, e: &super::record::StoredEvent, replayed: bool) -> Item {
+    Item {
+        id: e.id.clone(),
+        subject: Arc::from(e.subject.as_str()),
+        priority: priority_of(&e.event_type),
+        created_ms: record.created_ms,
+        body: e.body.clone(),
+        replayed,
+    }
+}
+
+/// Events of `sink` a replay put back, wherever they are in the log.
+fn replayed(conn: &Connection, sink: &str) -> rusqlite::Result<Vec<(i64, Item)>> {
+    let seqs: Vec<i64> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq FROM exceptions WHERE sink = ?1 AND state = 'pending' ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([sink], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut out = Vec::with_capacity(seqs.len());
+    let mut record: Option<Record> = None;
+    for seq in seqs {
+        if record.as_ref().is_none_or(|r| r.get(seq).is_none()) {
+            record = log::record_of(conn, seq)?;
+        }
+        if let Some(r) = &record {
+            if let Some(e) = r.get(seq) {
+                out.push((seq, item(r, e, true)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Requests planned for `sink` (key and members, ascending), oldest first.
+fn planned(conn: &Connection, sink: &str) -> rusqlite::Result<Planned> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, seqs FROM requests WHERE sink = ?1 ORDER BY created_ms, key",
+    )?;
+    let rows = stmt.query_map(params![sink], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (key, seqs) = row?;
+        // Written by the writer from a Vec<i64>; an unreadable plan is left for the members to
+        // be read again one by one.
+        if let Ok(seqs) = serde_json::from_str::<Vec<i64>>(&seqs) {
+            if seqs.len() > 1 {
+                out.push((key, seqs));
+            }
+        }
+    }
+    Ok(out)
+}
