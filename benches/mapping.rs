@@ -59,7 +59,7 @@ fn main() {
     ] {
         let path = format!("{}/config/templates/{file}", env!("CARGO_MANIFEST_DIR"));
         let m = mapping(&path, content_type);
-        let events = [event.to_owned()];
+        let events: [std::sync::Arc<str>; 1] = [event.into()];
         let (us, bytes) = measure(
             &|| m.render(black_box(&events)).expect("renders").len(),
             min_time,
@@ -79,7 +79,7 @@ fn main() {
         let path = dir.path().join("probe.json.j2");
         std::fs::write(&path, body).expect("probe template");
         let m = mapping(&path.display().to_string(), "application/json");
-        let events = [PICK.to_owned()];
+        let events: [std::sync::Arc<str>; 1] = [PICK.into()];
         let (us, bytes) = measure(
             &|| m.render(black_box(&events)).expect("renders").len(),
             min_time,

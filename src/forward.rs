@@ -436,7 +436,7 @@ impl SinkWorker {
                     // ids, so a request whose membership changed since it was keyed (members
                     // dropped or replayed meanwhile, or planned by an older dockgate that kept
                     // a split half under its parent's key) goes out under a new key instead.
-                    let same = batch_key(events.iter().map(|d| d.id.as_str())) == key;
+                    let same = batch_key(events.iter().map(|d| &*d.id)) == key;
                     let mut batch = Batch::new(events, Some(key));
                     if !same {
                         batch.rekey();

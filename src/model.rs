@@ -194,12 +194,32 @@ pub fn write_cloudevent(
     out.push('}');
 }
 
+/// `s` as a JSON string, escaped as JSON requires (quote, backslash, control characters),
+/// written straight into `out`.
 fn push_json_str(out: &mut String, s: &str) {
-    // serde_json's escaping of a &str cannot fail; fall back to an empty string just in case.
-    match serde_json::to_string(s) {
-        Ok(quoted) => out.push_str(&quoted),
-        Err(_) => out.push_str("\"\""),
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            use std::fmt::Write;
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
     }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// An error and its causes on one line, `outer: inner: root`.
@@ -230,6 +250,17 @@ mod tests {
     #[test]
     fn priorities_follow_design() {
         assert_eq!(priority_of("shipment.loaded"), 0);
+        for text in [
+            "plain",
+            "a \"quote\" and \\",
+            "tab\there\nline",
+            "\u{1}\u{1f}é✓",
+            "",
+        ] {
+            let mut out = String::new();
+            push_json_str(&mut out, text);
+            assert_eq!(serde_json::from_str::<String>(&out).unwrap(), text, "{out}");
+        }
         assert_eq!(priority_of("pick.exception"), 0);
         assert_eq!(priority_of("pick.confirmed"), 1);
         assert_eq!(priority_of("dock.door.opened"), 2);

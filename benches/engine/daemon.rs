@@ -31,6 +31,7 @@ pub(crate) struct Daemon {
     child: Child,
     pub(crate) pid: u32,
     pub(crate) admin: String,
+    config: PathBuf,
     log: PathBuf,
     dir: tempfile::TempDir,
     perf: Option<Child>,
@@ -50,7 +51,7 @@ impl Daemon {
         let mut config = format!(
             "version = 1\n[site]\nid = \"{SITE}\"\ndata_dir = \"{}\"\n\
              [admin]\nlisten = \"127.0.0.1:{port}\"\n\
-             [buffer]\nmax_disk = \"2GiB\"\nretention = \"7d\"\nsync = \"{}\"\n",
+             [buffer]\nmax_disk = \"16GiB\"\nretention = \"7d\"\nsync = \"{}\"\n",
             dir.path().join("data").display(),
             sync.name()
         );
@@ -71,26 +72,35 @@ impl Daemon {
         let config_path = dir.path().join("dockgate.toml");
         std::fs::write(&config_path, config).expect("write config");
         let log = dir.path().join("daemon.log");
-        let child = Command::new(daemon_binary())
-            .arg("--config")
-            .arg(&config_path)
-            .arg("run")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start dockgate");
+        let child = spawn(&config_path, &log);
         let pid = child.id();
         let mut daemon = Self {
             child,
             pid,
             admin: format!("http://127.0.0.1:{port}"),
+            config: config_path,
             log,
             dir,
             perf: None,
         };
         daemon.wait_ready().await;
         daemon
+    }
+
+    /// Stops the daemon (SIGTERM) and starts it again on the same data directory; returns how
+    /// long the new process took from its start to `/ready`.
+    pub(crate) async fn restart(&mut self) -> Duration {
+        self.terminate();
+        let started = Instant::now();
+        self.child = spawn(&self.config, &self.log);
+        self.pid = self.child.id();
+        self.wait_ready().await;
+        started.elapsed()
+    }
+
+    /// The data directory.
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     async fn wait_ready(&mut self) {
@@ -146,6 +156,10 @@ impl Daemon {
 
     /// SIGTERM, then wait (a clean stop checkpoints the WAL).
     pub(crate) fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
         self.perf_stop();
         let _ = Command::new("kill")
             .args(["-TERM", &self.pid.to_string()])
@@ -164,6 +178,18 @@ impl Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn spawn(config: &Path, log: &Path) -> Child {
+    Command::new(daemon_binary())
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log file"))
+        .spawn()
+        .expect("start dockgate")
 }
 
 impl Drop for Daemon {

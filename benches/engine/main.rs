@@ -10,7 +10,9 @@
 //! Knobs (environment):
 //! - `DOCKGATE_BENCH_QUICK=1` (or `-- --quick`): 20,000 events, short latency run.
 //! - `DOCKGATE_BENCH_ONLY=ingest,e2e,template,drain,latency`: run only these scenarios
-//!   (`template`: end to end through a template sink, `flat-batch.json.j2`).
+//!   (`template`: end to end through a template sink, `flat-batch.json.j2`). `backlog` (never
+//!   run by default, minutes long): a restart and the memory with a large backlog waiting,
+//!   `DOCKGATE_BENCH_BACKLOG=N` events (default 10,000,000).
 //! - `DOCKGATE_BENCH_SYNC=full|normal`: only this buffer sync mode.
 //! - `DOCKGATE_BENCH_EVENTS=N`: override the event count.
 //! - `DOCKGATE_BENCH_PERF=DIR`: `perf record` the daemon during each measured window
@@ -18,6 +20,7 @@
 //! - `DOCKGATE_BENCH_BIN=PATH`: run that daemon binary instead of this build's.
 //! - `DOCKGATE_BENCH_CONCURRENCY=N`: the sink's `concurrency` (default 4, the daemon's default).
 
+mod backlog;
 mod daemon;
 mod figures;
 mod load;
@@ -150,6 +153,13 @@ async fn main() {
         }
         if set.wants("latency") {
             latency(&mut rep, &set, sync).await;
+        }
+        if set
+            .only
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|s| s == "backlog"))
+        {
+            backlog::backlog(&set, sync).await;
         }
     }
 

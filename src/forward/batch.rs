@@ -9,6 +9,7 @@
 //! go (the ledger holds them behind the dead one).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -20,7 +21,7 @@ pub(super) struct Batch {
     pub seqs: Vec<i64>,
     pub subjects: Vec<String>,
     pub created_ms: Vec<i64>,
-    pub json: Vec<String>,
+    pub json: Vec<Arc<str>>,
     /// Key under which the ledger has these events recorded as a batch, if it has: when it
     /// differs from `key` (split, a subject let go), the new membership replaces that record.
     pub stored: Option<String>,
@@ -38,8 +39,8 @@ impl Batch {
     pub fn new(items: Vec<Sendable>, stored: Option<String>) -> Self {
         let key = match (&stored, items.as_slice()) {
             (Some(key), _) => key.clone(),
-            (None, [one]) => one.id.clone(),
-            (None, _) => batch_key(items.iter().map(|d| d.id.as_str())),
+            (None, [one]) => one.id.to_string(),
+            (None, _) => batch_key(items.iter().map(|d| &*d.id)),
         };
         Self {
             key,
@@ -142,7 +143,7 @@ impl Batch {
 
     pub fn body(&self, batch_mode: bool) -> String {
         if !batch_mode {
-            return self.json[0].clone();
+            return self.json[0].to_string();
         }
         let mut body =
             String::with_capacity(self.json.iter().map(|j| j.len() + 1).sum::<usize>() + 2);
@@ -269,7 +270,7 @@ mod tests {
             id: id.into(),
             subject: subject.into(),
             created_ms: 0,
-            body: json,
+            body: json.into(),
         }
     }
 
@@ -286,7 +287,7 @@ mod tests {
         let b = Batch::new(vec![item(1, "id-1", "S1")], None);
         assert_eq!(b.key, "id-1");
         assert!(!b.needs_record());
-        assert_eq!(b.body(false), b.json[0]);
+        assert_eq!(b.body(false), &*b.json[0]);
     }
 
     #[test]

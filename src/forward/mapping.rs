@@ -116,7 +116,7 @@ impl Mapping {
 
     /// The body for these events (their CloudEvents JSON, in sequence order); the reason when
     /// the template fails for them.
-    pub fn render(&self, events: &[String]) -> Result<String, String> {
+    pub fn render(&self, events: &[Arc<str>]) -> Result<String, String> {
         let mut parsed: Vec<Value> = events
             .iter()
             .map(|e| lazy::event(e).map_err(|e| format!("reading the event: {e}")))

@@ -276,7 +276,7 @@ async fn a_head_brings_its_run_and_busy_subjects_are_skipped() {
     let body: serde_json::Value = serde_json::from_str(&events[0].body).unwrap();
     assert_eq!(body["specversion"], "1.0");
     assert_eq!(body["sequence"], "1");
-    assert_eq!(body["id"], events[0].id);
+    assert_eq!(body["id"], &*events[0].id);
     assert_eq!(body["data"]["n"], 1);
 }
 

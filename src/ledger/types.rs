@@ -2,6 +2,8 @@
 //! sends next and reports back, replay selectors, and the figures and listings of the queries.
 //! None of them says how the ledger stores anything.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::model::DeliveryState;
@@ -43,13 +45,14 @@ pub struct Sendable {
     /// Sequence number.
     pub seq: i64,
     /// Event id.
-    pub id: String,
+    pub id: Arc<str>,
     /// Subject (a sink keeps at most one run of a subject in hand).
     pub subject: String,
     /// When the event was committed (ms), for the latency histogram.
     pub created_ms: i64,
-    /// The CloudEvents JSON of the event.
-    pub body: String,
+    /// The CloudEvents JSON of the event, as stored: shared with the ledger's read-ahead, not
+    /// copied.
+    pub body: Arc<str>,
 }
 
 impl Sendable {

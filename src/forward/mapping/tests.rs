@@ -23,7 +23,7 @@ fn render(file: &str, template: &str, extra: &str) -> Result<String, String> {
     let mapping = Mapping::compile(&sink(dir.path(), file, template, extra))
         .unwrap()
         .unwrap();
-    mapping.render(&[EVENT.to_owned()])
+    mapping.render(&[EVENT.into()])
 }
 
 #[test]
@@ -85,7 +85,10 @@ fn a_batch_renders_the_events_in_order() {
     config.batch_max_events = 10;
     let mapping = Mapping::compile(&config).unwrap().unwrap();
     let second = EVENT.replace("\"42\"", "\"43\"");
-    assert_eq!(mapping.render(&[EVENT.into(), second]).unwrap(), "42;43;");
+    assert_eq!(
+        mapping.render(&[EVENT.into(), second.into()]).unwrap(),
+        "42;43;"
+    );
 }
 
 #[test]
@@ -152,7 +155,7 @@ fn the_shipped_templates_render_every_event_they_are_for_into_valid_documents() 
     let mut rendered = 0;
     for e in guide_examples() {
         let t = e["type"].as_str().unwrap().to_owned();
-        let body = [e.to_string()];
+        let body: [std::sync::Arc<str>; 1] = [e.to_string().into()];
         if t.starts_with("shipment.") {
             let doc = xml.render(&body).unwrap();
             let parsed = roxmltree::Document::parse(&doc).unwrap_or_else(|e| panic!("{e}: {doc}"));
@@ -231,12 +234,12 @@ fn events_read_on_demand_behave_like_json_maps() {
     let mapping = Mapping::compile(&sink(dir.path(), "a.txt.j2", template, ""))
         .unwrap()
         .unwrap();
-    let out = mapping.render(&[NESTED.to_owned()]).unwrap();
+    let out = mapping.render(&[NESTED.into()]).unwrap();
     assert_eq!(
         out,
         "1x2;3x4;ok=1;damaged=2;a\"bé|None|1.5|True|6|{\"ok\":1,\"damaged\":2}|False|2"
     );
-    let err = mapping.render(&["{\"id\": ".to_owned()]).unwrap_err();
+    let err = mapping.render(&["{\"id\": ".into()]).unwrap_err();
     assert!(err.starts_with("reading the event:"), "{err}");
 }
 
@@ -304,7 +307,7 @@ fn the_crm_case_shows_the_group_separator_of_a_scan_as_gs() {
     let mapping = Mapping::compile(&config.sinks["crm"]).unwrap().unwrap();
     let event = r#"{"id":"e1","type":"pick.exception","subject":"pick-01","time":"2026-12-02T10:15:02.113Z","sequence":"3","data":{"site":"wh","device":"pick-01","station":"pick","reason":"no_open_order","message":"no open order","input":"]C101123\u001d10L1"}}"#;
     let body: serde_json::Value =
-        serde_json::from_str(&mapping.render(&[event.to_owned()]).unwrap()).unwrap();
+        serde_json::from_str(&mapping.render(&[event.into()]).unwrap()).unwrap();
     let description = body["description"].as_str().unwrap();
     assert!(
         description.contains("(scan ]C101123<GS>10L1 at device pick-01"),

@@ -26,7 +26,7 @@ pub(super) fn scan(
     conn: &Connection,
     from: i64,
     sink: Option<&str>,
-    mut f: impl FnMut(&Record) -> rusqlite::Result<bool>,
+    mut f: impl FnMut(Record) -> rusqlite::Result<bool>,
 ) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "SELECT r.first_seq, r.created_ms, b.body FROM records r
@@ -46,7 +46,7 @@ pub(super) fn scan(
             after = first;
             let record = record::decode(first, r.get(1)?, r.get_ref(2)?.as_blob()?)
                 .map_err(record::Unreadable::into_sqlite)?;
-            if !f(&record)? {
+            if !f(record)? {
                 return Ok(());
             }
         }

@@ -45,7 +45,7 @@ impl Above {
                 if e.seq > self.cursor
                     && e.mask & bit != 0
                     && !self.skip.contains(&e.seq)
-                    && !f(r, e)
+                    && !f(&r, e)
                 {
                     return Ok(false);
                 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use rusqlite::{params, Connection};
 
 use super::log;
-use super::record::Record;
+use super::record::{Record, StoredEvent};
 use crate::ledger::{Commits, Plan, Ready, Sendable};
 use crate::model::priority_of;
 
@@ -37,11 +37,11 @@ pub(in crate::ledger) struct Progress {
 
 #[derive(Debug)]
 struct Item {
-    id: String,
+    id: Arc<str>,
     subject: Arc<str>,
     priority: i64,
     created_ms: i64,
-    body: String,
+    body: Arc<str>,
     /// Put back by a replay: an exception row stands for it, not the cursor.
     replayed: bool,
 }
@@ -353,7 +353,8 @@ pub(super) fn fill(conn: &Connection, sink: &str, ask: FillAsk) -> rusqlite::Res
             let Some(bit) = record.bit(sink) else {
                 return Ok(true);
             };
-            for e in record.events.iter().filter(|e| e.seq > after) {
+            let created_ms = record.created_ms;
+            for e in record.events.into_iter().filter(|e| e.seq > after) {
                 if room == 0 || bytes < e.body.len() {
                     truncated = true;
                     return Ok(false);
@@ -364,7 +365,7 @@ pub(super) fn fill(conn: &Connection, sink: &str, ask: FillAsk) -> rusqlite::Res
                 }
                 room -= 1;
                 bytes -= e.body.len();
-                items.push((e.seq, item(record, e, false)));
+                items.push((e.seq, item(created_ms, e, false)));
             }
             Ok(true)
         })?;
@@ -381,13 +382,13 @@ pub(super) fn fill(conn: &Connection, sink: &str, ask: FillAsk) -> rusqlite::Res
     })
 }
 
-fn item(record: &Record, e: &super::record::StoredEvent, replayed: bool) -> Item {
+fn item(created_ms: i64, e: StoredEvent, replayed: bool) -> Item {
     Item {
-        id: e.id.clone(),
-        subject: Arc::from(e.subject.as_str()),
+        id: Arc::from(e.id),
+        subject: Arc::from(e.subject),
         priority: priority_of(&e.event_type),
-        created_ms: record.created_ms,
-        body: e.body.clone(),
+        created_ms,
+        body: Arc::from(e.body),
         replayed,
     }
 }
@@ -409,7 +410,7 @@ fn replayed(conn: &Connection, sink: &str) -> rusqlite::Result<Vec<(i64, Item)>>
         }
         if let Some(r) = &record {
             if let Some(e) = r.get(seq) {
-                out.push((seq, item(r, e, true)));
+                out.push((seq, item(r.created_ms, e.clone(), true)));
             }
         }
     }

@@ -106,7 +106,7 @@ async fn generated() -> BTreeMap<String, String> {
         .flat_map(|r| match r {
             Ready::Fresh(events) | Ready::Planned { events, .. } => events,
         })
-        .map(|e| (e.seq, e.body))
+        .map(|e| (e.seq, e.body.to_string()))
         .collect();
     events.sort();
     let mut first = BTreeMap::new();
