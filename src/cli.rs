@@ -71,9 +71,10 @@ pub enum Command {
     /// Barcode tools.
     #[command(subcommand)]
     Scan(ScanCommand),
-    /// Verify a buffer offline (SQLite integrity, layout, rows consistent with each other) and
-    /// say what was found; exits 0 only when it is sound. Reads without locking or changing
-    /// anything, so it may also run beside the daemon (on a snapshot).
+    /// Verify a buffer offline (SQLite integrity, layout, the event log, cursors, exceptions and
+    /// receipts consistent with each other, counts by state) and say what was found; exits 0
+    /// only when it is sound. Reads without locking or changing anything, so it may also run
+    /// beside the daemon (on a snapshot).
     Check(CheckArgs),
 }
 

@@ -24,7 +24,7 @@ mod types;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -150,11 +150,13 @@ pub struct LedgerHandle {
     committed: watch::Receiver<Commits>,
     reads: sqlite::Reads,
     data_dir: Arc<Path>,
-    /// Each sink's read-ahead, shared by the clones of its reader.
-    windows: Arc<Mutex<HashMap<Arc<str>, SharedWindow>>>,
+    /// Each sink's read-ahead, shared by the readers of that sink while any exists (a sink
+    /// removed from the configuration lets go of its own).
+    windows: Arc<Mutex<HashMap<Arc<str>, Weak<WindowLock>>>>,
 }
 
-type SharedWindow = Arc<Mutex<sqlite::Window>>;
+type WindowLock = Mutex<sqlite::Window>;
+type SharedWindow = Arc<WindowLock>;
 
 /// The writer thread; joined after the last handle is gone.
 pub struct LedgerThread(std::thread::JoinHandle<()>);
@@ -294,13 +296,17 @@ impl LedgerHandle {
     /// The reader of sink `sink`.
     pub fn sink(&self, sink: &str) -> SinkReader {
         let sink: Arc<str> = Arc::from(sink);
-        let window = self
-            .windows
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(sink.clone())
-            .or_default()
-            .clone();
+        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        windows.retain(|_, w| w.strong_count() > 0);
+        let window = match windows.get(&sink).and_then(Weak::upgrade) {
+            Some(window) => window,
+            None => {
+                let window = SharedWindow::default();
+                windows.insert(sink.clone(), Arc::downgrade(&window));
+                window
+            }
+        };
+        drop(windows);
         SinkReader {
             sink,
             window,
@@ -384,7 +390,10 @@ impl SinkReader {
         // A read is merged only into the window it was asked for; one that changed meanwhile
         // (a dead letter recorded) is read again.
         for _ in 0..3 {
-            let ask = self.lock_window().ask(*self.ledger.committed.borrow());
+            let commits = *self.ledger.committed.borrow();
+            let Some(ask) = self.lock_window().ask(commits) else {
+                break;
+            };
             let filled = self.ledger.reads.fill(self.sink.clone(), ask).await?;
             if self.lock_window().merge(filled) {
                 break;

@@ -164,6 +164,8 @@ pub struct Commits {
     /// Increases with every replay that put events back: what a sink read ahead before it
     /// is read again.
     pub resets: u64,
+    /// Highest sequence number committed.
+    pub last_seq: i64,
 }
 
 /// Undelivered events of one sink, by state.

@@ -321,7 +321,7 @@ fn consistency(conn: &Connection, report: &mut BufferCheck) -> rusqlite::Result<
                     refs.note("rows naming an event not routed to their sink", || {
                         format!("{sink} #{}", e.seq)
                     });
-                } else if subject.is_some_and(|s| s != e.subject) {
+                } else if subject.is_some_and(|s| *s != *e.subject) {
                     refs.note(
                         "exception rows with another subject than their event's",
                         || format!("{sink} #{}", e.seq),

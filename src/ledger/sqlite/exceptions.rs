@@ -73,7 +73,7 @@ pub(super) fn hold_behind(
             return Ok(true);
         };
         for e in &record.events {
-            if e.seq > dead_seq && e.mask & bit != 0 && e.subject == subject {
+            if e.seq > dead_seq && e.mask & bit != 0 && &*e.subject == subject {
                 hold.execute(params![sink, e.seq, subject, now])?;
             }
         }

@@ -21,7 +21,8 @@ pub(super) fn cursor(conn: &Connection, sink: &str) -> rusqlite::Result<i64> {
 }
 
 /// Calls `f` with each record holding events at or after `from`, in order, until it returns
-/// false; with `sink`, only records with events for that sink.
+/// false; with `sink`, only records with events for that sink, and in each only the events
+/// from `from` on that go to `sink` (without, every event from `from` on).
 pub(super) fn scan(
     conn: &Connection,
     from: i64,
@@ -44,8 +45,9 @@ pub(super) fn scan(
             any = true;
             let first: i64 = r.get(0)?;
             after = first;
-            let record = record::decode(first, r.get(1)?, r.get_ref(2)?.as_blob()?)
-                .map_err(record::Unreadable::into_sqlite)?;
+            let record =
+                record::decode_part(first, r.get(1)?, r.get_ref(2)?.as_blob()?, from, sink)
+                    .map_err(record::Unreadable::into_sqlite)?;
             if !f(record)? {
                 return Ok(());
             }
@@ -102,7 +104,7 @@ pub(super) fn seq_of_id(conn: &Connection, id: &str) -> rusqlite::Result<Option<
             if record.first_seq >= to {
                 return Ok(false);
             }
-            found = record.events.iter().find(|e| e.id == id).map(|e| e.seq);
+            found = record.events.iter().find(|e| &*e.id == id).map(|e| e.seq);
             Ok(found.is_none())
         })?;
         Ok(found)

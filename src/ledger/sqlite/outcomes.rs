@@ -282,8 +282,8 @@ fn replay_since(core: &mut Core, sink: &str, from: i64) -> rusqlite::Result<usiz
                 Some(_) => 0,
                 None => usize::from(e.seq <= cursor || delivered.contains(&e.seq)),
             };
-            if !exceptions.contains_key(&e.seq) && blocked_before.contains(&e.subject) {
-                to_hold.push((e.seq, e.subject.clone()));
+            if !exceptions.contains_key(&e.seq) && blocked_before.contains(&*e.subject) {
+                to_hold.push((e.seq, e.subject.to_string()));
             }
         }
         Ok(true)

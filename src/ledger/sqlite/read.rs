@@ -295,9 +295,9 @@ pub(super) fn list_events(
             continue;
         };
         out.push(EventRow {
-            id: e.id.clone(),
+            id: e.id.to_string(),
             sequence: f.seq,
-            subject: e.subject.clone(),
+            subject: e.subject.to_string(),
             event_type: e.event_type.clone(),
             sink: f.sink,
             state: f.state,

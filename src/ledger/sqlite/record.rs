@@ -28,16 +28,17 @@ pub(super) struct RecordBuilder {
     events: Vec<u8>,
 }
 
-/// One event as decoded from a record.
+/// One event as decoded from a record. The strings a sink's window keeps are shared, so a
+/// window takes them as decoded.
 #[derive(Debug, Clone)]
 pub(super) struct StoredEvent {
     pub seq: i64,
     /// Bits of the record's sinks this event goes to.
     pub mask: u64,
-    pub subject: String,
+    pub subject: Arc<str>,
     pub event_type: String,
-    pub id: String,
-    pub body: String,
+    pub id: Arc<str>,
+    pub body: Arc<str>,
 }
 
 /// A record read back: its sinks and its events.
@@ -55,9 +56,9 @@ impl Record {
         self.sinks.iter().position(|s| s == sink).map(|i| 1u64 << i)
     }
 
-    /// The event with sequence number `seq`, if it is in this record.
+    /// The event with sequence number `seq`, if it is in this record (and was decoded).
     pub fn get(&self, seq: i64) -> Option<&StoredEvent> {
-        let i = usize::try_from(seq - self.first_seq).ok()?;
+        let i = self.events.binary_search_by_key(&seq, |e| e.seq).ok()?;
         self.events.get(i)
     }
 }
@@ -165,6 +166,19 @@ impl Unreadable {
 
 /// Decodes a record stored at `first_seq`.
 pub(super) fn decode(first_seq: i64, created_ms: i64, blob: &[u8]) -> Result<Record, Unreadable> {
+    decode_part(first_seq, created_ms, blob, i64::MIN, None)
+}
+
+/// Decodes the events of a record from `from` on, of `sink` only when given; the others are
+/// stepped over without being copied out (a sink reading one event of a record, or the events
+/// of one of several sinks, does not pay for the rest).
+pub(super) fn decode_part(
+    first_seq: i64,
+    created_ms: i64,
+    blob: &[u8],
+    from: i64,
+    sink: Option<&str>,
+) -> Result<Record, Unreadable> {
     let bad = |why| Unreadable { first_seq, why };
     let raw = lz4_flex::block::decompress_size_prepended(blob).map_err(|_| bad("not LZ4"))?;
     let mut r = Reader { buf: &raw, at: 0 };
@@ -176,21 +190,39 @@ pub(super) fn decode(first_seq: i64, created_ms: i64, blob: &[u8]) -> Result<Rec
     for _ in 0..n_sinks {
         sinks.push(r.string().ok_or(bad("bad sink name"))?);
     }
+    // No bit at all when the sink has no event here: nothing is kept.
+    let wanted = match sink {
+        None => u64::MAX,
+        Some(s) => sinks.iter().position(|n| n == s).map_or(0, |i| 1u64 << i),
+    };
     let mut events = Vec::new();
     let mut seq = first_seq;
     while r.at < raw.len() {
         let mask = r.varint().ok_or(bad("truncated mask"))?;
-        let subject = r.string().ok_or(bad("bad subject"))?;
-        let event_type = r.string().ok_or(bad("bad type"))?;
+        if seq < from || mask & wanted == 0 {
+            for _ in 0..2 {
+                r.skip_str().ok_or(bad("truncated event"))?;
+            }
+            r.bytes(16).ok_or(bad("truncated id"))?;
+            r.skip_str().ok_or(bad("truncated body"))?;
+            seq += 1;
+            continue;
+        }
+        let subject = Arc::from(r.str().ok_or(bad("bad subject"))?);
+        let event_type = r.str().ok_or(bad("bad type"))?.to_owned();
         let id = r.bytes(16).ok_or(bad("truncated id"))?;
         let id = uuid::Uuid::from_slice(id).map_err(|_| bad("bad id"))?;
-        let body = r.string().ok_or(bad("bad body"))?;
+        let id = Arc::from(
+            &*id.hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()),
+        );
+        let body = Arc::from(r.str().ok_or(bad("bad body"))?);
         events.push(StoredEvent {
             seq,
             mask,
             subject,
             event_type,
-            id: id.to_string(),
+            id,
             body,
         });
         seq += 1;
@@ -221,7 +253,7 @@ struct Reader<'a> {
     at: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn varint(&mut self) -> Option<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
@@ -243,9 +275,20 @@ impl Reader<'_> {
     }
 
     fn string(&mut self) -> Option<String> {
+        self.str().map(str::to_owned)
+    }
+
+    fn skip_str(&mut self) -> Option<()> {
         let n = usize::try_from(self.varint()?).ok()?;
-        let bytes = self.bytes(n)?;
-        String::from_utf8(bytes.to_vec()).ok()
+        self.bytes(n).map(|_| ())
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        let n = usize::try_from(self.varint()?).ok()?;
+        let end = self.at.checked_add(n)?;
+        let bytes = self.buf.get(self.at..end)?;
+        self.at = end;
+        std::str::from_utf8(bytes).ok()
     }
 }
 
@@ -268,11 +311,8 @@ mod tests {
         let r = decode(41, 7, &b.encode()).unwrap();
         assert_eq!(r.sinks, vec!["erp", "crm"]);
         let e = r.get(42).unwrap();
-        assert_eq!(
-            (e.subject.as_str(), e.body.as_str()),
-            ("ORD-2", "{\"b\":\"é\"}")
-        );
-        assert_eq!(e.id, ids[1].to_string());
+        assert_eq!((&*e.subject, &*e.body), ("ORD-2", "{\"b\":\"é\"}"));
+        assert_eq!(&*e.id, ids[1].to_string());
         assert_eq!(e.mask & r.bit("erp").unwrap(), 0);
         assert_ne!(e.mask & r.bit("crm").unwrap(), 0);
         assert!(r.get(43).is_none() && r.get(40).is_none());

@@ -54,7 +54,7 @@ impl Buffer {
                     .get(*seq)
                     .unwrap()
                     .subject
-                    .clone(),
+                    .to_string(),
             })
             .collect()
     }

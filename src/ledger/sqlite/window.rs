@@ -63,6 +63,9 @@ pub(in crate::ledger) struct Window {
     bytes: usize,
     /// Bumped when items leave other than by delivery, so a read under way is not merged.
     version: u64,
+    /// While a reload is under way: what was delivered meanwhile, which the reload's snapshot
+    /// may still show as waiting.
+    reloading: Option<Vec<i64>>,
 }
 
 /// Requests planned and not delivered: key and members, oldest first.
@@ -93,10 +96,22 @@ impl Window {
         self.loaded.is_some()
     }
 
-    /// What to read next, given the ledger's latest commits.
-    pub fn ask(&self, commits: Commits) -> FillAsk {
+    /// What to read next, given the ledger's latest commits; `None` when there is nothing new,
+    /// or the window is at least half full: it is read ahead in large steps, since a read
+    /// decodes whole records.
+    pub fn ask(&mut self, commits: Commits) -> Option<FillAsk> {
         let reload = self.loaded != Some((commits.resets, commits.drops));
-        FillAsk {
+        if !reload
+            && (commits.last_seq <= self.scanned
+                || self.items.len() >= MAX_EVENTS / 2
+                || self.bytes >= MAX_BYTES / 2)
+        {
+            return None;
+        }
+        if reload {
+            self.reloading = Some(Vec::new());
+        }
+        Some(FillAsk {
             reload,
             after: self.scanned,
             room_events: if reload {
@@ -111,7 +126,7 @@ impl Window {
             },
             version: self.version,
             commits,
-        }
+        })
     }
 
     /// Takes what a read brought, unless the window changed meanwhile in a way the read could
@@ -121,7 +136,9 @@ impl Window {
         if filled.ask.version != self.version {
             return false;
         }
+        let mut gone = Vec::new();
         if let Some((cursor, planned)) = filled.loaded {
+            gone = self.reloading.take().unwrap_or_default();
             *self = Window {
                 loaded: Some((filled.ask.commits.resets, filled.ask.commits.drops)),
                 cursor,
@@ -133,7 +150,9 @@ impl Window {
             return false;
         }
         for (seq, item) in filled.items {
-            self.insert(seq, item);
+            if !gone.contains(&seq) {
+                self.insert(seq, item);
+            }
         }
         self.scanned = self.scanned.max(filled.scanned);
         true
@@ -207,6 +226,9 @@ impl Window {
     pub fn delivered(&mut self, key: &str, seqs: &[i64], progress: Option<&Progress>) {
         for seq in seqs {
             self.remove(*seq);
+        }
+        if let Some(gone) = &mut self.reloading {
+            gone.extend_from_slice(seqs);
         }
         self.planned.retain(|(k, _)| k != key);
         if let Some(p) = progress {
@@ -384,11 +406,11 @@ pub(super) fn fill(conn: &Connection, sink: &str, ask: FillAsk) -> rusqlite::Res
 
 fn item(created_ms: i64, e: StoredEvent, replayed: bool) -> Item {
     Item {
-        id: Arc::from(e.id),
-        subject: Arc::from(e.subject),
+        id: e.id,
+        subject: e.subject,
         priority: priority_of(&e.event_type),
         created_ms,
-        body: Arc::from(e.body),
+        body: e.body,
         replayed,
     }
 }
@@ -437,4 +459,77 @@ fn planned(conn: &Connection, sink: &str) -> rusqlite::Result<Planned> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(subject: &str) -> Item {
+        Item {
+            id: Arc::from("id"),
+            subject: Arc::from(subject),
+            priority: 1,
+            created_ms: 0,
+            body: Arc::from("{}"),
+            replayed: false,
+        }
+    }
+
+    fn commits(last_seq: i64) -> Commits {
+        Commits {
+            last_seq,
+            ..Commits::default()
+        }
+    }
+
+    fn fresh(w: &mut Window) -> Vec<i64> {
+        w.ready(100, 1, HashSet::new(), &HashSet::new())
+            .into_iter()
+            .flat_map(|r| match r {
+                Ready::Fresh(events) | Ready::Planned { events, .. } => events,
+            })
+            .map(|e| e.seq)
+            .collect()
+    }
+
+    /// A delivery recorded while a reload reads its snapshot is not brought back by it.
+    #[test]
+    fn a_reload_does_not_bring_back_what_was_delivered_meanwhile() {
+        let mut w = Window::default();
+        let ask = w.ask(commits(3)).expect("a first read");
+        w.delivered("k", &[1], None);
+        let filled = Filled {
+            ask,
+            loaded: Some((0, Vec::new())),
+            items: vec![(1, item("A")), (2, item("B")), (3, item("A"))],
+            scanned: 3,
+        };
+        assert!(w.merge(filled));
+        assert_eq!(fresh(&mut w), vec![2, 3], "3 is A's head now");
+        assert!(w.ask(commits(3)).is_none(), "nothing new committed");
+        assert!(w.ask(commits(4)).is_some(), "one more event");
+    }
+
+    /// Progress stops below the first event still open, and a dead letter takes its subject's
+    /// later events out of the window.
+    #[test]
+    fn progress_stops_at_the_first_open_event() {
+        let mut w = Window::default();
+        let ask = w.ask(commits(4)).expect("a first read");
+        let filled = Filled {
+            ask,
+            loaded: Some((0, Vec::new())),
+            items: (1..=4)
+                .map(|s| (s, item(if s % 2 == 0 { "B" } else { "A" })))
+                .collect(),
+            scanned: 4,
+        };
+        assert!(w.merge(filled));
+        assert_eq!(w.progress(&[2]).map(|p| p.cursor), Some(0));
+        assert_eq!(w.progress(&[1]).map(|p| p.cursor), Some(1));
+        w.dead(1, "A");
+        assert_eq!(w.progress(&[2, 4]).map(|p| p.cursor), Some(4));
+        assert_eq!(fresh(&mut w), vec![2]);
+    }
 }

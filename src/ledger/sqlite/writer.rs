@@ -120,11 +120,17 @@ impl Writer {
         lock: DataDirLock,
     ) -> rusqlite::Result<Self> {
         let sessions = Sessions::load(&conn)?;
+        let core = Core::load(conn, settings)?;
+        let announced = Commits {
+            last_seq: core.last_seq,
+            ..Commits::default()
+        };
+        committed.send_replace(announced);
         Ok(Self {
-            core: Core::load(conn, settings)?,
+            core,
             sessions,
             committed,
-            announced: Commits::default(),
+            announced,
             last_maintain: Instant::now(),
             checkpointer,
             _lock: lock,
@@ -199,6 +205,7 @@ impl Writer {
             self.announced.drops += 1;
         }
         self.announced.resets = self.core.resets;
+        self.announced.last_seq = self.core.committed_seq;
         self.committed.send_replace(self.announced);
         for reply in replies {
             reply.send();
