@@ -27,7 +27,7 @@ fn main() -> ExitCode {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn limit_malloc_arenas() {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none_or(|v| v.is_empty()) {
         // SAFETY: mallopt only sets an allocator parameter; called before any other thread
         // exists.
         unsafe {

@@ -36,7 +36,8 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Installs the metrics recorder and returns the handle `/metrics` renders.
+/// Installs the metrics recorder, and its upkeep on the runtime; returns the handle `/metrics`
+/// renders. Call it inside the runtime.
 pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
     const LATENCY: &[f64] = &[
         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
@@ -48,5 +49,16 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
             LATENCY,
         )?
         .install_recorder()?;
+    // A recorder installed this way keeps every histogram sample until its upkeep folds them
+    // into the buckets; without it, each delivered event grew memory by its latency sample
+    // (29 MB over a drain of 1.9 million events).
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
     Ok(handle)
 }
