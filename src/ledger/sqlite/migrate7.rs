@@ -1,12 +1,13 @@
 //! Layout 6 to 7: one row per event and one per delivery become the log, cursors, exceptions
 //! and receipts. Runs once, inside the migration's transaction: every event keeps its id,
 //! sequence number, subject and route; pending, held and dead deliveries stay so; delivered
-//! ones become receipts; planned batches become planned requests.
+//! ones become receipts; planned batches become planned requests. Events and their deliveries
+//! are read side by side in sequence order, so memory stays small however large the buffer.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use rusqlite::{params, Transaction};
+use rusqlite::{params, Row, Transaction};
 
 use super::record::{RecordBuilder, MAX_EVENTS};
 use super::schema::LAYOUT_7;
@@ -26,92 +27,9 @@ struct Delivery {
     delivered_ms: Option<i64>,
 }
 
-pub(super) fn run(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    tx.execute_batch(LAYOUT_7)?;
-    let deliveries = read_deliveries(tx)?;
-    let mut by_seq: HashMap<i64, Vec<usize>> = HashMap::new();
-    for (i, d) in deliveries.iter().enumerate() {
-        by_seq.entry(d.seq).or_default().push(i);
-    }
-    write_records(tx, &deliveries, &by_seq)?;
-
-    // Per sink, the cursor sits just below its lowest pending event (or at its highest event).
-    let mut cursors: BTreeMap<&str, i64> = BTreeMap::new();
-    for d in &deliveries {
-        let c = cursors.entry(d.sink.as_str()).or_insert(i64::MAX);
-        if d.state == "pending" {
-            *c = (*c).min(d.seq - 1);
-        }
-    }
-    for (sink, c) in cursors.iter_mut() {
-        if *c == i64::MAX {
-            *c = deliveries
-                .iter()
-                .filter(|d| d.sink == *sink)
-                .map(|d| d.seq)
-                .max()
-                .unwrap_or(0);
-        }
-        tx.execute(
-            "INSERT INTO cursors (sink, settled) VALUES (?1, ?2)",
-            params![sink, *c],
-        )?;
-    }
-
-    let mut exception = tx.prepare(
-        "INSERT INTO exceptions (sink, seq, subject, state, attempts, last_status, last_error,
-             excerpt, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?;
-    // Delivered rows of a sink, grouped into receipts of consecutive deliveries.
-    let mut delivered: BTreeMap<&str, Vec<&Delivery>> = BTreeMap::new();
-    for d in &deliveries {
-        match d.state.as_str() {
-            "dead" | "held" => {
-                exception.execute(params![
-                    d.sink,
-                    d.seq,
-                    d.subject,
-                    d.state,
-                    d.attempts,
-                    d.last_status,
-                    d.last_error,
-                    d.excerpt,
-                    d.updated_ms
-                ])?;
-            }
-            "delivered" => delivered.entry(d.sink.as_str()).or_default().push(d),
-            _ => {}
-        }
-    }
-    for (sink, rows) in delivered {
-        for chunk in rows.chunks(MAX_EVENTS) {
-            let seqs: Vec<i64> = chunk.iter().map(|d| d.seq).collect();
-            let status = chunk.iter().find_map(|d| d.last_status).unwrap_or(200);
-            let at = chunk
-                .iter()
-                .filter_map(|d| d.delivered_ms)
-                .max()
-                .unwrap_or(0);
-            super::outcomes::insert_receipt(tx, sink, "migrated", &seqs, status, at)?;
-        }
-    }
-
-    tx.execute_batch(
-        "INSERT INTO requests (sink, key, seqs, created_ms)
-             SELECT sink, key, seqs, created_ms FROM batches;
-         DROP TABLE batches;
-         DROP TABLE deliveries;
-         DROP TABLE events;",
-    )
-}
-
-fn read_deliveries(tx: &Transaction<'_>) -> rusqlite::Result<Vec<Delivery>> {
-    let mut stmt = tx.prepare(
-        "SELECT seq, sink, subject, state, attempts, last_status, last_error, excerpt,
-                updated_ms, delivered_ms FROM deliveries ORDER BY seq, sink",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Delivery {
+impl Delivery {
+    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
             seq: r.get(0)?,
             sink: r.get(1)?,
             subject: r.get(2)?,
@@ -123,29 +41,43 @@ fn read_deliveries(tx: &Transaction<'_>) -> rusqlite::Result<Vec<Delivery>> {
             updated_ms: r.get(8)?,
             delivered_ms: r.get(9)?,
         })
-    })?;
-    rows.collect()
+    }
 }
 
-/// Appends every event of the old table to the log, in sequence order; a gap in the numbers
-/// (pruned events) or a change between telemetry and business events starts a new record.
-fn write_records(
-    tx: &Transaction<'_>,
-    deliveries: &[Delivery],
-    by_seq: &HashMap<i64, Vec<usize>>,
-) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare(
+/// What is gathered per sink along the way.
+#[derive(Default)]
+struct PerSink {
+    /// Lowest pending event: the cursor goes just below it.
+    first_pending: Option<i64>,
+    /// Highest event routed to the sink: the cursor when nothing is pending.
+    last: i64,
+    /// Delivered events not yet written as a receipt: (seq, status, delivered_ms).
+    delivered: Vec<(i64, i64, i64)>,
+}
+
+pub(super) fn run(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(LAYOUT_7)?;
+    let mut sinks: BTreeMap<String, PerSink> = BTreeMap::new();
+    let mut names: HashMap<String, Arc<str>> = HashMap::new();
+    let mut exception = tx.prepare(
+        "INSERT INTO exceptions (sink, seq, subject, state, attempts, last_status, last_error,
+             excerpt, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let mut deliveries = tx.prepare(
+        "SELECT seq, sink, subject, state, attempts, last_status, last_error, excerpt,
+                updated_ms, delivered_ms FROM deliveries ORDER BY seq, sink",
+    )?;
+    let mut deliveries = deliveries.query([])?;
+    let mut next = deliveries.next()?.map(Delivery::read).transpose()?;
+    let mut events = tx.prepare(
         "SELECT seq, id, type, subject, source, time, created_ms, data FROM events ORDER BY seq",
     )?;
-    let mut rows = stmt.query([])?;
+    let mut rows = events.query([])?;
     let mut record: Option<RecordBuilder> = None;
-    let mut sinks: HashMap<String, Arc<str>> = HashMap::new();
     let mut body = String::new();
     while let Some(r) = rows.next()? {
         let seq: i64 = r.get(0)?;
-        let id: String = r.get(1)?;
         let event_type: String = r.get(2)?;
-        let subject: String = r.get(3)?;
         let telemetry = is_telemetry(&event_type);
         let fits = record
             .as_ref()
@@ -154,20 +86,24 @@ fn write_records(
             if let Some(done) = record.take() {
                 super::events::write_record(tx, &done)?;
             }
-            record = Some(RecordBuilder::new(seq, telemetry, r.get(6)?));
         }
-        let Some(builder) = record.as_mut() else {
-            continue;
-        };
+        let created_ms: i64 = r.get(6)?;
+        let builder = record.get_or_insert_with(|| RecordBuilder::new(seq, telemetry, created_ms));
         let mut mask = 0;
-        for &i in by_seq.get(&seq).map(Vec::as_slice).unwrap_or(&[]) {
-            let name = &deliveries[i].sink;
-            let sink = sinks
-                .entry(name.clone())
-                .or_insert_with(|| Arc::from(name.as_str()))
-                .clone();
-            mask |= builder.bit(&sink);
+        // Deliveries without their event (none should exist) are passed over.
+        while let Some(d) = next.take_if(|d| d.seq <= seq) {
+            if d.seq == seq {
+                let sink = names
+                    .entry(d.sink.clone())
+                    .or_insert_with(|| Arc::from(d.sink.as_str()))
+                    .clone();
+                mask |= builder.bit(&sink);
+                carry(&mut sinks, &mut exception, tx, d)?;
+            }
+            next = deliveries.next()?.map(Delivery::read).transpose()?;
         }
+        let id: String = r.get(1)?;
+        let subject: String = r.get(3)?;
         body.clear();
         write_cloudevent(
             &mut body,
@@ -186,5 +122,80 @@ fn write_records(
     if let Some(done) = record.take() {
         super::events::write_record(tx, &done)?;
     }
+    for (sink, per) in &mut sinks {
+        write_receipt(tx, sink, &mut per.delivered)?;
+        let cursor = per.first_pending.map_or(per.last, |p| p - 1);
+        tx.execute(
+            "INSERT INTO cursors (sink, settled) VALUES (?1, ?2)",
+            params![sink, cursor],
+        )?;
+    }
+    drop(rows);
+    drop(events);
+    drop(deliveries);
+    drop(exception);
+    tx.execute_batch(
+        "INSERT INTO requests (sink, key, seqs, created_ms)
+             SELECT sink, key, seqs, created_ms FROM batches;
+         DROP TABLE batches;
+         DROP TABLE deliveries;
+         DROP TABLE events;",
+    )
+}
+
+/// Carries one delivery over: into the sink's cursor, an exception row, or a receipt.
+fn carry(
+    sinks: &mut BTreeMap<String, PerSink>,
+    exception: &mut rusqlite::Statement<'_>,
+    tx: &Transaction<'_>,
+    d: Delivery,
+) -> rusqlite::Result<()> {
+    let per = sinks.entry(d.sink.clone()).or_default();
+    per.last = per.last.max(d.seq);
+    match d.state.as_str() {
+        "pending" => {
+            per.first_pending.get_or_insert(d.seq);
+        }
+        "dead" | "held" => {
+            exception.execute(params![
+                d.sink,
+                d.seq,
+                d.subject,
+                d.state,
+                d.attempts,
+                d.last_status,
+                d.last_error,
+                d.excerpt,
+                d.updated_ms
+            ])?;
+        }
+        "delivered" => {
+            let status = d.last_status.unwrap_or(200);
+            per.delivered
+                .push((d.seq, status, d.delivered_ms.unwrap_or(0)));
+            if per.delivered.len() == MAX_EVENTS {
+                write_receipt(tx, &d.sink, &mut per.delivered)?;
+            }
+        }
+        // A state no dockgate wrote: left out, as `dockgate check` of layout 6 reports it.
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Writes the delivered events gathered for `sink` as one receipt (key "migrated").
+fn write_receipt(
+    tx: &Transaction<'_>,
+    sink: &str,
+    delivered: &mut Vec<(i64, i64, i64)>,
+) -> rusqlite::Result<()> {
+    if delivered.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<i64> = delivered.iter().map(|d| d.0).collect();
+    let status = delivered[0].1;
+    let at = delivered.iter().map(|d| d.2).max().unwrap_or(0);
+    super::outcomes::insert_receipt(tx, sink, "migrated", &seqs, status, at)?;
+    delivered.clear();
     Ok(())
 }
