@@ -121,7 +121,8 @@ enum Command {
         sink: Arc<str>,
         outcome: Outcome,
         progress: Option<sqlite::Progress>,
-        reply: oneshot::Sender<Result<(), LedgerError>>,
+        /// The replays counted when it was committed.
+        reply: oneshot::Sender<Result<u64, LedgerError>>,
     },
     Replay {
         sink: String,
@@ -307,6 +308,12 @@ impl LedgerHandle {
             }
         };
         drop(windows);
+        // A new reader (a sink worker started again) reads from the tables: what an aborted
+        // worker had in flight and recorded is not in the window's memory.
+        window
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .invalidate();
         SinkReader {
             sink,
             window,
@@ -450,10 +457,10 @@ impl SinkReader {
             progress,
             reply,
         });
-        reply.await??;
+        let resets = reply.await??;
         let mut window = self.lock_window();
         if let Some(key) = delivered {
-            window.delivered(&key, &settled, kept.as_ref());
+            window.delivered(&key, &settled, kept.as_ref(), resets);
         } else if let Some(event) = dead {
             window.dead(event.seq, &event.subject);
         }

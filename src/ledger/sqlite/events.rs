@@ -37,6 +37,8 @@ pub(super) struct Core {
     pub dropped_in_group: bool,
     /// Bumped by every replay: a sink's read-ahead from before it no longer holds.
     pub resets: u64,
+    /// Input was refused for room, and nothing was delivered or expired since.
+    pub room_refused: bool,
     body: String,
 }
 
@@ -58,6 +60,7 @@ impl Core {
             committed_seq: last_seq,
             dropped_in_group: false,
             resets: 0,
+            room_refused: false,
             body: String::with_capacity(1024),
         })
     }
@@ -65,6 +68,7 @@ impl Core {
     /// After a rollback: what the writer keeps in memory goes back to what the tables hold.
     pub fn forget_uncommitted(&mut self) -> rusqlite::Result<()> {
         self.record = None;
+        self.room_refused = false;
         self.last_seq = self.committed_seq;
         self.blocked = Blocked::load(&self.conn)?;
         self.sinks = known_sinks(&self.conn)?;
@@ -122,6 +126,15 @@ impl Core {
         if self.capacity.fits(needed) {
             return Ok(Ok(()));
         }
+        // Nothing frees room but a delivery or retention: while neither happened since the last
+        // refusal, refuse at once instead of walking the log again for every request.
+        if self.room_refused {
+            tally.refused += inputs as u64;
+            return Ok(Err(IngestError::BufferFull {
+                used: self.capacity.used,
+                max: self.settings.max_disk,
+            }));
+        }
         self.flush_record()?;
         let freed = prune::make_room(
             &self.conn,
@@ -137,6 +150,7 @@ impl Core {
             return Ok(Ok(()));
         }
         tally.refused += inputs as u64;
+        self.room_refused = true;
         if freed.steps.is_empty() {
             warn!(
                 used = self.capacity.used,
@@ -184,7 +198,8 @@ impl Core {
             if !route.accepts(&event.event_type) {
                 continue;
             }
-            mask |= record.bit(&route.sink);
+            // Configuration validation allows no more sinks than a record holds.
+            mask |= record.bit(&route.sink).unwrap_or(0);
             if !self.sinks.contains(&route.sink) {
                 // A sink's first event: everything before it is not the sink's to send.
                 self.conn
@@ -261,12 +276,12 @@ fn known_sinks(conn: &Connection) -> rusqlite::Result<HashSet<Arc<str>>> {
 
 /// Highest sequence number ever handed out.
 fn last_sequence(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row(
-        "SELECT MAX(COALESCE((SELECT value FROM meta WHERE key = 'last_sequence'), 0),
-                    COALESCE((SELECT MAX(last_seq) FROM records), 0))",
+    let counter: i64 = conn.query_row(
+        "SELECT COALESCE((SELECT value FROM meta WHERE key = 'last_sequence'), 0)",
         [],
         |r| r.get(0),
-    )
+    )?;
+    Ok(counter.max(super::log::newest(conn)?))
 }
 
 /// Rough bytes an event takes in the buffer: its CloudEvents body, compressed with the rest of

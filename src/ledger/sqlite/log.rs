@@ -58,6 +58,16 @@ pub(super) fn scan(
     }
 }
 
+/// The highest sequence number in the log (0 when it is empty), from the newest record: the
+/// table has no index on `last_seq`, and `MAX(last_seq)` would read all of it.
+pub(super) fn newest(conn: &Connection) -> rusqlite::Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT last_seq FROM records ORDER BY first_seq DESC LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
 /// The record holding `seq`, if the log still has it.
 pub(super) fn record_of(conn: &Connection, seq: i64) -> rusqlite::Result<Option<Record>> {
     let row: Option<(i64, i64, Vec<u8>)> = conn
@@ -85,9 +95,7 @@ pub(super) fn first_seq_since(conn: &Connection, ms: i64) -> rusqlite::Result<i6
         .query_row([ms], |r| r.get(0))?;
     match found {
         Some(seq) => Ok(seq),
-        None => Ok(conn
-            .prepare_cached("SELECT COALESCE(MAX(last_seq), 0) + 1 FROM records")?
-            .query_row([], |r| r.get(0))?),
+        None => Ok(newest(conn)? + 1),
     }
 }
 

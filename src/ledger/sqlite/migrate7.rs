@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rusqlite::{params, Row, Transaction};
 
-use super::record::{RecordBuilder, MAX_EVENTS};
+use super::record::{RecordBuilder, MAX_EVENTS, MAX_SINKS};
 use super::schema::LAYOUT_7;
 use crate::model::{is_telemetry, write_cloudevent};
 
@@ -97,7 +97,11 @@ pub(super) fn run(tx: &Transaction<'_>) -> rusqlite::Result<()> {
                     .entry(d.sink.clone())
                     .or_insert_with(|| Arc::from(d.sink.as_str()))
                     .clone();
-                mask |= builder.bit(&sink);
+                mask |= builder.bit(&sink).ok_or_else(|| {
+                    rusqlite::Error::ToSqlConversionFailure(
+                        format!("event {seq} goes to more than {MAX_SINKS} sinks").into(),
+                    )
+                })?;
                 carry(&mut sinks, &mut exception, tx, d)?;
             }
             next = deliveries.next()?.map(Delivery::read).transpose()?;

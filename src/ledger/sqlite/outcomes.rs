@@ -37,13 +37,13 @@ pub(super) fn plan(core: &mut Core, sink: &str, plans: Vec<Plan>) -> rusqlite::R
 }
 
 /// Records what happened to a request; `progress` is what the sink's read-ahead knows is
-/// settled once this outcome is.
+/// settled once this outcome is. Returns the replays counted so far.
 pub(super) fn record(
     core: &mut Core,
     sink: &Arc<str>,
     outcome: Outcome,
     progress: Option<Progress>,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<u64> {
     core.flush_record()?;
     let now = now_ms();
     match outcome {
@@ -53,6 +53,7 @@ pub(super) fn record(
             status,
         } => {
             forget_plan(&core.conn, sink, &key)?;
+            core.room_refused = false;
             let mut seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
             seqs.sort_unstable();
             insert_receipt(&core.conn, sink, &key, &seqs, i64::from(status), now)?;
@@ -128,7 +129,7 @@ pub(super) fn record(
                 .execute(params![&**sink, p.cursor])?;
         }
     }
-    Ok(())
+    Ok(core.resets)
 }
 
 /// Writes the receipt of a delivered request.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection};
 use tracing::{error, info, warn};
 
+use super::exceptions::{recompute_subject, Blocked};
 use super::read::used_bytes;
 use super::record::parse_sink_counts;
 use crate::model::now_ms;
@@ -149,10 +150,26 @@ fn spans(
     rows.collect()
 }
 
-/// Removes a record from the log, with its exception rows; returns its events.
+/// Removes a record from the log, with its exception rows; returns its events. A dead letter
+/// among them no longer holds its subject: what was held behind it is pending again.
 fn delete_record(conn: &Connection, span: &Span) -> rusqlite::Result<usize> {
-    conn.prepare_cached("DELETE FROM exceptions WHERE seq BETWEEN ?1 AND ?2")?
-        .execute(params![span.first, span.last])?;
+    let mut dead = conn.prepare_cached(
+        "SELECT DISTINCT subject FROM exceptions
+         WHERE sink = ?1 AND seq BETWEEN ?2 AND ?3 AND state = 'dead'",
+    )?;
+    let mut delete =
+        conn.prepare_cached("DELETE FROM exceptions WHERE sink = ?1 AND seq BETWEEN ?2 AND ?3")?;
+    for (sink, _) in parse_sink_counts(&span.sinks) {
+        let subjects: Vec<String> = dead
+            .query_map(params![sink, span.first, span.last], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        delete.execute(params![sink, span.first, span.last])?;
+        // The writer reloads the dead subjects it holds after any drop.
+        let mut scratch = Blocked::default();
+        for subject in subjects {
+            recompute_subject(conn, &mut scratch, sink, &subject)?;
+        }
+    }
     conn.prepare_cached("DELETE FROM record_bodies WHERE first_seq = ?1")?
         .execute([span.first])?;
     conn.prepare_cached("DELETE FROM records WHERE first_seq = ?1")?
@@ -226,6 +243,7 @@ pub(super) fn make_room(
     }
     let cursors = cursors(conn)?;
     let mut dropped = 0;
+    let mut records = 0;
     while !capacity.fits(needed) {
         let chunk = spans(conn, "telemetry = 1", params![i64::MIN])?;
         if chunk.is_empty() {
@@ -234,6 +252,7 @@ pub(super) fn make_room(
         for span in &chunk {
             dropped += count_undelivered(conn, &cursors, span)?;
             delete_record(conn, span)?;
+            records += 1;
         }
         capacity.refresh(conn)?;
     }
@@ -275,7 +294,9 @@ pub(super) fn make_room(
     }
     Ok(Freed {
         steps,
-        dropped_undelivered: dropped > 0,
+        // Also when all it dropped was settled: a dead letter among it no longer holds its
+        // subject, which the writer and the sinks' read-ahead must see.
+        dropped_undelivered: records > 0,
     })
 }
 

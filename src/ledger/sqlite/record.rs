@@ -81,17 +81,19 @@ impl RecordBuilder {
         self.telemetry == telemetry && self.count < MAX_EVENTS
     }
 
-    /// The mask bit of `sink`, adding it to the record.
-    pub fn bit(&mut self, sink: &Arc<str>) -> u64 {
+    /// The mask bit of `sink`, adding it to the record; `None` when the record already has
+    /// [`MAX_SINKS`] others (the configuration allows no more).
+    pub fn bit(&mut self, sink: &Arc<str>) -> Option<u64> {
         let i = match self.sinks.iter().position(|(s, _)| s == sink) {
             Some(i) => i,
-            None => {
+            None if self.sinks.len() < MAX_SINKS => {
                 self.sinks.push((sink.clone(), 0));
                 self.sinks.len() - 1
             }
+            None => return None,
         };
         self.sinks[i].1 += 1;
-        1u64 << i
+        Some(1u64 << i)
     }
 
     /// Appends an event (its sequence number is `first_seq + count`).
@@ -302,9 +304,9 @@ mod tests {
         let crm: Arc<str> = Arc::from("crm");
         let mut b = RecordBuilder::new(41, false, 7);
         let ids = [uuid::Uuid::now_v7(), uuid::Uuid::now_v7()];
-        let m = b.bit(&erp) | b.bit(&crm);
+        let m = b.bit(&erp).unwrap() | b.bit(&crm).unwrap();
         b.push(m, "ORD-1", "pick.confirmed", &ids[0], "{\"a\":1}");
-        let m = b.bit(&crm);
+        let m = b.bit(&crm).unwrap();
         b.push(m, "ORD-2", "pack.closed", &ids[1], "{\"b\":\"é\"}");
         assert_eq!(b.last_seq(), 42);
         assert_eq!(b.sink_counts(), "erp=1 crm=2");

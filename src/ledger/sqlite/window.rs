@@ -63,9 +63,10 @@ pub(in crate::ledger) struct Window {
     bytes: usize,
     /// Bumped when items leave other than by delivery, so a read under way is not merged.
     version: u64,
-    /// While a reload is under way: what was delivered meanwhile, which the reload's snapshot
-    /// may still show as waiting.
-    reloading: Option<Vec<i64>>,
+    /// While a reload is under way, for the replays it reads at: what was delivered meanwhile
+    /// by outcomes committed after those replays, which the reload's snapshot may still show
+    /// as waiting. (An outcome committed before a replay may have been put back by it.)
+    reloading: Option<(u64, Vec<i64>)>,
 }
 
 /// Requests planned and not delivered: key and members, oldest first.
@@ -78,6 +79,8 @@ pub(in crate::ledger) struct FillAsk {
     after: i64,
     room_events: usize,
     room_bytes: usize,
+    /// Nothing in the window: the first event read goes in whatever its size.
+    empty: bool,
     version: u64,
     commits: Commits,
 }
@@ -109,7 +112,7 @@ impl Window {
             return None;
         }
         if reload {
-            self.reloading = Some(Vec::new());
+            self.reloading = Some((commits.resets, Vec::new()));
         }
         Some(FillAsk {
             reload,
@@ -125,6 +128,7 @@ impl Window {
                 MAX_BYTES.saturating_sub(self.bytes)
             },
             version: self.version,
+            empty: reload || self.items.is_empty(),
             commits,
         })
     }
@@ -138,7 +142,7 @@ impl Window {
         }
         let mut gone = Vec::new();
         if let Some((cursor, planned)) = filled.loaded {
-            gone = self.reloading.take().unwrap_or_default();
+            gone = self.reloading.take().map(|(_, g)| g).unwrap_or_default();
             *self = Window {
                 loaded: Some((filled.ask.commits.resets, filled.ask.commits.drops)),
                 cursor,
@@ -223,17 +227,31 @@ impl Window {
     }
 
     /// A request was delivered and recorded.
-    pub fn delivered(&mut self, key: &str, seqs: &[i64], progress: Option<&Progress>) {
+    /// `resets` is the ledger's replay count when the outcome was committed.
+    pub fn delivered(&mut self, key: &str, seqs: &[i64], progress: Option<&Progress>, resets: u64) {
         for seq in seqs {
             self.remove(*seq);
         }
-        if let Some(gone) = &mut self.reloading {
-            gone.extend_from_slice(seqs);
+        if let Some((at, gone)) = &mut self.reloading {
+            if *at == resets {
+                gone.extend_from_slice(seqs);
+            }
         }
         self.planned.retain(|(k, _)| k != key);
+        // Only what was read at the same replays as this window counts: a cursor from before a
+        // replay may lie past what the replay put back.
         if let Some(p) = progress {
-            self.cursor = self.cursor.max(p.cursor);
+            if self.loaded.is_some_and(|(r, _)| r == p.resets) && p.resets == resets {
+                self.cursor = self.cursor.max(p.cursor);
+            }
         }
+    }
+
+    /// Forgets what was read: the next read starts from the ledger's tables (a new worker
+    /// for the sink, which cannot know what an aborted one had in flight).
+    pub fn invalidate(&mut self) {
+        self.loaded = None;
+        self.version += 1;
     }
 
     /// An event was dead-lettered and recorded: it and what follows in its subject leave.
@@ -354,9 +372,7 @@ impl Window {
 /// Reads what `ask` asks for, on a read connection, in one snapshot.
 pub(super) fn fill(conn: &Connection, sink: &str, ask: FillAsk) -> rusqlite::Result<Filled> {
     let snapshot = conn.unchecked_transaction()?;
-    let newest: i64 = conn
-        .prepare_cached("SELECT COALESCE(MAX(last_seq), 0) FROM records")?
-        .query_row([], |r| r.get(0))?;
+    let newest = log::newest(conn)?;
     let mut items = Vec::new();
     let (after, loaded, skip) = if ask.reload {
         let cursor = log::cursor(conn, sink)?;
@@ -368,6 +384,9 @@ pub(super) fn fill(conn: &Connection, sink: &str, ask: FillAsk) -> rusqlite::Res
         (ask.after, None, log::exception_seqs(conn, sink, ask.after)?)
     };
     let (mut room, mut bytes) = (ask.room_events, ask.room_bytes);
+    // An event larger than the window's byte budget still goes into an empty window, or the
+    // sink would stop at it for good.
+    let mut any_size = ask.empty;
     let mut scanned = after;
     let mut truncated = false;
     if newest > after {
@@ -377,7 +396,7 @@ pub(super) fn fill(conn: &Connection, sink: &str, ask: FillAsk) -> rusqlite::Res
             };
             let created_ms = record.created_ms;
             for e in record.events.into_iter().filter(|e| e.seq > after) {
-                if room == 0 || bytes < e.body.len() {
+                if room == 0 || (bytes < e.body.len() && !any_size) {
                     truncated = true;
                     return Ok(false);
                 }
@@ -385,8 +404,9 @@ pub(super) fn fill(conn: &Connection, sink: &str, ask: FillAsk) -> rusqlite::Res
                 if e.mask & bit == 0 || skip.contains(&e.seq) {
                     continue;
                 }
+                any_size = false;
                 room -= 1;
-                bytes -= e.body.len();
+                bytes = bytes.saturating_sub(e.body.len());
                 items.push((e.seq, item(created_ms, e, false)));
             }
             Ok(true)
@@ -498,7 +518,7 @@ mod tests {
     fn a_reload_does_not_bring_back_what_was_delivered_meanwhile() {
         let mut w = Window::default();
         let ask = w.ask(commits(3)).expect("a first read");
-        w.delivered("k", &[1], None);
+        w.delivered("k", &[1], None, 0);
         let filled = Filled {
             ask,
             loaded: Some((0, Vec::new())),
@@ -509,6 +529,43 @@ mod tests {
         assert_eq!(fresh(&mut w), vec![2, 3], "3 is A's head now");
         assert!(w.ask(commits(3)).is_none(), "nothing new committed");
         assert!(w.ask(commits(4)).is_some(), "one more event");
+    }
+
+    /// An outcome whose progress was taken before a replay moves neither the durable cursor
+    /// (the writer checks) nor the window's own, read again after the replay; and what it
+    /// delivered before the replay is not kept out of the reload, which the replay may have
+    /// put back.
+    #[test]
+    fn progress_from_before_a_replay_does_not_count() {
+        let mut w = Window::default();
+        let ask = w.ask(commits(2)).expect("a first read");
+        let filled = Filled {
+            ask,
+            loaded: Some((0, Vec::new())),
+            items: vec![(1, item("A")), (2, item("B"))],
+            scanned: 2,
+        };
+        assert!(w.merge(filled));
+        let stale = w.progress(&[1, 2]).expect("loaded");
+        assert_eq!((stale.cursor, stale.resets), (2, 0));
+        let replayed = Commits {
+            resets: 1,
+            last_seq: 2,
+            ..Commits::default()
+        };
+        let ask = w.ask(replayed).expect("a replay reloads");
+        // The outcome was committed before the replay (resets 0 at its commit).
+        w.delivered("k", &[1, 2], Some(&stale), 0);
+        let filled = Filled {
+            ask,
+            loaded: Some((0, Vec::new())),
+            items: vec![(1, item("A")), (2, item("B"))],
+            scanned: 2,
+        };
+        assert!(w.merge(filled));
+        assert_eq!(fresh(&mut w), vec![1, 2], "both put back by the replay");
+        w.delivered("k", &[], Some(&stale), 1);
+        assert_eq!(w.progress(&[]).map(|p| p.cursor), Some(0));
     }
 
     /// Progress stops below the first event still open, and a dead letter takes its subject's

@@ -46,6 +46,7 @@ enum Reply {
     ),
     Unit(oneshot::Sender<Result<(), LedgerError>>),
     Count(oneshot::Sender<Result<usize, LedgerError>>, usize),
+    Resets(oneshot::Sender<Result<u64, LedgerError>>, u64),
 }
 
 impl Reply {
@@ -57,6 +58,7 @@ impl Reply {
             Reply::Inputs(tx, result) => drop(tx.send(result)),
             Reply::Unit(tx) => drop(tx.send(Ok(()))),
             Reply::Count(tx, n) => drop(tx.send(Ok(n))),
+            Reply::Resets(tx, n) => drop(tx.send(Ok(n))),
         }
     }
 
@@ -70,6 +72,7 @@ impl Reply {
             Reply::Inputs(tx, Ok(_)) => drop(tx.send(Err(error.clone().into()))),
             Reply::Unit(tx) => drop(tx.send(Err(error.clone()))),
             Reply::Count(tx, _) => drop(tx.send(Err(error.clone()))),
+            Reply::Resets(tx, _) => drop(tx.send(Err(error.clone()))),
         }
     }
 }
@@ -99,8 +102,8 @@ impl Command {
         match self {
             Command::Events { reply, .. } => Reply::Events(reply, Ok(Vec::new())),
             Command::Inputs { reply, .. } => Reply::Inputs(reply, Ok(Vec::new())),
+            Command::Outcome { reply, .. } => Reply::Resets(reply, 0),
             Command::Plan { reply, .. }
-            | Command::Outcome { reply, .. }
             | Command::Reconfigure { reply, .. }
             | Command::Tick { reply }
             | Command::Maintain { reply }
@@ -261,7 +264,7 @@ impl Writer {
                 reply,
             } => {
                 let result = outcomes::record(core, &sink, outcome, progress);
-                keep(replies, result, |_| Reply::Unit(reply))
+                keep(replies, result, |r| Reply::Resets(reply, r.unwrap_or(0)))
             }
             Command::Replay {
                 sink,
@@ -304,6 +307,7 @@ impl Writer {
                 .pragma_update(None, "synchronous", super::sync_pragma(settings.sync))?;
         }
         self.core.capacity.max = settings.max_disk;
+        self.core.room_refused = false;
         let data_dir = std::mem::take(&mut self.core.settings.data_dir);
         self.core.settings = LedgerSettings {
             data_dir,
@@ -321,6 +325,7 @@ impl Writer {
     fn maintain(&mut self) -> rusqlite::Result<()> {
         self.last_maintain = Instant::now();
         self.core.flush_record()?;
+        self.core.room_refused = false;
         prune::expired(&self.core.conn, self.core.settings.retention)?;
         self.core.capacity.refresh(&self.core.conn)
     }
