@@ -26,16 +26,7 @@ pub(crate) async fn backlog(set: &Settings, sync: Sync) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000_000);
     let sink = SinkServer::start(Instant::now(), false).await;
-    let mut d = Daemon::start(
-        sync,
-        Some(SinkSpec {
-            url: &sink.url,
-            batch: 100,
-            concurrency: set.concurrency,
-            template: None,
-        }),
-    )
-    .await;
+    let mut d = Daemon::start(sync, Some(SinkSpec::new(&sink.url, 100, set.concurrency))).await;
     let load = bodies(ROUND.min(total));
     let started = Instant::now();
     let mut posted = 0;

@@ -27,6 +27,18 @@ pub(crate) struct SinkSpec<'a> {
     pub(crate) template: Option<&'a str>,
 }
 
+impl<'a> SinkSpec<'a> {
+    /// The bench's sink `erp` at `url`, CloudEvents as they are.
+    pub(crate) fn new(url: &'a str, batch: usize, concurrency: usize) -> Self {
+        Self {
+            url,
+            batch,
+            concurrency,
+            template: None,
+        }
+    }
+}
+
 pub(crate) struct Daemon {
     child: Child,
     pub(crate) pid: u32,

@@ -87,10 +87,8 @@ pub(crate) async fn end_to_end(
         let mut d = Daemon::start(
             sync,
             Some(SinkSpec {
-                url: &sink.url,
-                batch: 100,
-                concurrency: set.concurrency,
                 template,
+                ..SinkSpec::new(&sink.url, 100, set.concurrency)
             }),
         )
         .await;
@@ -156,16 +154,8 @@ pub(crate) async fn drain(rep: &mut Report, set: &Settings, sync: Sync, load: &A
         };
         let epoch = Instant::now();
         let sink = SinkServer::start(epoch, false).await;
-        let mut d = Daemon::start(
-            sync,
-            Some(SinkSpec {
-                url: &sink.url,
-                batch,
-                concurrency: set.concurrency,
-                template: None,
-            }),
-        )
-        .await;
+        let mut d =
+            Daemon::start(sync, Some(SinkSpec::new(&sink.url, batch, set.concurrency))).await;
         let m = Meter::start(d.pid);
         let p = post_all(&d.admin, load, 16).await;
         let usage = m.stop();
@@ -231,16 +221,7 @@ pub(crate) async fn drain(rep: &mut Report, set: &Settings, sync: Sync, load: &A
 pub(crate) async fn latency(rep: &mut Report, set: &Settings, sync: Sync) {
     let epoch = Instant::now();
     let sink = SinkServer::start(epoch, true).await;
-    let d = Daemon::start(
-        sync,
-        Some(SinkSpec {
-            url: &sink.url,
-            batch: 100,
-            concurrency: set.concurrency,
-            template: None,
-        }),
-    )
-    .await;
+    let d = Daemon::start(sync, Some(SinkSpec::new(&sink.url, 100, set.concurrency))).await;
     let url = Arc::new(format!("{}/api/v1/events", d.admin));
     let c = client();
     let _ = c.get(format!("{}/health", d.admin)).send().await;

@@ -503,6 +503,17 @@ mod tests {
         }
     }
 
+    /// What a reload from an empty cursor brings: these items, the log read up to the last.
+    fn reloaded(ask: FillAsk, items: Vec<(i64, Item)>) -> Filled {
+        let scanned = items.last().map_or(0, |(s, _)| *s);
+        Filled {
+            ask,
+            loaded: Some((0, Vec::new())),
+            items,
+            scanned,
+        }
+    }
+
     fn fresh(w: &mut Window) -> Vec<i64> {
         w.ready(100, 1, HashSet::new(), &HashSet::new())
             .into_iter()
@@ -519,13 +530,10 @@ mod tests {
         let mut w = Window::default();
         let ask = w.ask(commits(3)).expect("a first read");
         w.delivered("k", &[1], None, 0);
-        let filled = Filled {
+        assert!(w.merge(reloaded(
             ask,
-            loaded: Some((0, Vec::new())),
-            items: vec![(1, item("A")), (2, item("B")), (3, item("A"))],
-            scanned: 3,
-        };
-        assert!(w.merge(filled));
+            vec![(1, item("A")), (2, item("B")), (3, item("A"))]
+        )));
         assert_eq!(fresh(&mut w), vec![2, 3], "3 is A's head now");
         assert!(w.ask(commits(3)).is_none(), "nothing new committed");
         assert!(w.ask(commits(4)).is_some(), "one more event");
@@ -539,13 +547,7 @@ mod tests {
     fn progress_from_before_a_replay_does_not_count() {
         let mut w = Window::default();
         let ask = w.ask(commits(2)).expect("a first read");
-        let filled = Filled {
-            ask,
-            loaded: Some((0, Vec::new())),
-            items: vec![(1, item("A")), (2, item("B"))],
-            scanned: 2,
-        };
-        assert!(w.merge(filled));
+        assert!(w.merge(reloaded(ask, vec![(1, item("A")), (2, item("B"))])));
         let stale = w.progress(&[1, 2]).expect("loaded");
         assert_eq!((stale.cursor, stale.resets), (2, 0));
         let replayed = Commits {
@@ -556,13 +558,7 @@ mod tests {
         let ask = w.ask(replayed).expect("a replay reloads");
         // The outcome was committed before the replay (resets 0 at its commit).
         w.delivered("k", &[1, 2], Some(&stale), 0);
-        let filled = Filled {
-            ask,
-            loaded: Some((0, Vec::new())),
-            items: vec![(1, item("A")), (2, item("B"))],
-            scanned: 2,
-        };
-        assert!(w.merge(filled));
+        assert!(w.merge(reloaded(ask, vec![(1, item("A")), (2, item("B"))])));
         assert_eq!(fresh(&mut w), vec![1, 2], "both put back by the replay");
         w.delivered("k", &[], Some(&stale), 1);
         assert_eq!(w.progress(&[]).map(|p| p.cursor), Some(0));
@@ -574,15 +570,8 @@ mod tests {
     fn progress_stops_at_the_first_open_event() {
         let mut w = Window::default();
         let ask = w.ask(commits(4)).expect("a first read");
-        let filled = Filled {
-            ask,
-            loaded: Some((0, Vec::new())),
-            items: (1..=4)
-                .map(|s| (s, item(if s % 2 == 0 { "B" } else { "A" })))
-                .collect(),
-            scanned: 4,
-        };
-        assert!(w.merge(filled));
+        let items = (1..=4).map(|s| (s, item(if s % 2 == 0 { "B" } else { "A" })));
+        assert!(w.merge(reloaded(ask, items.collect())));
         assert_eq!(w.progress(&[2]).map(|p| p.cursor), Some(0));
         assert_eq!(w.progress(&[1]).map(|p| p.cursor), Some(1));
         w.dead(1, "A");
