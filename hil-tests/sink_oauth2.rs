@@ -112,8 +112,11 @@ async fn a_token_endpoint_outage_is_ridden_out_with_backoff() {
     let waiting = post(&daemon, 2).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let during = tokens.fetches().iter().filter(|f| f.status == 503).count();
+    // Full jitter draws each wait between 50 ms and the doubling cap, so a run of short draws
+    // makes 15 fetches now and then (seen once in a loaded suite run); a loop would make
+    // hundreds.
     assert!(
-        (1..=12).contains(&during),
+        (1..=30).contains(&during),
         "retried with the sink's backoff (retry_max 1 s), not in a loop: {during} fetches in 3 s"
     );
     let sink = daemon.sink("erp").await;
