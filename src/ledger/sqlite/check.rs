@@ -270,7 +270,7 @@ fn consistency(conn: &Connection, report: &mut BufferCheck) -> rusqlite::Result<
     let mut log = Problems::default();
     let mut refs = Problems::default();
     let mut stmt = conn.prepare(
-        "SELECT r.first_seq, r.last_seq, r.created_ms, r.sinks, b.body FROM records r
+        "SELECT r.first_seq, r.last_seq, r.created_ms, r.sinks, b.body, r.subjects FROM records r
          LEFT JOIN record_bodies b ON b.first_seq = r.first_seq ORDER BY r.first_seq",
     )?;
     let mut rows = stmt.query([])?;
@@ -298,6 +298,13 @@ fn consistency(conn: &Connection, report: &mut BufferCheck) -> rusqlite::Result<
                 "records holding another number of events than their row says",
                 || format!("#{first}"),
             );
+        }
+        let filter = record::Subjects::from_bytes(r.get_ref(5)?.as_blob()?);
+        if filter.is_none_or(|f| record.events.iter().any(|e| !f.may_hold(&e.subject))) {
+            // A dead letter would not hold what the filter misses.
+            log.note("records whose subject filter misses their events", || {
+                format!("#{first}")
+            });
         }
         let counts: Vec<(&str, u64)> = parse_sink_counts(r.get_ref(3)?.as_str()?).collect();
         for (sink, n) in &counts {

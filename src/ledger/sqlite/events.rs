@@ -251,8 +251,8 @@ pub(super) fn write_record(conn: &Connection, record: &RecordBuilder) -> rusqlit
         return Ok(());
     }
     conn.prepare_cached(
-        "INSERT INTO records (first_seq, last_seq, created_ms, telemetry, bytes, sinks)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO records (first_seq, last_seq, created_ms, telemetry, bytes, sinks, subjects)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         record.first_seq,
@@ -260,7 +260,8 @@ pub(super) fn write_record(conn: &Connection, record: &RecordBuilder) -> rusqlit
         record.created_ms,
         record.telemetry,
         record.bytes as i64,
-        record.sink_counts()
+        record.sink_counts(),
+        record.subjects.to_bytes()
     ])?;
     conn.prepare_cached("INSERT INTO record_bodies (first_seq, body) VALUES (?1, ?2)")?
         .execute(params![record.first_seq, record.encode()])?;

@@ -68,16 +68,11 @@ pub(super) fn hold_behind(
         "INSERT OR IGNORE INTO exceptions (sink, seq, subject, state, updated_ms)
          VALUES (?1, ?2, ?3, 'held', ?4)",
     )?;
-    log::scan(conn, dead_seq.max(cursor) + 1, Some(sink), |record| {
-        let Some(bit) = record.bit(sink) else {
-            return Ok(true);
-        };
-        for e in &record.events {
-            if e.seq > dead_seq && e.mask & bit != 0 && &*e.subject == subject {
-                hold.execute(params![sink, e.seq, subject, now])?;
-            }
+    log::scan_subject(conn, dead_seq.max(cursor) + 1, sink, subject, |record| {
+        for e in record.events.iter().filter(|e| &*e.subject == subject) {
+            hold.execute(params![sink, e.seq, subject, now])?;
         }
-        Ok(true)
+        Ok(())
     })?;
     blocked.set(sink, subject, true);
     Ok(())

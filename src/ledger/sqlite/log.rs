@@ -58,6 +58,44 @@ pub(super) fn scan(
     }
 }
 
+/// Calls `f` with each record from `from` on that may hold events of `subject` for `sink` (by
+/// its subject filter), decoded to that sink's events from `from` on; the others are not read.
+pub(super) fn scan_subject(
+    conn: &Connection,
+    from: i64,
+    sink: &str,
+    subject: &str,
+    mut f: impl FnMut(Record) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let mut rows = conn.prepare_cached(
+        "SELECT first_seq, created_ms, subjects FROM records
+         WHERE first_seq > ?1 AND last_seq >= ?2 AND instr(' ' || sinks, ' ' || ?3 || '=') > 0
+         ORDER BY first_seq LIMIT ?4",
+    )?;
+    let mut body = conn.prepare_cached("SELECT body FROM record_bodies WHERE first_seq = ?1")?;
+    let mut after = from - MAX_EVENTS as i64 - 1;
+    loop {
+        let page: Vec<(i64, i64, bool)> = rows
+            .query_map(params![after, from, sink, PAGE], |r| {
+                let filter = record::Subjects::from_bytes(r.get_ref(2)?.as_blob()?);
+                // An unreadable filter may hold anything.
+                let may = filter.is_none_or(|s| s.may_hold(subject));
+                Ok((r.get(0)?, r.get(1)?, may))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(&(last, _, _)) = page.last() else {
+            return Ok(());
+        };
+        after = last;
+        for (first, created, _) in page.into_iter().filter(|p| p.2) {
+            let blob: Vec<u8> = body.query_row([first], |r| r.get(0))?;
+            let record = record::decode_part(first, created, &blob, from, Some(sink))
+                .map_err(record::Unreadable::into_sqlite)?;
+            f(record)?;
+        }
+    }
+}
+
 /// The highest sequence number in the log (0 when it is empty), from the newest record: the
 /// table has no index on `last_seq`, and `MAX(last_seq)` would read all of it.
 pub(super) fn newest(conn: &Connection) -> rusqlite::Result<i64> {

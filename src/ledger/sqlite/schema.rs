@@ -185,7 +185,8 @@ pub(super) const LAYOUT_7: &str = r#"
         created_ms INTEGER NOT NULL,
         telemetry  INTEGER NOT NULL,
         bytes      INTEGER NOT NULL, -- of CloudEvents bodies
-        sinks      TEXT    NOT NULL  -- `sink=count ...`: how many of its events go to each sink
+        sinks      TEXT    NOT NULL, -- `sink=count ...`: how many of its events go to each sink
+        subjects   BLOB    NOT NULL  -- a Bloom filter of its events' subjects (128 bytes)
     );
     CREATE TABLE record_bodies (
         first_seq INTEGER PRIMARY KEY,

@@ -194,8 +194,8 @@ fn the_sequence_at_a_time_is_found_across_gaps() {
     // seq 1..=50 committed at 10 ms steps, one record each, with 20..=29 pruned.
     for seq in (1..=50).filter(|s| !(20..=29).contains(s)) {
         c.execute(
-            "INSERT INTO records (first_seq, last_seq, created_ms, telemetry, bytes, sinks)
-             VALUES (?1, ?1, ?2, 0, 0, '')",
+            "INSERT INTO records (first_seq, last_seq, created_ms, telemetry, bytes, sinks, subjects)
+             VALUES (?1, ?1, ?2, 0, 0, '', x'')",
             rusqlite::params![seq, seq * 10],
         )
         .unwrap();
