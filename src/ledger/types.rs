@@ -158,8 +158,9 @@ pub enum ReplaySelector {
 pub struct Commits {
     /// Increases with every commit: new work may be ready.
     pub generation: u64,
-    /// Increases whenever undelivered events were removed to make room: sinks must forget
-    /// what they hold, since some of it may no longer exist.
+    /// Increases whenever events were dropped to make room (undelivered telemetry, and with
+    /// it any dead letter that held its subject): sinks must forget what they hold, since some
+    /// of it may no longer exist or may be free to go.
     pub drops: u64,
     /// Increases with every replay that put events back: what a sink read ahead before it
     /// is read again.
