@@ -431,15 +431,15 @@ impl SinkReader {
     /// Records what happened to a request.
     pub async fn record(&self, outcome: Outcome) -> Result<(), LedgerError> {
         let sink = self.sink.clone();
-        // What the window will drop once the outcome is committed, and what it settles.
-        let (settled, dead) = match &outcome {
-            Outcome::Delivered { events, .. } => (events.iter().map(|e| e.seq).collect(), None),
-            Outcome::Dead { event, .. } => (vec![event.seq], Some(event.clone())),
-            Outcome::Failed { .. } => (Vec::new(), None),
-        };
-        let delivered = match &outcome {
-            Outcome::Delivered { key, .. } => Some(key.clone()),
-            _ => None,
+        // What the outcome settles, and what the window drops once it is committed: the
+        // request's events by its key, or a dead letter with what follows in its subject.
+        let (settled, delivered, dead) = match &outcome {
+            Outcome::Delivered { key, events, .. } => {
+                let seqs = events.iter().map(|e| e.seq).collect();
+                (seqs, Some(key.clone()), None)
+            }
+            Outcome::Dead { event, .. } => (vec![event.seq], None, Some(event.clone())),
+            Outcome::Failed { .. } => (Vec::new(), None, None),
         };
         if !self.lock_window().is_loaded() {
             // An outcome for events this reader never read (a test, a tool): the cursor moves

@@ -129,11 +129,7 @@ impl Core {
         // Nothing frees room but a delivery or retention: while neither happened since the last
         // refusal, refuse at once instead of walking the log again for every request.
         if self.room_refused {
-            tally.refused += inputs as u64;
-            return Ok(Err(IngestError::BufferFull {
-                used: self.capacity.used,
-                max: self.settings.max_disk,
-            }));
+            return Ok(Err(self.refuse(inputs, tally)));
         }
         self.flush_record()?;
         let freed = prune::make_room(
@@ -149,7 +145,6 @@ impl Core {
         if self.capacity.fits(needed) {
             return Ok(Ok(()));
         }
-        tally.refused += inputs as u64;
         self.room_refused = true;
         if freed.steps.is_empty() {
             warn!(
@@ -158,10 +153,16 @@ impl Core {
                 "Buffer full: input refused."
             );
         }
-        Ok(Err(IngestError::BufferFull {
+        Ok(Err(self.refuse(inputs, tally)))
+    }
+
+    /// Counts `inputs` refused for room and says why.
+    fn refuse(&self, inputs: usize, tally: &mut Tally) -> IngestError {
+        tally.refused += inputs as u64;
+        IngestError::BufferFull {
             used: self.capacity.used,
             max: self.settings.max_disk,
-        }))
+        }
     }
 
     /// Appends one event to the current record, routed to every sink that takes its type;

@@ -149,8 +149,9 @@ impl RecordBuilder {
 }
 
 /// The subjects of a record's events as a Bloom filter of 1,024 bits, three per subject: what
-/// lets a dead letter's hold on its subject skip the records that cannot hold it (with 256
-/// distinct subjects, one record in twenty is read for nothing). The hash is FNV-1a, written
+/// lets a dead letter's hold on its subject skip the records that cannot hold it (a record of
+/// 100 distinct subjects lets about one other subject in sixty through, one of 256 about one
+/// in seven). The hash is FNV-1a, written
 /// here, because the filter is stored and must read the same in every build.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Subjects([u64; 16]);
