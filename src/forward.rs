@@ -14,7 +14,7 @@ pub mod mapping;
 mod oauth2;
 pub mod retry;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,7 +32,7 @@ use self::mapping::Mapping;
 use self::retry::Verdict;
 use crate::backoff::{self, Jitter};
 use crate::config::SinkConfig;
-use crate::ledger::{LedgerError, Outcome, Plan, Ready, SinkReader};
+use crate::ledger::{InHand, LedgerError, Outcome, Plan, Ready, SinkReader};
 use crate::model::{now_ms, Chain};
 
 /// Why an event the sink's template fails for is dead-lettered.
@@ -193,10 +193,7 @@ impl SinkWorker {
             // Read more only once the hand is half empty: fewer, larger reads under load.
             if need_fetch && hand.events() <= target / 2 {
                 need_fetch = false;
-                match self
-                    .fetch(hand.subjects(), hand.seqs(), target - hand.events())
-                    .await
-                {
+                match self.fetch(&hand, target - hand.events()).await {
                     Ok(batches) => {
                         for b in batches {
                             hand.take(&b);
@@ -415,18 +412,17 @@ impl SinkWorker {
         info!("Sink worker stopped.");
     }
 
-    /// Reads up to about `want` events the worker may send next, skipping the `busy` subjects
-    /// and the events `in_hand`, as batches: requests planned before first (resent as they
+    /// Reads up to about `want` events the worker may send next, skipping the subjects and
+    /// events in `hand`, as batches: requests planned before first (resent as they
     /// were), then fresh runs grouped up to `batch_max_events`.
-    async fn fetch(
-        &self,
-        busy: HashSet<String>,
-        in_hand: HashSet<i64>,
-        want: usize,
-    ) -> Result<Vec<Batch>, LedgerError> {
+    async fn fetch(&self, hand: &Hand, want: usize) -> Result<Vec<Batch>, LedgerError> {
+        let in_hand = InHand {
+            subject: &|s| hand.holds_subject(s),
+            event: &|seq| hand.holds_event(seq),
+        };
         let ready = self
             .reader
-            .next(want, self.config.batch_max_events, busy, in_hand)
+            .next(want, self.config.batch_max_events, in_hand)
             .await?;
         Ok(ready
             .into_iter()

@@ -22,7 +22,7 @@ mod sqlite;
 pub(crate) mod tests;
 mod types;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -33,8 +33,8 @@ pub use self::data_dir::DataDirLock;
 pub use self::error::{IngestError, LedgerError, StorageError};
 pub use self::types::{
     Backlog, BufferCheck, CheckFinding, Commits, EventFilter, EventRef, EventRow, IdempotencyKey,
-    InputOutcome, LedgerStatus, Outcome, Plan, Ready, RejectedRow, ReplaySelector, Sendable,
-    SinkCounts,
+    InHand, InputOutcome, LedgerStatus, Outcome, Plan, Ready, RejectedRow, ReplaySelector,
+    Sendable, SinkCounts,
 };
 use crate::config::{Config, SyncMode};
 use crate::decode::BarcodeRules;
@@ -377,19 +377,18 @@ impl SinkReader {
         &self.sink
     }
 
-    /// Up to about `want` events to send next, skipping the subjects in `busy` and the events
-    /// in `in_hand` (both already with the worker): first requests planned earlier and not in
+    /// Up to about `want` events to send next, skipping the subjects and events `in_hand`
+    /// (already with the worker): first requests planned earlier and not in
     /// hand (after a restart, or let go), then heads of subjects in draining order, each with
     /// the run behind it, `batch_max` events at most per [`Ready::Fresh`].
     pub async fn next(
         &self,
         want: usize,
         batch_max: usize,
-        busy: HashSet<String>,
-        in_hand: HashSet<i64>,
+        in_hand: InHand<'_>,
     ) -> Result<Vec<Ready>, LedgerError> {
         self.fill().await?;
-        Ok(self.lock_window().ready(want, batch_max, busy, &in_hand))
+        Ok(self.lock_window().ready(want, batch_max, in_hand))
     }
 
     /// Brings the window up to the latest commit.

@@ -78,8 +78,9 @@ pub struct NewEvent {
     pub event_type: String,
     /// Business key that orders events (order number, SSCC, door).
     pub subject: String,
-    /// CloudEvents `source`, e.g. `dockgate://wh-berlin-01/api`.
-    pub source: String,
+    /// CloudEvents `source`, e.g. `dockgate://wh-berlin-01/api`; shared by the events of one
+    /// input or POST.
+    pub source: Arc<str>,
     /// When the input arrived, in milliseconds since the Unix epoch.
     pub time_ms: i64,
     /// The event body, kept as the client wrote it.

@@ -91,28 +91,15 @@ impl Drop for SinkServer {
     }
 }
 
-/// Decimal numbers that follow each occurrence of `pat` in `body`.
+/// Decimal numbers that follow each occurrence of `pat` in `body`. memmem's SIMD search,
+/// because a byte-wise scan stopped at every `"` of the JSON and cost the stand-in about as
+/// much as the rest of its request handling.
 fn numbers_after<'a>(body: &'a [u8], pat: &'a [u8]) -> impl Iterator<Item = u64> + 'a {
-    let mut pos = 0;
-    std::iter::from_fn(move || {
-        while pos + pat.len() <= body.len() {
-            let at = body[pos..]
-                .iter()
-                .position(|&b| b == pat[0])
-                .map(|p| p + pos)?;
-            if body[at..].starts_with(pat) {
-                let mut n = 0u64;
-                let mut i = at + pat.len();
-                while i < body.len() && body[i].is_ascii_digit() {
-                    n = n * 10 + u64::from(body[i] - b'0');
-                    i += 1;
-                }
-                pos = i;
-                return Some(n);
-            }
-            pos = at + 1;
-        }
-        None
+    memchr::memmem::find_iter(body, pat).map(move |at| {
+        body[at + pat.len()..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .fold(0u64, |n, &b| n * 10 + u64::from(b - b'0'))
     })
 }
 

@@ -303,6 +303,12 @@ struct InEvent {
     data: Box<serde_json::value::RawValue>,
 }
 
+/// The answer to an accepted POST: `ids[i]` belongs to the i-th event of the body.
+#[derive(Serialize)]
+struct Accepted {
+    ids: Vec<String>,
+}
+
 async fn post_events(
     State(s): State<AdminState>,
     headers: HeaderMap,
@@ -332,7 +338,7 @@ async fn post_events(
         Ok(e) => e,
         Err((status, why)) => return fail(status, why),
     };
-    let source = format!("dockgate://{}/api", s.config().site.id);
+    let source: Arc<str> = format!("dockgate://{}/api", s.config().site.id).into();
     let events = events
         .into_iter()
         .map(|e| NewEvent {
@@ -344,7 +350,7 @@ async fn post_events(
         })
         .collect();
     match s.ledger.submit_events(events, key).await {
-        Ok(ids) => (StatusCode::ACCEPTED, Json(json!({ "ids": ids }))).into_response(),
+        Ok(ids) => (StatusCode::ACCEPTED, Json(Accepted { ids })).into_response(),
         Err(e @ IngestError::KeyConflict) => fail(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
         Err(e) => refused(&e),
     }

@@ -8,9 +8,10 @@
 //! other, and once an event is dead-lettered, the events of its subject still in hand are let
 //! go (the ledger holds them behind the dead one).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
+use foldhash::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 
 use crate::ledger::{EventRef, Sendable};
@@ -19,7 +20,7 @@ use crate::ledger::{EventRef, Sendable};
 pub(super) struct Batch {
     pub key: String,
     pub seqs: Vec<i64>,
-    pub subjects: Vec<String>,
+    pub subjects: Vec<Arc<str>>,
     pub created_ms: Vec<i64>,
     pub json: Vec<Arc<str>>,
     /// Key under which the ledger has these events recorded as a batch, if it has: when it
@@ -120,7 +121,7 @@ impl Batch {
 
     /// Removes the events of `subject`; returns their sequence numbers.
     fn remove_subject(&mut self, subject: &str) -> Vec<i64> {
-        let keep: Vec<bool> = self.subjects.iter().map(|s| s != subject).collect();
+        let keep: Vec<bool> = self.subjects.iter().map(|s| &**s != subject).collect();
         let removed: Vec<i64> = self
             .seqs
             .iter()
@@ -170,7 +171,7 @@ fn retain_marked<T>(v: &mut Vec<T>, marks: &[bool]) {
 /// meanwhile.
 #[derive(Default)]
 pub(super) struct Hand {
-    subjects: HashMap<String, usize>,
+    subjects: HashMap<Arc<str>, usize>,
     seqs: HashSet<i64>,
 }
 
@@ -180,14 +181,14 @@ impl Hand {
         self.seqs.len()
     }
 
-    /// The sequence numbers in hand, for the ledger read to skip recorded batches already here.
-    pub fn seqs(&self) -> HashSet<i64> {
-        self.seqs.clone()
+    /// Whether events of `subject` are in hand: the ledger read skips it.
+    pub fn holds_subject(&self, subject: &str) -> bool {
+        self.subjects.contains_key(subject)
     }
 
-    /// The subjects in hand, for the ledger read to skip.
-    pub fn subjects(&self) -> HashSet<String> {
-        self.subjects.keys().cloned().collect()
+    /// Whether the event is in hand: the ledger read skips recorded batches already here.
+    pub fn holds_event(&self, seq: i64) -> bool {
+        self.seqs.contains(&seq)
     }
 
     pub fn take(&mut self, batch: &Batch) {
@@ -320,9 +321,9 @@ mod tests {
         let (l, r) = b.split();
         // The first half is delivered; A still has an event in the other half.
         hand.release(&l);
-        assert!(hand.subjects().contains("A"));
+        assert!(hand.holds_subject("A"));
         hand.release(&r);
-        assert!(hand.subjects().is_empty());
+        assert!(!hand.holds_subject("A") && !hand.holds_subject("B"));
         assert_eq!(hand.events(), 0);
     }
 
@@ -351,6 +352,7 @@ mod tests {
         assert_eq!(queue[0].key, "b1");
         assert!(!queue[0].needs_record());
         assert_eq!(hand.events(), 1);
-        assert_eq!(hand.subjects(), HashSet::from(["B".to_owned()]));
+        assert!(hand.holds_subject("B") && !hand.holds_subject("A"));
+        assert!(hand.holds_event(3) && !hand.holds_event(4));
     }
 }

@@ -124,7 +124,7 @@ impl Ledger {
     pub async fn next(&self, sink: &str, batch_max: usize) -> Vec<Ready> {
         self.handle
             .sink(sink)
-            .next(10_000, batch_max, HashSet::new(), HashSet::new())
+            .next(10_000, batch_max, InHand::NOTHING)
             .await
             .unwrap()
     }
@@ -136,7 +136,7 @@ impl Ledger {
                 let row = rows.iter().find(|r| r.0 == *seq).expect("a known event");
                 EventRef {
                     seq: *seq,
-                    subject: row.2.clone(),
+                    subject: row.2.as_str().into(),
                 }
             })
             .collect()
@@ -265,9 +265,12 @@ async fn a_head_brings_its_run_and_busy_subjects_are_skipped() {
     // Runs fill a request: SO-1's three events, then SO-2's one, in a request of 4.
     assert_eq!(fresh(l.next("erp", 4).await), vec![vec![1, 2, 4, 3]]);
     // A subject the sink holds is not read again.
-    let busy = HashSet::from(["SO-1".to_owned()]);
     let reader = l.handle.sink("erp");
-    let next = reader.next(100, 4, busy, HashSet::new()).await.unwrap();
+    let busy = InHand {
+        subject: &|s| s == "SO-1",
+        event: &|_| false,
+    };
+    let next = reader.next(100, 4, busy).await.unwrap();
     assert_eq!(fresh(next), vec![vec![3]]);
     // Rendered once, as the sink sends them.
     let Ready::Fresh(events) = &l.next("erp", 1).await[0] else {
@@ -468,14 +471,15 @@ async fn randomized_heads_and_holds_follow_a_model() {
                 if !ready.is_empty() {
                     let pick = ready[rng.random_range(0..ready.len())];
                     let subject = l.refs("erp", &[pick]).await[0].subject.clone();
-                    let busy: HashSet<String> = (0..4)
-                        .map(|i| format!("S{i}"))
-                        .filter(|s| *s != subject)
-                        .collect();
+                    // Every other subject is in hand.
+                    let busy = InHand {
+                        subject: &|s| *s != *subject,
+                        event: &|_| false,
+                    };
                     let run = l
                         .handle
                         .sink("erp")
-                        .next(batch_max, batch_max, busy, HashSet::new())
+                        .next(batch_max, batch_max, busy)
                         .await
                         .unwrap();
                     let seqs: Vec<i64> = match run.first() {

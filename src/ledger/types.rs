@@ -46,8 +46,9 @@ pub struct Sendable {
     pub seq: i64,
     /// Event id.
     pub id: Arc<str>,
-    /// Subject (a sink keeps at most one run of a subject in hand).
-    pub subject: String,
+    /// Subject (a sink keeps at most one run of a subject in hand); shared with the read-ahead,
+    /// the worker's hand and the outcome, since every one of them keys on it.
+    pub subject: Arc<str>,
     /// When the event was committed (ms), for the latency histogram.
     pub created_ms: i64,
     /// The CloudEvents JSON of the event, as stored: shared with the ledger's read-ahead, not
@@ -63,6 +64,24 @@ impl Sendable {
             subject: self.subject.clone(),
         }
     }
+}
+
+/// What a sink worker already holds, queued or in flight, which its next read skips: asked
+/// of the worker's own maps rather than copied into sets at every read.
+#[derive(Clone, Copy)]
+pub struct InHand<'a> {
+    /// A subject with events in hand.
+    pub subject: &'a (dyn Fn(&str) -> bool + Sync),
+    /// An event in hand, by sequence number.
+    pub event: &'a (dyn Fn(i64) -> bool + Sync),
+}
+
+impl InHand<'static> {
+    /// A worker holding nothing.
+    pub const NOTHING: InHand<'static> = InHand {
+        subject: &|_| false,
+        event: &|_| false,
+    };
 }
 
 /// What a sink reads next, oldest obligation first.
@@ -88,7 +107,7 @@ pub struct EventRef {
     /// Sequence number.
     pub seq: i64,
     /// Its subject.
-    pub subject: String,
+    pub subject: Arc<str>,
 }
 
 /// A request a sink is about to send for the first time under `key`, planned before it goes

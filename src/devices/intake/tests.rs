@@ -156,7 +156,7 @@ async fn a_full_buffer_holds_queued_input_but_answers_http_at_once() {
         .iter()
         .map(|e| EventRef {
             seq: e.sequence,
-            subject: e.subject.clone(),
+            subject: e.subject.as_str().into(),
         })
         .collect();
     let outcome = Outcome::Delivered {

@@ -180,7 +180,7 @@ fn commit_emitted(
     now: i64,
     tally: &mut Tally,
 ) -> rusqlite::Result<Vec<String>> {
-    let source = format!("dockgate://{}/devices/{device}", core.settings.site);
+    let source: Arc<str> = format!("dockgate://{}/devices/{device}", core.settings.site).into();
     let mut ids = Vec::with_capacity(emitted.len());
     for e in emitted {
         let data = serde_json::value::to_raw_value(&e.data)

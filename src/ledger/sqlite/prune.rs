@@ -320,7 +320,7 @@ fn count_undelivered(
     let mut counts = BTreeMap::<&str, u64>::new();
     for e in &record.events {
         if open.iter().any(|bit| e.mask & bit != 0) {
-            *counts.entry(e.event_type.as_str()).or_default() += 1;
+            *counts.entry(&*e.event_type).or_default() += 1;
         }
     }
     let mut n = 0;

@@ -298,7 +298,7 @@ pub(super) fn list_events(
             id: e.id.to_string(),
             sequence: f.seq,
             subject: e.subject.to_string(),
-            event_type: e.event_type.clone(),
+            event_type: e.event_type.to_string(),
             sink: f.sink,
             state: f.state,
             attempts: f.attempts,

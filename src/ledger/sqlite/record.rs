@@ -38,7 +38,8 @@ pub(super) struct StoredEvent {
     /// Bits of the record's sinks this event goes to.
     pub mask: u64,
     pub subject: Arc<str>,
-    pub event_type: String,
+    /// Shared between the events of a read: a record holds few types.
+    pub event_type: Arc<str>,
     pub id: Arc<str>,
     pub body: Arc<str>,
 }
@@ -257,6 +258,7 @@ pub(super) fn decode_part(
         Some(s) => sinks.iter().position(|n| n == s).map_or(0, |i| 1u64 << i),
     };
     let mut events = Vec::new();
+    let mut types: Vec<Arc<str>> = Vec::new();
     let mut seq = first_seq;
     while r.at < raw.len() {
         let mask = r.varint().ok_or(bad("truncated mask"))?;
@@ -270,7 +272,17 @@ pub(super) fn decode_part(
             continue;
         }
         let subject = Arc::from(r.str().ok_or(bad("bad subject"))?);
-        let event_type = r.str().ok_or(bad("bad type"))?.to_owned();
+        let event_type = r.str().ok_or(bad("bad type"))?;
+        let event_type = match types.iter().find(|t| ***t == *event_type) {
+            Some(t) => t.clone(),
+            None => {
+                let t: Arc<str> = Arc::from(event_type);
+                if types.len() < 32 {
+                    types.push(t.clone());
+                }
+                t
+            }
+        };
         let id = r.bytes(16).ok_or(bad("truncated id"))?;
         let id = uuid::Uuid::from_slice(id).map_err(|_| bad("bad id"))?;
         let id = Arc::from(
@@ -349,7 +361,8 @@ impl<'a> Reader<'a> {
         let end = self.at.checked_add(n)?;
         let bytes = self.buf.get(self.at..end)?;
         self.at = end;
-        std::str::from_utf8(bytes).ok()
+        // SIMD validation: every body read back passes through here.
+        simdutf8::basic::from_utf8(bytes).ok()
     }
 }
 

@@ -3,7 +3,6 @@
 //! checkpointing and damaged files. The interface's tests are in
 //! `ledger/tests.rs`.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use rusqlite::Connection;
 
 use super::*;
 use crate::ledger::tests::{event, input, open_in};
-use crate::ledger::{EventRef, LedgerHandle, LedgerThread, Outcome};
+use crate::ledger::{EventRef, InHand, LedgerHandle, LedgerThread, Outcome};
 
 mod damaged;
 
@@ -54,7 +53,7 @@ impl Buffer {
                     .get(*seq)
                     .unwrap()
                     .subject
-                    .to_string(),
+                    .clone(),
             })
             .collect()
     }
@@ -72,10 +71,7 @@ impl Buffer {
     /// Delivers events the sink has read, as a worker reports them.
     async fn deliver(&self, sink: &str, seqs: Vec<i64>) {
         let reader = self.handle.sink(sink);
-        reader
-            .next(1000, 100, HashSet::new(), HashSet::new())
-            .await
-            .unwrap();
+        reader.next(1000, 100, InHand::NOTHING).await.unwrap();
         let outcome = Outcome::Delivered {
             key: format!("k-{seqs:?}"),
             events: self.refs(&seqs),
@@ -174,11 +170,7 @@ async fn a_failed_group_leaves_no_session_or_sequence_behind() {
     let record = log::record_of(&c, 1)
         .unwrap()
         .expect("event 1 is in the log");
-    let kinds: Vec<&str> = record
-        .events
-        .iter()
-        .map(|e| e.event_type.as_str())
-        .collect();
+    let kinds: Vec<&str> = record.events.iter().map(|e| &*e.event_type).collect();
     assert_eq!(kinds, vec!["pick.exception"]);
     assert_eq!(
         b.count("SELECT COUNT(*) FROM sessions WHERE state LIKE '%SO-1%'"),

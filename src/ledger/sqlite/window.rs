@@ -9,14 +9,16 @@
 //! the exception rows. Priority reorders within the window (at most [`MAX_EVENTS`] events),
 //! not across a backlog longer than that.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rusqlite::{params, Connection};
 
 use super::log;
 use super::record::{Record, StoredEvent};
-use crate::ledger::{Commits, Plan, Ready, Sendable};
+use foldhash::{HashMap, HashSet};
+
+use crate::ledger::{Commits, InHand, Plan, Ready, Sendable};
 use crate::model::priority_of;
 
 /// Most events a window holds.
@@ -285,28 +287,24 @@ impl Window {
         Some(Sendable {
             seq,
             id: item.id.clone(),
-            subject: item.subject.to_string(),
+            subject: item.subject.clone(),
             created_ms: item.created_ms,
             body: item.body.clone(),
         })
     }
 
     /// See [`crate::ledger::SinkReader::next`].
-    pub fn ready(
-        &mut self,
-        want: usize,
-        batch_max: usize,
-        mut busy: HashSet<String>,
-        in_hand: &HashSet<i64>,
-    ) -> Vec<Ready> {
+    pub fn ready(&mut self, want: usize, batch_max: usize, in_hand: InHand<'_>) -> Vec<Ready> {
         let mut out = Vec::new();
+        // Subjects this read hands out, beside those the worker holds.
+        let mut taken: HashSet<&Arc<str>> = HashSet::default();
         let mut count = 0;
         if batch_max > 1 {
             // Plans none of whose events wait any more are forgotten.
             self.planned
                 .retain(|(_, seqs)| seqs.iter().any(|s| self.items.contains_key(s)));
             for (key, seqs) in &self.planned {
-                if count >= want || seqs.iter().any(|s| in_hand.contains(s)) {
+                if count >= want || seqs.iter().any(|s| (in_hand.event)(*s)) {
                     continue;
                 }
                 let members: Vec<i64> = seqs
@@ -315,16 +313,20 @@ impl Window {
                     .filter(|s| self.items.contains_key(s))
                     .collect();
                 // The first event of each subject in the request must be that subject's head.
-                let mut seen: HashSet<&str> = HashSet::new();
+                let mut seen: HashSet<&Arc<str>> = HashSet::default();
                 let turn = members.iter().all(|s| {
                     let subject = &self.items[s].subject;
                     !seen.insert(subject)
                         || self.subjects.get(subject).and_then(|x| x.first()) == Some(s)
                 });
-                if !turn || seen.iter().any(|s| busy.contains(*s)) {
+                if !turn
+                    || seen
+                        .iter()
+                        .any(|s| taken.contains(s) || (in_hand.subject)(s))
+                {
                     continue;
                 }
-                busy.extend(seen.iter().map(|s| (*s).to_owned()));
+                taken.extend(seen);
                 count += members.len();
                 let events = members.iter().filter_map(|s| self.sendable(*s)).collect();
                 out.push(Ready::Planned {
@@ -343,14 +345,17 @@ impl Window {
             let Some(item) = self.items.get(&head) else {
                 continue;
             };
-            if busy.contains(&*item.subject) || in_hand.contains(&head) {
+            if taken.contains(&item.subject)
+                || (in_hand.subject)(&item.subject)
+                || (in_hand.event)(head)
+            {
                 continue;
             }
             let Some(run) = self.subjects.get(&item.subject) else {
                 continue;
             };
             for &seq in run.range(head..) {
-                if chunk.len() == batch_max || in_hand.contains(&seq) {
+                if chunk.len() == batch_max || (in_hand.event)(seq) {
                     break;
                 }
                 if let Some(s) = self.sendable(seq) {
@@ -515,7 +520,7 @@ mod tests {
     }
 
     fn fresh(w: &mut Window) -> Vec<i64> {
-        w.ready(100, 1, HashSet::new(), &HashSet::new())
+        w.ready(100, 1, InHand::NOTHING)
             .into_iter()
             .flat_map(|r| match r {
                 Ready::Fresh(events) | Ready::Planned { events, .. } => events,
