@@ -1,7 +1,8 @@
 //! Test harness: the daemon under test, ERP/CRM stand-ins, a site broker with MQTT test
-//! clients, socat serial links, scan helpers, and bounded waits.
+//! clients, socat serial links, scan helpers, headless Chromium, and bounded waits.
 
 pub mod broker;
+pub mod chromium;
 pub mod daemon;
 pub mod http_proxy;
 pub mod lazyfs;
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub use broker::{Broker, BrokerTls, MqttClient};
+pub use chromium::{assert_png, chromium_installed, Browser};
 pub use daemon::{dockgate, free_port, metric_total, write_file, CliOutput, Daemon, SITE};
 pub use http_proxy::ConnectProxy;
 pub use lazyfs::{lazyfs_binary, Lazyfs};

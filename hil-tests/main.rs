@@ -3,8 +3,9 @@
 //! Every test starts its own daemon (`CARGO_BIN_EXE_dockgate`) on a tempdir and free ports,
 //! with HTTP ERP/CRM stand-ins on loopback that inject faults, and asserts what reaches them.
 //! Scanner and dock scenarios add a private mosquitto per test and socat pty pairs as serial
-//! scanners; signing uses the minisign tool, and the reference receivers run on python3 and
-//! node (all installed by hil-tests/run.sh when missing).
+//! scanners; signing uses the minisign tool, the reference receivers run on python3 and
+//! node, and the status page is looked at with headless Chromium (all installed by
+//! hil-tests/run.sh when missing).
 //! Run with `cargo test --test hil`.
 
 mod harness;
@@ -32,4 +33,5 @@ mod scan_serial;
 mod sink_oauth2;
 mod sink_templates;
 mod sink_tls;
+mod status_page;
 mod upgrade;

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use self::running::{AdminParts, Running, Wiring};
+use self::running::{AdminParts, Listeners, Running, Wiring};
 use crate::config::ConfigError;
 use crate::control::config_push::{ConfigChanges, Startup, Trigger};
 use crate::control::systemd;
@@ -55,9 +55,18 @@ pub async fn run(
         .await?
         .map_err(anyhow::Error::new)?;
     // Bind before opening the buffer, so a port clash fails fast and touches nothing.
-    let listener = tokio::net::TcpListener::bind(config.admin_addr())
+    let admin = tokio::net::TcpListener::bind(config.admin_addr())
         .await
         .with_context(|| format!("binding admin API on {}", config.admin.listen))?;
+    let public = match config.public_addr() {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the read-only status listener on {addr}"))?,
+        ),
+        None => None,
+    };
+    let listeners = Listeners { admin, public };
     let settings = LedgerSettings::from_config(&config);
     let (ledger, writer) = tokio::task::spawn_blocking(move || ledger::open(settings, lock))
         .await?
@@ -93,7 +102,7 @@ pub async fn run(
         status_out,
     };
     drop(pushes_tx);
-    let mut running = Running::start(config.clone(), startup.origin, wiring, listener).await?;
+    let mut running = Running::start(config.clone(), startup.origin, wiring, listeners).await?;
     tracker.spawn(changes.run(changes_rx, pushes_rx));
 
     let tick_ledger = ledger.clone();
@@ -121,6 +130,9 @@ pub async fn run(
     ready.store(true, Ordering::Release);
     systemd::notify_ready();
     info!(admin = %config.admin.listen, sinks = config.sinks.len(), devices = config.devices.len(), "dockgate ready.");
+    if let Some(public) = &config.admin.public_listen {
+        info!(public = %public, "Read-only status page and metrics served.");
+    }
 
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;

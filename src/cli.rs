@@ -32,7 +32,7 @@ use serde_json::Value;
 
 use crate::config::DEFAULT_CONFIG_PATH;
 use crate::control::admin::ReplayRequest;
-use crate::control::status::{human_hours, Status};
+use crate::control::status::{dead_letter_commands, human_age, Status};
 
 /// dockgate: warehouse edge gateway.
 #[derive(Debug, Parser)]
@@ -55,7 +55,8 @@ pub enum Command {
     /// Run the daemon (systemd Type=notify).
     Run,
     /// Show the running configuration, the buffer, each sink (backlog, oldest pending age, last
-    /// error) and each device (up or down, inputs, last error).
+    /// delivery, last error), each device (up or down, last input, last error) and the dead
+    /// letters with the command that replays each; the words and ages of the status page.
     Status {
         /// Print the raw JSON.
         #[arg(long)]
@@ -275,7 +276,8 @@ pub(crate) async fn admin_call(
     Ok(value)
 }
 
-/// `dockgate status`.
+/// `dockgate status`: the words and ages of the status page (sink, pending, held, dead, device
+/// up or down; an error older than the last delivery is past).
 pub async fn status(cli: &Cli, json: bool) -> anyhow::Result<()> {
     let value = admin_call(cli, reqwest::Method::GET, "/api/v1/status", None).await?;
     if json {
@@ -283,83 +285,138 @@ pub async fn status(cli: &Cli, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let st: Status = serde_json::from_value(value).context("unexpected status format")?;
-    out!(
-        "site {} · config version {} ({}) · dockgate {} · up {}",
-        st.site,
-        st.config_version,
-        st.config_origin,
-        st.version,
-        human_hours(st.uptime_seconds as f64 / 3600.0)
-    );
-    out!(
-        "buffer: {} · {} events stored, last sequence {}",
-        st.buffer.summary,
-        st.buffer.events,
-        st.buffer.last_sequence
-    );
-    out!();
-    out!(
-        "{:<12} {:<9} {:>9} {:>6} {:>6} {:>10}  LAST ERROR",
-        "SINK",
-        "STATE",
-        "PENDING",
-        "HELD",
-        "DEAD",
-        "OLDEST"
-    );
+    for line in status_lines(&st) {
+        out!("{line}");
+    }
+    Ok(())
+}
+
+/// What `dockgate status` prints, line by line.
+fn status_lines(st: &Status) -> Vec<String> {
+    let ago = |at: Option<&String>, none: &str| match st.age_of(at.map(String::as_str)) {
+        Some(secs) => format!("{} ago", human_age(secs)),
+        None => none.to_owned(),
+    };
+    // An error with its age, and "past" when it no longer holds (as the page tags it).
+    let error = |text: &Option<String>, at: &Option<String>, past: Option<&str>| match text {
+        None => "-".to_owned(),
+        Some(e) => {
+            let age = ago(at.as_ref(), "");
+            let notes: Vec<&str> = [age.as_str(), past.unwrap_or("")]
+                .into_iter()
+                .filter(|n| !n.is_empty())
+                .collect();
+            if notes.is_empty() {
+                e.clone()
+            } else {
+                format!("{e} ({})", notes.join(", "))
+            }
+        }
+    };
+    let mut lines = vec![
+        format!(
+            "site {} · config version {} ({}) · dockgate {} · up {}",
+            st.site,
+            st.config_version,
+            st.config_origin,
+            st.version,
+            human_age(st.uptime_seconds as f64)
+        ),
+        format!(
+            "buffer: {} · {} events stored, last sequence {}",
+            st.buffer.summary, st.buffer.events, st.buffer.last_sequence
+        ),
+        String::new(),
+        format!(
+            "{:<12} {:<9} {:>9} {:>6} {:>6} {:>10}  {:<14} LAST ERROR",
+            "SINK", "STATE", "PENDING", "HELD", "DEAD", "OLDEST", "LAST DELIVERY"
+        ),
+    ];
     for s in &st.sinks {
         let oldest = s
             .oldest_pending_age_seconds
-            .map(|a| human_hours(a / 3600.0))
+            .map(human_age)
             .unwrap_or_else(|| "-".into());
-        let err = match (&s.last_error, &s.last_error_at) {
-            (Some(e), Some(at)) => format!("{e} (at {at})"),
-            (Some(e), None) => e.clone(),
-            _ => "-".into(),
-        };
-        out!(
-            "{:<12} {:<9} {:>9} {:>6} {:>6} {:>10}  {}",
+        lines.push(format!(
+            "{:<12} {:<9} {:>9} {:>6} {:>6} {:>10}  {:<14} {}",
             s.name,
             s.state,
             s.pending,
             s.held,
             s.dead,
             oldest,
-            err
-        );
+            ago(s.last_delivery_at.as_ref(), "none yet"),
+            error(
+                &s.last_error,
+                &s.last_error_at,
+                (!s.error_is_current()).then_some("past: delivered since")
+            )
+        ));
     }
     if !st.devices.is_empty() {
-        out!();
-        out!(
-            "{:<12} {:<7} {:<8} {:<5} {:>8} {:>8}  LAST INPUT / LAST ERROR",
-            "DEVICE",
-            "SOURCE",
-            "STATION",
-            "UP",
-            "INPUTS",
-            "REJECTED"
-        );
+        lines.push(String::new());
+        lines.push(format!(
+            "{:<12} {:<7} {:<8} {:<5} {:>8} {:>8}  {:<13} LAST ERROR",
+            "DEVICE", "SOURCE", "STATION", "UP", "INPUTS", "REJECTED", "LAST INPUT"
+        ));
         for d in &st.devices {
             let s = &d.snapshot;
-            let last = match (&s.last_error, &s.last_input_at) {
-                (Some(e), _) if !s.up => e.clone(),
-                (_, Some(at)) => at.clone(),
-                (Some(e), None) => e.clone(),
-                (None, None) => "-".into(),
+            // Upper case draws the eye to a device that is down, as the page's red badge does.
+            let word = if s.up {
+                d.word().to_owned()
+            } else {
+                d.word().to_uppercase()
             };
-            out!(
-                "{:<12} {:<7} {:<8} {:<5} {:>8} {:>8}  {}",
+            let err = error(
+                &s.last_error,
+                &s.last_error_at,
+                (!d.error_is_current()).then_some("past"),
+            );
+            lines.push(format!(
+                "{:<12} {:<7} {:<8} {:<5} {:>8} {:>8}  {:<13} {}",
                 d.id,
                 d.source,
                 d.station,
-                if s.up { "up" } else { "DOWN" },
+                word,
                 s.inputs,
                 s.rejected,
-                last
-            );
+                ago(s.last_input_at.as_ref(), "no input yet"),
+                err
+            ));
         }
     }
-    Ok(())
+    let dead = st.dead_total();
+    if dead > 0 {
+        lines.push(String::new());
+        let shown = st.dead_letters.len() as u64;
+        let which = if shown < dead {
+            format!(" (the oldest {shown} shown)")
+        } else {
+            String::new()
+        };
+        lines.push(format!(
+            "DEAD LETTERS: {dead}{which}; once the cause is fixed, deliver each again with the command below it"
+        ));
+        for d in &st.dead_letters {
+            lines.push(format!(
+                "{:<12} {}  {}  {}  {}",
+                d.sink,
+                d.subject,
+                d.event_type,
+                ago(Some(&d.time), "-"),
+                d.why()
+            ));
+            lines.push(format!("{:<12} {}", "", d.replay_command()));
+        }
+        for s in st.sinks.iter().filter(|s| s.dead > 0) {
+            let (replay_all, list) = dead_letter_commands(&s.name);
+            lines.push(format!(
+                "all {} of {}: {replay_all} · listed by {list}",
+                s.dead, s.name
+            ));
+        }
+    }
+    lines
 }
 
 /// `dockgate events`.
@@ -449,4 +506,56 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_uses_the_words_and_ages_of_the_page() {
+        let st: Status = serde_json::from_value(serde_json::json!({
+            "site": "wh-1", "config_version": 4, "config_origin": "push", "version": "0.1.0",
+            "uptime_seconds": 7200, "generated_at": "2026-03-02T10:00:00Z",
+            "buffer": {"used_bytes": 1, "max_bytes": 2, "percent_full": 0.1, "events": 3,
+                "events_last_hour": 3, "hours_left": null, "summary": "0.1 % used", "last_sequence": 3},
+            "sinks": [{"name": "erp", "url": "http://erp/", "pending": 0, "held": 2, "dead": 1,
+                "oldest_pending_age_seconds": null, "state": "ok", "paused_reason": null,
+                "last_error": "HTTP 422 (unprocessable)", "last_error_at": "2026-03-02T09:50:00Z",
+                "last_delivery_at": "2026-03-02T09:59:55Z", "in_flight": 0, "concurrency_limit": 4}],
+            "devices": [{"id": "pick-03", "source": "serial", "station": "pick", "up": false,
+                "last_error": "device lost: EIO", "last_error_at": "2026-03-02T09:59:00Z",
+                "last_input_at": null, "inputs": 0, "rejected": 0, "reconnects": 0}],
+            "dead_letters": [{"id": "e-1", "sink": "erp", "subject": "SO-4712", "type": "pick.confirmed",
+                "time": "2026-03-02T09:49:00Z", "attempts": 1, "last_status": 422,
+                "last_error": "HTTP 422 (unprocessable)"}]
+        }))
+        .unwrap();
+        let lines = status_lines(&st);
+        let line = |start: &str| {
+            lines
+                .iter()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("no line {start:?} in {lines:#?}"))
+                .clone()
+        };
+        assert!(line("SINK").contains("LAST DELIVERY"), "{lines:#?}");
+        let erp = line("erp ");
+        assert!(
+            erp.contains("5 s ago") && erp.contains("(10 min ago, past: delivered since)"),
+            "{erp}"
+        );
+        let device = line("pick-03");
+        assert!(
+            device.contains("DOWN") && device.contains("no input yet"),
+            "{device}"
+        );
+        assert!(device.contains("device lost: EIO (60 s ago)"), "{device}");
+        assert!(line("DEAD LETTERS: 1").contains("deliver each again"));
+        assert!(line("erp          SO-4712").contains("11 min ago  HTTP 422"));
+        assert!(lines
+            .iter()
+            .any(|l| l.trim() == "dockgate replay --sink erp --event e-1"));
+        assert!(line("all 1 of erp").contains("dockgate replay --sink erp --dead"));
+    }
 }

@@ -92,6 +92,11 @@ pub struct AdminConfig {
     /// Largest request body accepted by the ingest endpoints.
     #[serde(default = "default_max_body", deserialize_with = "de_size")]
     pub max_body: u64,
+    /// Address of a second, read-only listener for the floor's screens and a central
+    /// Prometheus: only `GET /` (the status page), `/health`, `/ready` and `/metrics`, never
+    /// the API (no events, no payloads, no replay). None by default.
+    #[serde(default)]
+    pub public_listen: Option<String>,
 }
 
 impl Default for AdminConfig {
@@ -99,6 +104,7 @@ impl Default for AdminConfig {
         Self {
             listen: default_admin_listen(),
             max_body: default_max_body(),
+            public_listen: None,
         }
     }
 }
@@ -281,6 +287,27 @@ impl Config {
                 ),
             );
         }
+        if let Some(public) = &self.admin.public_listen {
+            match public.parse::<SocketAddr>() {
+                Err(_) => bad(
+                    "admin.public_listen".into(),
+                    format!("expected an address such as \"0.0.0.0:8687\", got {public:?}"),
+                ),
+                Ok(addr) => {
+                    if let Ok(admin) = self.admin.listen.parse::<SocketAddr>() {
+                        if clash(addr, admin) {
+                            bad(
+                                "admin.public_listen".into(),
+                                format!(
+                                    "{public} takes the port of admin.listen ({}): expected another port",
+                                    self.admin.listen
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
         if self.buffer.max_disk < 1024 * 1024 {
             bad("buffer.max_disk".into(), "expected at least 1MiB".into());
         }
@@ -324,6 +351,18 @@ impl Config {
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8686)))
     }
+
+    /// Address of the read-only listener, if one is configured (validated by
+    /// [`Config::parse`]).
+    pub fn public_addr(&self) -> Option<SocketAddr> {
+        self.admin.public_listen.as_ref()?.parse().ok()
+    }
+}
+
+/// Whether two listeners cannot both be bound: the same port, on the same address or with
+/// either on every address.
+fn clash(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 pub(crate) fn is_name(s: &str) -> bool {
@@ -441,6 +480,32 @@ mod tests {
         assert_eq!(c.buffer.sync, SyncMode::Full);
         assert_eq!(c.buffer.retention, Duration::from_secs(7 * 86400));
         assert_eq!(c.buffer.max_disk, 2 * 1024 * 1024 * 1024);
+    }
+
+    #[test]
+    fn public_listen_is_an_address_apart_from_the_admin_api() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.public_addr(), None);
+        let with = |public: &str| {
+            Config::parse(&format!(
+                "{MINIMAL}[admin]\nlisten = \"127.0.0.1:8686\"\npublic_listen = {public:?}\n"
+            ))
+        };
+        let c = with("0.0.0.0:8687").unwrap();
+        assert_eq!(c.public_addr(), Some("0.0.0.0:8687".parse().unwrap()));
+        for (public, says) in [
+            ("floor-screen:80", "expected an address"),
+            ("0.0.0.0:8686", "takes the port of admin.listen"),
+            ("127.0.0.1:8686", "takes the port of admin.listen"),
+        ] {
+            let problems = with(public).unwrap_err();
+            assert_eq!(problems.len(), 1, "{public}: {problems:?}");
+            assert_eq!(problems[0].key, "admin.public_listen");
+            assert_eq!(problems[0].line, Some(6), "{public}: {problems:?}");
+            assert!(problems[0].message.contains(says), "{public}: {problems:?}");
+        }
+        // Another address on the same port is fine.
+        assert!(with("10.0.0.5:8686").is_ok());
     }
 
     #[test]

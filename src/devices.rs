@@ -22,6 +22,8 @@ pub struct DeviceSnapshot {
     pub up: bool,
     /// Last problem (open failure, unplug, rejected input).
     pub last_error: Option<String>,
+    /// RFC 3339 time of the last problem.
+    pub last_error_at: Option<String>,
     /// RFC 3339 time of the last input.
     pub last_input_at: Option<String>,
     /// Inputs received.
@@ -42,6 +44,9 @@ pub struct DeviceSnapshotReport {
     pub up: bool,
     /// Last problem.
     pub last_error: Option<String>,
+    /// When the last problem happened (RFC 3339).
+    #[serde(default)]
+    pub last_error_at: Option<String>,
     /// Last input time.
     pub last_input_at: Option<String>,
     /// Inputs received.
@@ -53,11 +58,18 @@ pub struct DeviceSnapshotReport {
 }
 
 impl DeviceSnapshot {
+    /// Records a problem, with the time it happened.
+    pub fn note_error(&mut self, error: String) {
+        self.last_error = Some(error);
+        self.last_error_at = Some(crate::model::rfc3339_ms(crate::model::now_ms()));
+    }
+
     /// The status API's copy.
     pub fn report(&self) -> DeviceSnapshotReport {
         DeviceSnapshotReport {
             up: self.up,
             last_error: self.last_error.clone(),
+            last_error_at: self.last_error_at.clone(),
             last_input_at: self.last_input_at.clone(),
             inputs: self.inputs,
             rejected: self.rejected,

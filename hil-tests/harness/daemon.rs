@@ -160,6 +160,9 @@ impl Daemon {
         if let Some(max_body) = &setup.max_body {
             toml.push_str(&format!("max_body = {max_body:?}\n"));
         }
+        if let Some(public) = &setup.public_listen {
+            toml.push_str(&format!("public_listen = {public:?}\n"));
+        }
         for sink in &setup.sinks {
             toml.push_str(&sink.toml());
         }

@@ -104,6 +104,7 @@ pub struct Setup {
     pub(super) sinks: Vec<SinkSpec>,
     pub(super) max_disk: Option<String>,
     pub(super) max_body: Option<String>,
+    pub(super) public_listen: Option<String>,
     pub(super) extra: String,
     pub(super) data_tmpfs: Option<String>,
     pub(super) buffer: Option<PathBuf>,
@@ -130,6 +131,12 @@ impl Setup {
     /// `admin.max_body`.
     pub fn max_body(mut self, size: &str) -> Self {
         self.max_body = Some(size.to_owned());
+        self
+    }
+
+    /// `admin.public_listen`: the read-only listener, on this address.
+    pub fn public_listen(mut self, addr: &str) -> Self {
+        self.public_listen = Some(addr.to_owned());
         self
     }
 

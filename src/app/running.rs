@@ -2,6 +2,10 @@
 //! serial device, the site broker's session, the HTTP devices' map and the admin API, and how
 //! a new configuration replaces them without a restart.
 //!
+//! The admin API serves `admin.listen` and, when configured, the read-only
+//! `admin.public_listen`; a change of either address (or any `[admin]` setting) restarts both,
+//! each new address bound before anything stops.
+//!
 //! [`Running::apply`] first builds everything that can fail (sink clients, which read their
 //! secret files; the broker session, which reads its certificates; a new admin listener), so a
 //! configuration that cannot run changes nothing. Then only the parts whose settings changed
@@ -115,6 +119,14 @@ struct SinkTask {
     status: SinkStatus,
 }
 
+/// The admin API's listeners, bound before anything is served on them.
+pub(super) struct Listeners {
+    /// `admin.listen`: the whole API.
+    pub admin: TcpListener,
+    /// `admin.public_listen`: the read-only part.
+    pub public: Option<TcpListener>,
+}
+
 /// What the admin API is started with, again at every restart.
 pub(super) struct AdminParts {
     pub prometheus: PrometheusHandle,
@@ -162,12 +174,12 @@ fn mqtt_topics(config: &Config) -> BTreeMap<&String, Option<&String>> {
 }
 
 impl Running {
-    /// Starts everything `config` asks for; `listener` is the admin API's, bound already.
+    /// Starts everything `config` asks for; `listeners` are the admin API's, bound already.
     pub async fn start(
         config: Arc<Config>,
         origin: String,
         wiring: Wiring,
-        listener: TcpListener,
+        listeners: Listeners,
     ) -> anyhow::Result<Self> {
         let (feedback, feedback_rx) = watch::channel(Arc::new(FeedbackRoute::default()));
         let (intake, intake_handle) = intake::channel(wiring.ledger.clone(), feedback_rx);
@@ -185,7 +197,7 @@ impl Running {
             sinks: Vec::new(),
             devices: Vec::new(),
         }));
-        let admin = start_admin(&wiring, &live, http_rx, &intake_handle, listener);
+        let admin = start_admin(&wiring, &live, http_rx, &intake_handle, listeners);
         let mut running = Self {
             config: Arc::new(empty_like(&config)),
             wiring,
@@ -259,6 +271,20 @@ impl Running {
                     .await
                     .map_err(|e| format!("admin.listen {}: {e}", new.admin.listen))?,
             )
+        } else {
+            None
+        };
+        // Outer `None`: the read-only address is the same (bound again once the old server
+        // lets go of it); `Some(None)`: it was removed.
+        let new_public = if admin_changed && old.admin.public_listen != new.admin.public_listen {
+            match new.public_addr() {
+                Some(addr) => Some(Some(
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|e| format!("admin.public_listen {addr}: {e}"))?,
+                )),
+                None => Some(None),
+            }
         } else {
             None
         };
@@ -367,7 +393,7 @@ impl Running {
         self.config = new.clone();
         self.publish_live(origin);
         if admin_changed {
-            self.restart_admin(new_listener).await;
+            self.restart_admin(new_listener, new_public).await;
         }
         Ok(())
     }
@@ -409,8 +435,13 @@ impl Running {
     }
 
     /// Restarts the admin API: on `listener` when the address changed, else on the same one
-    /// once the old server has let go of it.
-    async fn restart_admin(&mut self, listener: Option<TcpListener>) {
+    /// once the old server has let go of it; likewise the read-only listener (`public` as
+    /// [`Running::apply`] bound it).
+    async fn restart_admin(
+        &mut self,
+        listener: Option<TcpListener>,
+        public: Option<Option<TcpListener>>,
+    ) {
         let old = std::mem::replace(
             &mut self.admin,
             Task {
@@ -435,9 +466,28 @@ impl Running {
                 }
             },
         };
+        let public = match (public, self.config.public_addr()) {
+            (Some(bound), _) => bound,
+            (None, None) => None,
+            (None, Some(addr)) => match TcpListener::bind(addr).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    error!(public = %addr, error = %e, "The read-only status listener could not listen again; it stays down until the next change or restart.");
+                    None
+                }
+            },
+        };
+        let public_addr = public.as_ref().and_then(|l| l.local_addr().ok());
         let http_rx = self.http.subscribe();
-        self.admin = start_admin(&self.wiring, &self.live, http_rx, &self.intake, listener);
+        let listeners = Listeners {
+            admin: listener,
+            public,
+        };
+        self.admin = start_admin(&self.wiring, &self.live, http_rx, &self.intake, listeners);
         info!(admin = %addr, "Admin API restarted on its new settings.");
+        if let Some(public) = public_addr {
+            info!(public = %public, "Read-only status page and metrics served.");
+        }
     }
 
     /// Stops accepting input and lets go of what it holds, so the intake and the ledger can
@@ -478,7 +528,7 @@ fn start_admin(
     live: &watch::Sender<Arc<Live>>,
     http: watch::Receiver<Arc<HttpMap>>,
     intake: &IntakeHandle,
-    listener: TcpListener,
+    listeners: Listeners,
 ) -> Task {
     let state = admin::AdminState {
         ledger: wiring.ledger.clone(),
@@ -491,12 +541,27 @@ fn start_admin(
     let devices = HttpDevices::new(http, intake.clone()).router();
     let cancel = wiring.cancel.child_token();
     let stop = cancel.clone();
+    let public = listeners.public.map(|l| {
+        let stop = stop.clone();
+        axum::serve(l, admin::public_router(state.clone()))
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+    });
     let join = wiring.tracker.spawn(
         async move {
-            let server = axum::serve(listener, admin::router(state, devices))
+            let api = axum::serve(listeners.admin, admin::router(state, devices))
                 .with_graceful_shutdown(async move { stop.cancelled().await });
-            if let Err(error) = server.await {
+            let public = async move {
+                match public {
+                    Some(server) => server.await,
+                    None => Ok(()),
+                }
+            };
+            let (api, public) = tokio::join!(api, public);
+            if let Err(error) = api {
                 tracing::error!(error = %error, "Admin API stopped.");
+            }
+            if let Err(error) = public {
+                tracing::error!(error = %error, "Read-only status listener stopped.");
             }
         }
         .instrument(tracing::info_span!("admin")),

@@ -1,6 +1,7 @@
 //! The admin API (DESIGN §8): health, readiness, metrics, status, buffer inspection, replay,
 //! and `POST /api/v1/events` for business events formed by local software. It also serves the
-//! HTTP devices' ingest route, which [`crate::devices::http`] owns.
+//! HTTP devices' ingest route, which [`crate::devices::http`] owns. [`public_router`] is the
+//! read-only part for `admin.public_listen`: the status page, health, readiness and metrics.
 //!
 //! Reads and writes go through the ledger; an ingest answers 202 only after the commit.
 
@@ -24,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::config_push::Trigger;
 use super::live::LiveView;
+use super::page;
 use super::status::{self, Status};
 use crate::config::Config;
 use crate::ledger::{EventFilter, IdempotencyKey, IngestError, LedgerHandle, ReplaySelector};
@@ -66,6 +68,18 @@ pub fn router(state: AdminState, devices: Router) -> Router {
         .with_state(state)
         .merge(devices)
         .layer(DefaultBodyLimit::max(max_body))
+}
+
+/// The read-only router of `admin.public_listen`: the status page, health, readiness and
+/// metrics, and nothing of the API (no events, no payloads, nothing that changes anything).
+/// Any other path is 404, any other method 405.
+pub fn public_router(state: AdminState) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/health", get(|| async { "ok\n" }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics_text))
+        .with_state(state)
 }
 
 /// The JSON answer for a body that could not be read (too large, broken off).
@@ -124,30 +138,59 @@ impl AdminState {
     }
 }
 
-async fn collect_status(s: &AdminState) -> Result<Status, Response> {
+/// The status; with the oldest dead letters when `dead_letters` (what people read; a scrape
+/// needs only the figures).
+async fn collect_status(s: &AdminState, dead_letters: bool) -> Result<Status, Response> {
     let live = s.live.borrow().clone();
-    status::collect(&s.ledger, &live, s.started)
+    let mut st = status::collect(&s.ledger, &live, s.started)
         .await
-        .map_err(|e| unreadable(&e))
+        .map_err(|e| unreadable(&e))?;
+    if dead_letters {
+        status::add_dead_letters(&s.ledger, &mut st)
+            .await
+            .map_err(|e| unreadable(&e))?;
+    }
+    Ok(st)
 }
 
 async fn status_json(State(s): State<AdminState>) -> Response {
-    match collect_status(&s).await {
+    match collect_status(&s, true).await {
         Ok(st) => Json(st).into_response(),
         Err(r) => r,
     }
 }
 
+/// What the page may do in a browser: its own inline style and script, and fetch itself
+/// again; nothing from elsewhere, no framing by another site.
+const PAGE_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; \
+     connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 async fn page(State(s): State<AdminState>) -> Response {
-    match collect_status(&s).await {
-        Ok(st) => Html(status::render_page(&st)).into_response(),
-        Err(r) => r,
+    let st = match collect_status(&s, true).await {
+        Ok(st) => st,
+        Err(r) => return r,
+    };
+    match page::render(&st) {
+        Ok(html) => (
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                (header::CONTENT_SECURITY_POLICY, PAGE_POLICY),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (header::REFERRER_POLICY, "no-referrer"),
+            ],
+            Html(html),
+        )
+            .into_response(),
+        Err(e) => fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot render the status page: {e:#}"),
+        ),
     }
 }
 
 async fn metrics_text(State(s): State<AdminState>) -> Response {
     // Buffer gauges are read from the buffer at scrape time, so they are never stale.
-    if let Ok(st) = collect_status(&s).await {
+    if let Ok(st) = collect_status(&s, false).await {
         status::publish_gauges(&st);
     }
     (

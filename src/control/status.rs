@@ -1,5 +1,6 @@
-//! The status of a running daemon, as `/api/v1/status`, the `/` page, `/metrics` gauges and the
-//! systemd STATUS line all show it.
+//! The status of a running daemon, as `/api/v1/status`, `dockgate status`, the `/` page
+//! ([`super::page`]), `/metrics` gauges and the systemd STATUS line all show it, and the words
+//! and ages those share.
 
 use std::time::Instant;
 
@@ -7,7 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use super::live::Live;
 use crate::forward::SinkSnapshot;
-use crate::ledger::{Backlog, LedgerError, LedgerHandle};
+use crate::ledger::{Backlog, EventFilter, LedgerError, LedgerHandle};
+use crate::model::{now_ms, rfc3339_ms, DeliveryState};
+
+/// Most dead letters a status lists; each sink's `dead` counts them all.
+pub const DEAD_LETTERS_SHOWN: usize = 20;
 
 /// Everything `dockgate status` prints.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,6 +29,10 @@ pub struct Status {
     pub version: String,
     /// Seconds since start.
     pub uptime_seconds: u64,
+    /// When this status was read (RFC 3339): the ages shown are counted up to it, so they
+    /// do not depend on the clock of whoever reads them.
+    #[serde(default)]
+    pub generated_at: String,
     /// Buffer fill and forecast.
     pub buffer: BufferStatus,
     /// One entry per sink.
@@ -31,6 +40,76 @@ pub struct Status {
     /// One entry per device.
     #[serde(default)]
     pub devices: Vec<DeviceReport>,
+    /// The oldest dead letters of all sinks, at most [`DEAD_LETTERS_SHOWN`] (read only where
+    /// they are shown: `/api/v1/status` and the page, not `/metrics`).
+    #[serde(default)]
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// A dead letter as status shows it: what it is and why it was refused, never its data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Event id.
+    pub id: String,
+    /// The sink that refused it.
+    pub sink: String,
+    /// Its subject (an order, a shipment), whose later events wait behind it.
+    pub subject: String,
+    /// Event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Event time (RFC 3339).
+    pub time: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// HTTP status of the refusal.
+    pub last_status: Option<i64>,
+    /// Why it was refused.
+    pub last_error: Option<String>,
+}
+
+impl DeadLetter {
+    /// Why it was refused, for people.
+    pub fn why(&self) -> String {
+        let mut why = match (self.last_status, &self.last_error) {
+            (_, Some(e)) => e.clone(),
+            (Some(code), None) => format!("HTTP {code}"),
+            (None, None) => "refused".to_owned(),
+        };
+        if self.attempts > 1 {
+            why.push_str(&format!(" (after {} attempts)", self.attempts));
+        }
+        why
+    }
+
+    /// The command that delivers it again, once the cause is fixed.
+    pub fn replay_command(&self) -> String {
+        format!(
+            "dockgate replay --sink {} --event {}",
+            shell_word(&self.sink),
+            shell_word(&self.id)
+        )
+    }
+}
+
+/// The commands for all dead letters of `sink`: the one that delivers them again, and the one
+/// that lists them.
+pub fn dead_letter_commands(sink: &str) -> (String, String) {
+    let sink = shell_word(sink);
+    (
+        format!("dockgate replay --sink {sink} --dead"),
+        format!("dockgate events --sink {sink} --state dead"),
+    )
+}
+
+/// `word` as a POSIX shell reads it back: as is when it is plain, else single-quoted.
+pub fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.:/=@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// Device part of [`Status`].
@@ -45,6 +124,23 @@ pub struct DeviceReport {
     /// The device task's view.
     #[serde(flatten)]
     pub snapshot: crate::devices::DeviceSnapshotReport,
+}
+
+impl DeviceReport {
+    /// `up` or `down`, the word the CLI and the page use.
+    pub fn word(&self) -> &'static str {
+        if self.snapshot.up {
+            "up"
+        } else {
+            "down"
+        }
+    }
+
+    /// Whether the last error still holds: the device is down. A device that is up has got
+    /// over it (reconnected), or it was about one input, since followed by others.
+    pub fn error_is_current(&self) -> bool {
+        self.snapshot.last_error.is_some() && !self.snapshot.up
+    }
 }
 
 /// Buffer part of [`Status`].
@@ -101,6 +197,25 @@ pub struct SinkReport {
     pub in_flight: usize,
     /// Current ramp-up limit.
     pub concurrency_limit: usize,
+}
+
+impl SinkReport {
+    /// Whether the last error still holds: no delivery succeeded after it. One older than the
+    /// last delivery is past (the receiver has taken events since).
+    pub fn error_is_current(&self) -> bool {
+        match (
+            &self.last_error,
+            &self.last_error_at,
+            &self.last_delivery_at,
+        ) {
+            (None, _, _) => false,
+            (Some(_), Some(error_at), Some(delivered)) => {
+                seconds_between(error_at, delivered).is_none_or(|s| s < 0.0)
+            }
+            // Without both times there is nothing to say it is over.
+            (Some(_), _, _) => true,
+        }
+    }
 }
 
 /// Reads the ledger and the sink workers' and devices' views of what runs now.
@@ -182,6 +297,8 @@ pub async fn collect(
         })
         .collect();
     Ok(Status {
+        generated_at: rfc3339_ms(now_ms()),
+        dead_letters: Vec::new(),
         site: config.site.id.clone(),
         config_version: config.version,
         config_origin: live.origin.clone(),
@@ -214,6 +331,66 @@ pub async fn collect(
             })
             .collect(),
     })
+}
+
+/// Reads the oldest dead letters into `st` (skipped when no sink has one).
+pub async fn add_dead_letters(ledger: &LedgerHandle, st: &mut Status) -> Result<(), LedgerError> {
+    if st.sinks.iter().all(|s| s.dead == 0) {
+        return Ok(());
+    }
+    let filter = EventFilter {
+        sink: None,
+        state: Some(DeliveryState::Dead),
+        limit: DEAD_LETTERS_SHOWN,
+    };
+    st.dead_letters = ledger
+        .events(filter)
+        .await?
+        .into_iter()
+        .map(|e| DeadLetter {
+            id: e.id,
+            sink: e.sink,
+            subject: e.subject,
+            event_type: e.event_type,
+            time: e.time,
+            attempts: e.attempts,
+            last_status: e.last_status,
+            last_error: e.last_error,
+        })
+        .collect();
+    Ok(())
+}
+
+impl Status {
+    /// Seconds from `at` (RFC 3339) to when this status was read; none without a time.
+    pub fn age_of(&self, at: Option<&str>) -> Option<f64> {
+        seconds_between(at?, &self.generated_at).map(|s| s.max(0.0))
+    }
+
+    /// Dead letters of all sinks.
+    pub fn dead_total(&self) -> u64 {
+        self.sinks.iter().map(|s| s.dead).sum()
+    }
+}
+
+/// Seconds from `earlier` to `later`, both RFC 3339 (negative when `later` is earlier); none
+/// when either does not parse.
+pub fn seconds_between(earlier: &str, later: &str) -> Option<f64> {
+    let parse = |t: &str| {
+        let t = humantime::parse_rfc3339_weak(t).ok()?;
+        let ms = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis();
+        Some(ms as f64 / 1000.0)
+    };
+    Some(parse(later)? - parse(earlier)?)
+}
+
+/// An age for people: "12 s", "4 min", "5 h", "6 days".
+pub fn human_age(secs: f64) -> String {
+    if secs < 120.0 {
+        format!("{:.0} s", secs.max(0.0))
+    } else {
+        human_hours(secs / 3600.0)
+    }
 }
 
 /// "31 h", "2.5 d", "40 min".
@@ -264,58 +441,6 @@ pub fn one_line(st: &Status) -> String {
     parts.join("; ")
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn age(secs: Option<f64>) -> String {
-    match secs {
-        None => "-".into(),
-        Some(s) if s < 120.0 => format!("{s:.0} s"),
-        Some(s) if s < 7200.0 => format!("{:.0} min", s / 60.0),
-        Some(s) => format!("{:.1} h", s / 3600.0),
-    }
-}
-
-/// The `/` page: one glance tells a supervisor whether shipments reach the ERP.
-pub fn render_page(st: &Status) -> String {
-    let mut rows = String::new();
-    for s in &st.sinks {
-        let (color, word) = match (s.state.as_str(), s.dead) {
-            ("paused", _) => ("#c62828", "STOPPED: needs IT"),
-            ("removed", _) => ("#6d6d6d", "removed from the configuration"),
-            ("retrying", _) => ("#ef6c00", "not reachable, retrying"),
-            (_, d) if d > 0 => ("#ef6c00", "some events refused"),
-            _ if s.oldest_pending_age_seconds.unwrap_or(0.0) > 300.0 => ("#ef6c00", "behind"),
-            _ => ("#2e7d32", "up to date"),
-        };
-        rows.push_str(&format!(
-            "<tr><td><b>{}</b></td><td style=\"background:{color};color:#fff\">{word}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&s.name),
-            s.pending,
-            age(s.oldest_pending_age_seconds),
-            s.held,
-            s.dead,
-            esc(s.last_error.as_deref().unwrap_or("-")),
-        ));
-    }
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"10\">\
-         <title>dockgate {site}</title><style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.4em .8em;border-bottom:1px solid #ddd;text-align:left}}</style></head>\
-         <body><h1>dockgate — {site}</h1><table><tr><th>destination</th><th>state</th><th>waiting</th><th>oldest waiting</th><th>held</th><th>refused</th><th>last error</th></tr>{rows}</table>\
-         <p>Buffer: {buffer}</p><p><small>config version {cv} ({origin}) · dockgate {v} · up {up}</small></p></body></html>",
-        site = esc(&st.site),
-        buffer = esc(&st.buffer.summary),
-        cv = st.config_version,
-        origin = esc(&st.config_origin),
-        v = esc(&st.version),
-        up = age(Some(st.uptime_seconds as f64)),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,5 +450,25 @@ mod tests {
         assert_eq!(human_hours(31.2), "31 h");
         assert_eq!(human_hours(0.5), "30 min");
         assert_eq!(human_hours(240.0), "10 days");
+    }
+
+    #[test]
+    fn ages_count_between_two_times() {
+        let at = "2026-03-02T10:00:00.000Z";
+        assert_eq!(seconds_between("2026-03-02T09:59:30.500Z", at), Some(29.5));
+        assert_eq!(seconds_between(at, "2026-03-02T09:59:00Z"), Some(-60.0));
+        assert_eq!(seconds_between("not a time", at), None);
+        assert_eq!(human_age(42.4), "42 s");
+        assert_eq!(human_age(600.0), "10 min");
+        assert_eq!(human_age(5.0 * 3600.0), "5 h");
+    }
+
+    #[test]
+    fn shell_words_survive_a_paste() {
+        assert_eq!(shell_word("erp-legacy.v2"), "erp-legacy.v2");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("$(rm -rf /)"), "'$(rm -rf /)'");
     }
 }

@@ -126,7 +126,7 @@ impl Reader {
             tracing::error!("{error}");
             update(&self.status, |s| {
                 s.up = false;
-                s.last_error = Some(error);
+                s.note_error(error);
             });
             return std::future::pending().await;
         };
@@ -173,7 +173,7 @@ impl Reader {
                             warned = true;
                             update(&self.status, |s| {
                                 s.up = false;
-                                s.last_error = Some(format!("device lost: {why}"));
+                                s.note_error(format!("device lost: {why}"));
                             });
                         }
                     }
@@ -188,7 +188,7 @@ impl Reader {
                     }
                     update(&self.status, |s| {
                         s.up = false;
-                        s.last_error = Some(error);
+                        s.note_error(error);
                     });
                 }
             }
@@ -259,7 +259,7 @@ impl Reader {
             s.last_input_at = Some(rfc3339_ms(received_ms));
             if let Some(reason) = rejected {
                 s.rejected += 1;
-                s.last_error = Some(format!("input rejected: {reason}"));
+                s.note_error(format!("input rejected: {reason}"));
             }
         });
         self.intake

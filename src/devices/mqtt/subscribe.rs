@@ -71,8 +71,9 @@ impl Topics {
             if let Ok(mut s) = status.lock() {
                 s.inputs += 1;
                 s.last_input_at = Some(rfc3339_ms(received_ms));
-                if rejected.is_some() {
+                if let Some(reason) = rejected {
                     s.rejected += 1;
+                    s.note_error(format!("input rejected: {reason}"));
                 }
             }
         }
@@ -99,8 +100,8 @@ impl Topics {
                     s.reconnects += 1;
                 }
                 s.up = up;
-                if error.is_some() {
-                    s.last_error = error.clone();
+                if let Some(error) = &error {
+                    s.note_error(error.clone());
                 }
             }
             metrics::gauge!("dockgate_device_up", "device" => id.to_string()).set(if up {
