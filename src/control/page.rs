@@ -269,11 +269,7 @@ fn view(st: &Status) -> Page {
         level = level.max(l);
         problems.push(text);
     };
-    for d in &devices {
-        if d.word == "down" {
-            note(Level::Bad, format!("device {} down", d.id));
-        }
-    }
+    // Sinks first: whether events reach the ERP is what the page is for.
     for s in &st.sinks {
         match s.state.as_str() {
             "paused" => note(Level::Bad, format!("sink {} paused: needs IT", s.name)),
@@ -301,6 +297,11 @@ fn view(st: &Status) -> Page {
                 Level::Warn,
                 format!("sink {} behind: oldest pending {oldest}", s.name),
             );
+        }
+    }
+    for d in &devices {
+        if d.word == "down" {
+            note(Level::Bad, format!("device {} down", d.id));
         }
     }
     let buffer_level = if !st.buffer.set_aside.is_empty() {
