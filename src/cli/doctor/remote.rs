@@ -415,7 +415,7 @@ pub(super) fn judge(
             subject,
             format!("{said}: reached, credentials not refused; no OPTIONS on this path, which many receivers answer for a POST-only URL (a wrong path looks the same: deliveries would then pause the sink with 404)"),
         ),
-        405 => Finding::pass(subject, format!("{said}: reached, credentials not refused; OPTIONS not allowed, as a POST-only receiver says")),
+        405 | 501 => Finding::pass(subject, format!("{said}: reached, credentials not refused; OPTIONS not allowed, as a POST-only receiver says")),
         407 => Finding::fail(
             subject,
             format!("{said}: the proxy wants credentials"),
@@ -522,7 +522,7 @@ mod tests {
     fn answers_to_the_probe_mean_what_deliveries_would_meet() {
         let bearer = sink("[sinks.erp.auth]\nbearer_token_file = \"/etc/dockgate/erp.token\"\n");
         let j = |status, html| judge("erp", &bearer, "OPTIONS x", status, html, None);
-        for ok in [200, 204, 404, 405, 400] {
+        for ok in [200, 204, 404, 405, 501, 400] {
             assert_eq!(j(ok, false).verdict, Verdict::Pass, "{ok}");
         }
         for bad in [401, 403, 407, 302] {
