@@ -7,7 +7,8 @@
 //! missing, the serial port out of the service user's reach, the broker down, a wrong broker
 //! password, a TLS sink whose CA does not match, a receiver that never answers (cut off by
 //! the timeout); an OAuth2 sink is probed with a token just fetched, and a wrong client
-//! secret fails.
+//! secret fails. Beside a running daemon it leaves the daemon's serial port and broker session
+//! alone: both go on reading scans.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -468,4 +469,55 @@ async fn a_receiver_that_never_answers_is_cut_off_by_the_timeout() {
         "doctor took {:?} for a 1 s timeout",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn beside_a_running_daemon_doctor_leaves_its_port_and_its_session_alone() {
+    let erp = StandIn::start("erp", Mode::Ok).await;
+    let broker = Broker::start().await;
+    let mut link = SerialLink::start().await;
+    let daemon = Daemon::start(
+        Setup::new(vec![SinkSpec::new("erp", &erp)])
+            .toml(&mqtt_table(&broker))
+            .toml(&serial_device(&link.device_path()))
+            .toml("[devices.pick-2]\nsource = \"mqtt\"\nstation = \"pick\"\ntopic = \"scanners/pick-2\"\n"),
+    )
+    .await;
+    wait_device_up(&daemon, "pick-1", 0).await;
+    wait_device_up(&daemon, "pick-2", 0).await;
+
+    let out = doctor(daemon.config_path()).await;
+    assert_eq!(out.code, Some(0), "{}", out.stdout);
+    let pid = daemon.pid();
+    let port = line(&out, "PASS", "device pick-1 serial");
+    assert!(
+        port.contains(&format!(
+            "not opened: the running daemon (pid {pid}) has the ports"
+        )),
+        "{port}"
+    );
+    let data = line(&out, "PASS", "data dir");
+    assert!(
+        data.contains(&format!("dockgate (pid {pid}) is running on it")),
+        "{data}"
+    );
+    line(&out, "PASS", "broker");
+
+    // Both inputs still read, over the same port and the same broker session.
+    for id in ["pick-1", "pick-2"] {
+        let d = daemon.device(id).await;
+        assert_eq!(
+            (d["up"].as_bool(), d["reconnects"].as_u64()),
+            (Some(true), Some(0)),
+            "{id}: {d}"
+        );
+    }
+    let label = gs1_item(&gtin14("0950600013435"), "251231", "LOT1");
+    link.write_line("SO-1001").await;
+    link.write_line(&label).await;
+    let scanner = MqttClient::connect(&broker, "hil-scanner").await;
+    scan(&daemon, &scanner, "scanners/pick-2", "SO-1002").await;
+    scan(&daemon, &scanner, "scanners/pick-2", label.clone()).await;
+    let picks = wait_type(&erp, "pick.confirmed", 2).await;
+    assert_eq!(picks.len(), 2, "one pick from each scanner");
 }

@@ -213,10 +213,11 @@ async fn run(args: &DoctorArgs, config_path: &Path) -> Vec<Finding> {
         if device.source != SourceKind::Serial {
             continue;
         }
-        let (id, device, s) = (id.clone(), device.clone(), service.clone());
+        let (id, device, s, c) = (id.clone(), device.clone(), service.clone(), config.clone());
         let subject = format!("device {id} serial");
         groups.push(bounded(subject, timeout, move || {
-            vec![serial::serial(&id, &device, &s)]
+            let daemon = crate::ledger::lock_holder(&c.site.data_dir);
+            vec![serial::serial(&id, &device, &s, daemon)]
         }));
     }
     groups.push(tokio::spawn(async move {
@@ -276,10 +277,13 @@ async fn config_check(path: &Path) -> (Option<Config>, Finding) {
             .as_ref()
             .ok()
             .map(|(s, _)| crate::forward::mapping::check(&s.config));
-        (picked, templates)
+        let local = std::fs::read_to_string(&owned)
+            .ok()
+            .and_then(|text| Some((Config::parse(&text).ok()?.version, text)));
+        (picked, templates, local)
     })
     .await;
-    let (picked, templates) = match picked {
+    let (picked, templates, local) = match picked {
         Ok(p) => p,
         Err(e) => return (None, panicked(e)),
     };
@@ -343,7 +347,32 @@ async fn config_check(path: &Path) -> (Option<Config>, Finding) {
              to start without it",
         )
     } else {
-        Finding::pass("config", format!("{} is valid: {summary}", startup.origin))
+        match local {
+            Some((_, text)) if startup.from_local || text == startup.text => {
+                Finding::pass("config", format!("{} is valid: {summary}", path.display()))
+            }
+            // A pushed configuration newer than the file: what a centrally managed box runs.
+            Some((version, _)) if version < config.version => Finding::pass(
+                "config",
+                format!(
+                    "{} (version {version}) is valid; the daemon would run the newer one it applied last ({}): {summary}",
+                    path.display(),
+                    startup.origin
+                ),
+            ),
+            _ => Finding::warn(
+                "config",
+                format!(
+                    "{} is valid, but the daemon would run the configuration it applied last ({}), not this text: {summary}",
+                    path.display(),
+                    startup.origin
+                ),
+                format!(
+                    "to run the file, raise its version above every version this box applied (at least {})",
+                    config.version + 1
+                ),
+            ),
+        }
     };
     (Some(config), finding)
 }
@@ -404,6 +433,57 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .contains("dockgate config validate"),
+            "{finding:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_edit_the_daemon_would_not_run_is_a_warning() {
+        use crate::control::config_push::history::{History, Source};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dockgate.toml");
+        let data = dir.path().join("data");
+        let text = |version: u64, url: &str| {
+            format!(
+                "version = {version}\n[site]\nid = \"wh\"\ndata_dir = {:?}\n[sinks.erp]\nurl = {url:?}\n",
+                data.display().to_string()
+            )
+        };
+        let pushed = text(5, "http://127.0.0.1:9/pushed");
+        History::open(&data)
+            .unwrap()
+            .record(5, Source::Push, Some("key".into()), &pushed, "now".into())
+            .unwrap();
+        // The file is older than the push: a managed box, nothing to warn about.
+        std::fs::write(&path, text(3, "http://127.0.0.1:9/local")).unwrap();
+        let (config, finding) = config_check(&path).await;
+        assert_eq!(finding.verdict, Verdict::Pass, "{finding:?}");
+        assert!(
+            finding
+                .detail
+                .contains("(version 3) is valid; the daemon would run the newer one"),
+            "{finding:?}"
+        );
+        assert_eq!(
+            config.unwrap().sinks["erp"].url,
+            "http://127.0.0.1:9/pushed"
+        );
+        // Edited under the same version: the edit would not run.
+        std::fs::write(&path, text(5, "http://127.0.0.1:9/edited")).unwrap();
+        let (_, finding) = config_check(&path).await;
+        assert_eq!(finding.verdict, Verdict::Warn, "{finding:?}");
+        assert!(
+            finding.fix.as_deref().unwrap().contains("at least 6"),
+            "{finding:?}"
+        );
+        // The pushed text itself in the file: nothing to say.
+        std::fs::write(&path, &pushed).unwrap();
+        let (_, finding) = config_check(&path).await;
+        assert_eq!(finding.verdict, Verdict::Pass, "{finding:?}");
+        assert!(
+            finding
+                .detail
+                .ends_with("is valid: version 5, site wh, 1 sinks, 0 devices"),
             "{finding:?}"
         );
     }

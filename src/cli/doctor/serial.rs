@@ -11,7 +11,16 @@ use super::Finding;
 use crate::config::DeviceConfig;
 
 /// The line of serial device `id`.
-pub(super) fn serial(id: &str, device: &DeviceConfig, service: &Service) -> Finding {
+///
+/// `daemon`: the pid of a daemon running on the data directory. Root then leaves the port
+/// alone: opening it would change nothing for the better and, on closing, clear the exclusive
+/// use the daemon took of it.
+pub(super) fn serial(
+    id: &str,
+    device: &DeviceConfig,
+    service: &Service,
+    daemon: Option<u32>,
+) -> Finding {
     let subject = format!("device {id} serial");
     let key = format!("devices.{id}.path");
     let Some(path) = &device.path else {
@@ -73,8 +82,7 @@ pub(super) fn serial(id: &str, device: &DeviceConfig, service: &Service) -> Find
         }
     }
     let user = who(service).to_owned();
-    let mut notes = Vec::new();
-    if service.is_me() {
+    if service.is_me() && daemon.is_none() {
         return match crate::devices::serial::open(path, device) {
             Ok(_port) => Finding::pass(
                 subject,
@@ -83,7 +91,9 @@ pub(super) fn serial(id: &str, device: &DeviceConfig, service: &Service) -> Find
             Err(e) => open_failed(subject, &leads, &user, &e, &meta),
         };
     }
-    if let Some(account) = service.judged() {
+    let mut notes = Vec::new();
+    // Judged by the modes (also for this process's own user when the daemon holds the port).
+    if let Some(account) = &service.account {
         match reach(account, path, READ | WRITE) {
             Ok(()) => notes.push(format!("{user} may read and write it")),
             Err(Unreachable::Denied { at, lacking, mode }) => {
@@ -104,21 +114,24 @@ pub(super) fn serial(id: &str, device: &DeviceConfig, service: &Service) -> Find
             service.user
         ));
     }
-    if service.as_root() {
-        match crate::devices::serial::open(path, device) {
+    match daemon {
+        Some(pid) => notes.push(format!(
+            "not opened: the running daemon (pid {pid}) has the ports"
+        )),
+        None if service.as_root() => match crate::devices::serial::open(path, device) {
             Ok(_port) => notes.push(format!("opened as root at {} baud", device.baud)),
             Err(e) => return open_failed(subject, &leads, "root", &e, &meta),
+        },
+        None if service.account.is_none() => {
+            // Neither judged nor opened: only that the device is there is known.
+            notes.push(format!("not opened (running as {})", service.me_name));
+            return Finding::warn(
+                subject,
+                format!("{leads}: {}", notes.join("; ")),
+                "run `sudo dockgate doctor`, or name the daemon's user with --service-user",
+            );
         }
-    } else if service.account.is_none() {
-        // Neither judged nor opened: only that the device is there is known.
-        notes.push(format!("not opened (running as {})", service.me_name));
-        return Finding::warn(
-            subject,
-            format!("{leads}: {}", notes.join("; ")),
-            "run `sudo dockgate doctor`, or name the daemon's user with --service-user",
-        );
-    } else {
-        notes.push(format!("not opened (running as {})", service.me_name));
+        None => notes.push(format!("not opened (running as {})", service.me_name)),
     }
     Finding::pass(subject, format!("{leads}: {}", notes.join("; ")))
 }
@@ -274,7 +287,7 @@ mod tests {
         let c = config(
             "[devices.p1]\nsource = \"serial\"\nstation = \"pick\"\npath = \"/nonexistent/ttyUSB9\"\n",
         );
-        let f = serial("p1", &c.devices["p1"], &stranger(None));
+        let f = serial("p1", &c.devices["p1"], &stranger(None), None);
         assert_eq!(f.verdict, Verdict::Fail);
         assert_eq!(f.subject, "device p1 serial");
         assert!(
@@ -289,7 +302,7 @@ mod tests {
         let file = tempfile::NamedTempFile::new().unwrap();
         let mut d = c.devices["p1"].clone();
         d.path = Some(file.path().to_owned());
-        let f = serial("p1", &d, &stranger(None));
+        let f = serial("p1", &d, &stranger(None), None);
         assert!(f.detail.contains("not a character device"), "{f:?}");
     }
 }
