@@ -18,6 +18,7 @@ mod cli;
 mod config_push;
 mod crash;
 mod dock;
+mod doctor;
 mod garbage;
 mod ingest;
 mod mqtt_tls;

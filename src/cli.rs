@@ -17,10 +17,12 @@ macro_rules! out {
 
 mod check;
 mod config;
+mod doctor;
 mod scan;
 
 pub use self::check::CheckArgs;
 pub use self::config::{ConfigCommand, KeygenArgs, PushArgs};
+pub use self::doctor::DoctorArgs;
 pub use self::scan::scan_parse;
 
 use std::path::PathBuf;
@@ -77,6 +79,16 @@ pub enum Command {
     /// only when it is sound. Reads without locking or changing anything, so it may also run
     /// beside the daemon (on a snapshot).
     Check(CheckArgs),
+    /// Day-one check of this box: config, each sink reached (TLS, auth), each serial path, the
+    /// broker.
+    ///
+    /// Without the daemon: the configuration it would start with and the files it names, the data directory and its free space, the clock, each sink
+    /// reached (DNS, TCP, TLS with the sink's trust and client certificate, and a probe with
+    /// its credentials: `OPTIONS` marked `X-Dockgate-Probe: 1`, never a delivery), the site
+    /// broker (login with its credentials and TLS) and each serial port, for the user the
+    /// daemon runs as. One line per check, PASS, WARN or FAIL with what to do; exits non-zero
+    /// when a check failed. Never writes to the buffer. Run it as root for the whole picture.
+    Doctor(DoctorArgs),
 }
 
 /// `dockgate events`.
@@ -164,6 +176,8 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             };
         }
+        // Its own runtime, which does not wait for a device that hangs on open.
+        Command::Doctor(args) => return doctor::doctor(args, &cli.config),
         // Pure decoding: no daemon, no runtime.
         Command::Scan(ScanCommand::Parse { json, data }) => {
             return match scan_parse(data, *json, &cli.config) {
@@ -211,7 +225,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Replay(args) => runtime.block_on(replay(&cli, args)),
         Command::Config(ConfigCommand::Push(args)) => runtime.block_on(config::push(args)),
         Command::Config(ConfigCommand::Rollback) => runtime.block_on(config::rollback(&cli)),
-        Command::Config(_) | Command::Scan(_) | Command::Check(_) => Ok(()),
+        Command::Config(_) | Command::Scan(_) | Command::Check(_) | Command::Doctor(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

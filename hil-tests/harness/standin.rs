@@ -92,6 +92,8 @@ pub struct Request {
     pub index: usize,
     /// When the request was fully read.
     pub at: Instant,
+    /// Method (`POST` for deliveries).
+    pub method: String,
     /// Request target.
     pub path: String,
     /// Headers, names lowercased.
@@ -470,6 +472,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             return;
         };
         let (path, headers) = parse_head(&head);
+        let method = head.split_whitespace().next().unwrap_or("").to_owned();
         let body = String::from_utf8_lossy(&body).into_owned();
         let events = match serde_json::from_str::<Value>(&body) {
             Ok(Value::Array(items)) => items,
@@ -511,6 +514,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             s.requests.push(Request {
                 index,
                 at: Instant::now(),
+                method,
                 path,
                 headers,
                 body,

@@ -49,6 +49,16 @@ pub fn tool_options(m: &MqttConfig) -> Result<MqttOptions, MqttSetupError> {
     Ok(options)
 }
 
+/// What a failed connection with `options` (made from `m`) most likely means, with the
+/// settings to check: what the daemon reports for the same failure (`dockgate doctor`).
+pub fn describe_failure(
+    m: &MqttConfig,
+    options: &MqttOptions,
+    error: &rumqttc::ConnectionError,
+) -> String {
+    Settings::of(m, options).describe(error)
+}
+
 /// The broker connection and what it feeds.
 pub struct MqttInput {
     options: MqttOptions,

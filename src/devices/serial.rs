@@ -274,8 +274,9 @@ impl Reader {
     }
 }
 
-/// Opens the port with the configured line settings.
-fn open(path: &Path, config: &DeviceConfig) -> Result<SerialStream, tokio_serial::Error> {
+/// Opens the port with the configured line settings (also `dockgate doctor`'s check that
+/// it opens).
+pub fn open(path: &Path, config: &DeviceConfig) -> Result<SerialStream, tokio_serial::Error> {
     let data_bits = match config.data_bits {
         5 => tokio_serial::DataBits::Five,
         6 => tokio_serial::DataBits::Six,

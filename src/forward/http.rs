@@ -1,12 +1,14 @@
 //! HTTP side of a sink: the reqwest client (no redirects, per-request timeout, credentials from
-//! files) and one POST with its answer read into a bounded excerpt.
+//! files) and one POST with its answer read into a bounded excerpt; and the probe of
+//! `dockgate doctor`, sent with the same client and credentials.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER,
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, DATE, LOCATION, RETRY_AFTER,
+    USER_AGENT,
 };
 
 use super::oauth2::{NoToken, TokenSource};
@@ -18,6 +20,12 @@ use crate::model::error_chain;
 const MAX_ANSWER: usize = 64 * 1024;
 /// Bytes of an answer kept as evidence on a dead letter or in a last error.
 const EXCERPT: usize = 512;
+
+/// The header that marks the probe of `dockgate doctor` (value `1`), so a receiver can tell it
+/// from a delivery; docs/integrating.md describes the whole request.
+pub const PROBE_HEADER: &str = "X-Dockgate-Probe";
+/// `User-Agent` of the probe.
+pub const PROBE_USER_AGENT: &str = concat!("dockgate/", env!("CARGO_PKG_VERSION"), " (probe)");
 
 /// Errors building a sink's client.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +94,33 @@ pub struct Answer {
     pub detail: String,
     /// Start of the answer body (escaped), kept as evidence.
     pub excerpt: String,
+}
+
+/// What a receiver made of the probe of `dockgate doctor`.
+#[derive(Debug, Clone)]
+pub enum Probed {
+    /// It answered (the body is not read).
+    Answered {
+        /// HTTP status.
+        status: u16,
+        /// The answer is `text/html`: what a login portal or a proxy's error page sends.
+        html: bool,
+        /// `Location` of a redirect.
+        location: Option<String>,
+        /// The receiver's clock (`Date`), to hold this box's against.
+        date: Option<SystemTime>,
+    },
+    /// The OAuth2 token endpoint gave no token; nothing was sent to the receiver.
+    NoToken(String),
+    /// No answer: name resolution, connection, TLS or the sink's timeout failed.
+    Unanswered {
+        /// The TLS handshake failed (rustls refused the receiver, or the receiver refused us).
+        tls: bool,
+        /// The sink's `timeout` passed.
+        timeout: bool,
+        /// What happened, with what to check for the TLS failures rustls names.
+        detail: String,
+    },
 }
 
 impl SinkClient {
@@ -185,6 +220,48 @@ impl SinkClient {
                     .await
             }
             Err(no) => no_token(no),
+        }
+    }
+
+    /// Sends the probe of `dockgate doctor`: `OPTIONS <url>` without a body, with the sink's
+    /// credentials (a fresh OAuth2 token first, when the sink has OAuth2), `User-Agent:`
+    /// [`PROBE_USER_AGENT`] and [`PROBE_HEADER`]`: 1`; TLS and proxy as for a delivery.
+    pub async fn probe(&self) -> Probed {
+        let mut request = self
+            .client
+            .request(reqwest::Method::OPTIONS, self.url.clone())
+            .headers(self.auth.clone())
+            .header(USER_AGENT, PROBE_USER_AGENT)
+            .header(PROBE_HEADER, "1");
+        if let Some(tokens) = &self.oauth2 {
+            match tokens.bearer().await {
+                Ok(bearer) => request = request.header(AUTHORIZATION, bearer.header),
+                Err(no) => return Probed::NoToken(no.detail),
+            }
+        }
+        match request.send().await {
+            Ok(response) => {
+                let headers = response.headers();
+                Probed::Answered {
+                    status: response.status().as_u16(),
+                    html: header_str(headers, CONTENT_TYPE).is_some_and(|ct| {
+                        ct.trim_start()
+                            .to_ascii_lowercase()
+                            .starts_with("text/html")
+                    }),
+                    location: header_str(headers, LOCATION),
+                    date: header_str(headers, DATE)
+                        .and_then(|d| httpdate::parse_http_date(&d).ok()),
+                }
+            }
+            Err(error) => {
+                let chain = error_chain(&error);
+                Probed::Unanswered {
+                    tls: tls_failure(&error),
+                    timeout: error.is_timeout(),
+                    detail: format!("{chain}{}", tls_hint(&chain)),
+                }
+            }
         }
     }
 
@@ -367,6 +444,27 @@ fn transport(
         builder = builder.proxy(proxy.no_proxy(reqwest::NoProxy::from_env()));
     }
     Ok(builder)
+}
+
+/// Whether rustls is behind `error`: the receiver's certificate was refused, or the receiver
+/// refused the handshake (an alert). reqwest wraps it in I/O errors, one inside the other,
+/// whose `source()` skips the error they wrap: those are opened with `get_ref`.
+fn tls_failure(error: &reqwest::Error) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = next {
+        let mut inner = Some(e);
+        while let Some(i) = inner {
+            if i.is::<rustls::Error>() {
+                return true;
+            }
+            inner = i
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|r| r as &(dyn std::error::Error + 'static));
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// What to check for a TLS failure, from rustls' words in the error.
