@@ -9,11 +9,14 @@
 //! the exception rows. Priority reorders within the window (at most [`MAX_EVENTS`] events),
 //! not across a backlog longer than that.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod seqs;
+
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use rusqlite::{params, Connection};
 
+use self::seqs::{SeqMap, SeqRun};
 use super::log;
 use super::record::{Record, StoredEvent};
 use foldhash::{HashMap, HashSet};
@@ -56,8 +59,8 @@ pub(in crate::ledger) struct Window {
     cursor: i64,
     /// Events of the log up to here have been looked at.
     scanned: i64,
-    items: BTreeMap<i64, Item>,
-    subjects: HashMap<Arc<str>, BTreeSet<i64>>,
+    items: SeqMap<Item>,
+    subjects: HashMap<Arc<str>, SeqRun>,
     /// (priority, sequence) of each subject's head.
     heads: BTreeSet<(i64, i64)>,
     /// Requests planned and not delivered: key and members, oldest first.
@@ -165,16 +168,16 @@ impl Window {
     }
 
     fn insert(&mut self, seq: i64, item: Item) {
-        if self.items.contains_key(&seq) {
+        if self.items.contains(seq) {
             return;
         }
         let set = self.subjects.entry(item.subject.clone()).or_default();
-        let old = set.first().copied();
+        let old = set.first();
         set.insert(seq);
         match old {
             Some(old) if old < seq => {}
             Some(old) => {
-                if let Some(o) = self.items.get(&old) {
+                if let Some(o) = self.items.get(old) {
                     self.heads.remove(&(o.priority, old));
                 }
                 self.heads.insert((item.priority, seq));
@@ -188,16 +191,16 @@ impl Window {
     }
 
     fn remove(&mut self, seq: i64) -> Option<Item> {
-        let item = self.items.remove(&seq)?;
+        let item = self.items.remove(seq)?;
         self.bytes -= item.body.len();
         if let Some(set) = self.subjects.get_mut(&item.subject) {
-            let was_head = set.first() == Some(&seq);
-            set.remove(&seq);
+            let was_head = set.first() == Some(seq);
+            set.remove(seq);
             if was_head {
                 self.heads.remove(&(item.priority, seq));
                 if let Some(next) = set.first() {
                     if let Some(n) = self.items.get(next) {
-                        self.heads.insert((n.priority, *next));
+                        self.heads.insert((n.priority, next));
                     }
                 }
             }
@@ -216,13 +219,13 @@ impl Window {
             .items
             .iter()
             .find(|(seq, item)| !item.replayed && !set.contains(seq))
-            .map(|(seq, _)| *seq - 1);
+            .map(|(seq, _)| seq - 1);
         Some(Progress {
             cursor: first_open.unwrap_or(self.scanned).max(self.cursor),
             resets,
             replayed: settled
                 .iter()
-                .filter(|s| self.items.get(s).is_some_and(|i| i.replayed))
+                .filter(|s| self.items.get(**s).is_some_and(|i| i.replayed))
                 .copied()
                 .collect(),
         })
@@ -262,7 +265,7 @@ impl Window {
         let later: Vec<i64> = self
             .subjects
             .get(subject)
-            .map(|s| s.range(seq..).copied().collect())
+            .map(|s| s.from(seq).collect())
             .unwrap_or_default();
         for s in later {
             self.remove(s);
@@ -282,17 +285,6 @@ impl Window {
         }
     }
 
-    fn sendable(&self, seq: i64) -> Option<Sendable> {
-        let item = self.items.get(&seq)?;
-        Some(Sendable {
-            seq,
-            id: item.id.clone(),
-            subject: item.subject.clone(),
-            created_ms: item.created_ms,
-            body: item.body.clone(),
-        })
-    }
-
     /// See [`crate::ledger::SinkReader::next`].
     pub fn ready(&mut self, want: usize, batch_max: usize, in_hand: InHand<'_>) -> Vec<Ready> {
         let mut out = Vec::new();
@@ -302,22 +294,20 @@ impl Window {
         if batch_max > 1 {
             // Plans none of whose events wait any more are forgotten.
             self.planned
-                .retain(|(_, seqs)| seqs.iter().any(|s| self.items.contains_key(s)));
+                .retain(|(_, seqs)| seqs.iter().any(|s| self.items.contains(*s)));
             for (key, seqs) in &self.planned {
                 if count >= want || seqs.iter().any(|s| (in_hand.event)(*s)) {
                     continue;
                 }
-                let members: Vec<i64> = seqs
+                let members: Vec<(i64, &Item)> = seqs
                     .iter()
-                    .copied()
-                    .filter(|s| self.items.contains_key(s))
+                    .filter_map(|s| self.items.get(*s).map(|i| (*s, i)))
                     .collect();
                 // The first event of each subject in the request must be that subject's head.
                 let mut seen: HashSet<&Arc<str>> = HashSet::default();
-                let turn = members.iter().all(|s| {
-                    let subject = &self.items[s].subject;
-                    !seen.insert(subject)
-                        || self.subjects.get(subject).and_then(|x| x.first()) == Some(s)
+                let turn = members.iter().all(|(s, item)| {
+                    !seen.insert(&item.subject)
+                        || self.subjects.get(&item.subject).and_then(SeqRun::first) == Some(*s)
                 });
                 if !turn
                     || seen
@@ -328,7 +318,7 @@ impl Window {
                 }
                 taken.extend(seen);
                 count += members.len();
-                let events = members.iter().filter_map(|s| self.sendable(*s)).collect();
+                let events = members.iter().map(|(s, i)| sendable(*s, i)).collect();
                 out.push(Ready::Planned {
                     key: key.clone(),
                     events,
@@ -342,7 +332,7 @@ impl Window {
             if count >= want {
                 break;
             }
-            let Some(item) = self.items.get(&head) else {
+            let Some(item) = self.items.get(head) else {
                 continue;
             };
             if taken.contains(&item.subject)
@@ -354,12 +344,12 @@ impl Window {
             let Some(run) = self.subjects.get(&item.subject) else {
                 continue;
             };
-            for &seq in run.range(head..) {
+            for seq in run.from(head) {
                 if chunk.len() == batch_max || (in_hand.event)(seq) {
                     break;
                 }
-                if let Some(s) = self.sendable(seq) {
-                    chunk.push(s);
+                if let Some(i) = self.items.get(seq) {
+                    chunk.push(sendable(seq, i));
                     count += 1;
                 }
             }
@@ -427,6 +417,16 @@ pub(super) fn fill(conn: &Connection, sink: &str, ask: FillAsk) -> rusqlite::Res
         items,
         scanned,
     })
+}
+
+fn sendable(seq: i64, item: &Item) -> Sendable {
+    Sendable {
+        seq,
+        id: item.id.clone(),
+        subject: item.subject.clone(),
+        created_ms: item.created_ms,
+        body: item.body.clone(),
+    }
 }
 
 fn item(created_ms: i64, e: StoredEvent, replayed: bool) -> Item {
