@@ -342,3 +342,40 @@ async fn scan_parse_uses_the_sites_barcode_rules() {
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(out.stderr.contains("check_digit"), "{out:#?}");
 }
+
+/// The packaged `/etc/dockgate/dockgate.toml` with every commented-out example table and key
+/// (`# [table]`, `# key = value`) put in: what an operator gets by uncommenting.
+fn uncommented(text: &str) -> String {
+    let example = regex::Regex::new(r"^# (\[[A-Za-z0-9_.-]+\]|[A-Za-z0-9_]+ = .*)$").unwrap();
+    text.lines()
+        .map(|line| match example.captures(line) {
+            Some(c) => c[1].to_owned(),
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_packaged_configurations_examples_are_valid_when_uncommented() {
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/dockgate.toml"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dockgate.toml");
+    write_file(&file, &uncommented(&shipped));
+    let out = dockgate(&["config", "validate", &file.display().to_string()]).await;
+    out.assert_ok();
+    // Every station has its example: serial pick, MQTT pack, return, count and dock, HTTP ship.
+    assert!(
+        out.stdout.contains("3 sinks, 6 devices"),
+        "the examples changed: {out:#?}"
+    );
+    for table in ["[mqtt]", "[barcodes]", "[config_push]", "[sinks.erp.tls]"] {
+        assert!(
+            uncommented(&shipped).lines().any(|l| l == table),
+            "no {table} example"
+        );
+    }
+}
