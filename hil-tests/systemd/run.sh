@@ -137,7 +137,7 @@ deb=$(cargo deb --locked 2>"$work/cargo-deb.log" | tail -n 1) || {
 }
 [ -f "$deb" ] || fail "cargo deb named no package (got '$deb')"
 version=$(dpkg-deb -f "$deb" Version)
-ok "built $(basename "$deb") ($(du -h "$deb" | cut -f1)): $(dpkg-deb -f "$deb" Depends)"
+ok "built $(basename "$deb") ($(du -h "$deb" | cut -f1), at ${SECONDS}s): Depends: $(dpkg-deb -f "$deb" Depends)"
 synopsis=$(dpkg-deb -f "$deb" Description | sed -n 1p)
 [ ${#synopsis} -le 80 ] || fail "the package synopsis is ${#synopsis} characters (at most 80): $synopsis"
 
@@ -155,6 +155,7 @@ cargo deb --no-build --fast --deb-version "$version+hil1" -o "$work/pkg/dockgate
 if [ -n "$bootstrap_pid" ]; then
   wait "$bootstrap_pid" || { bootstrap_pid=""; tail -n 30 "$work/debootstrap.log" >&2; fail "debootstrap failed"; }
   bootstrap_pid=""
+  say "the $SUITE tree is made"
 fi
 [ -e "$root/.complete" ] || fail "no $SUITE tree in $root"
 
