@@ -342,3 +342,113 @@ async fn scan_parse_uses_the_sites_barcode_rules() {
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(out.stderr.contains("check_digit"), "{out:#?}");
 }
+
+/// The packaged `/etc/dockgate/dockgate.toml` with every commented-out example table and key
+/// (`# [table]`, `# key = value`) put in: what an operator gets by uncommenting.
+fn uncommented(text: &str) -> String {
+    let example = regex::Regex::new(r"^# (\[[A-Za-z0-9_.-]+\]|[A-Za-z0-9_]+ = .*)$").unwrap();
+    text.lines()
+        .map(|line| match example.captures(line) {
+            Some(c) => c[1].to_owned(),
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_packaged_configurations_examples_are_valid_when_uncommented() {
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/dockgate.toml"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dockgate.toml");
+    write_file(&file, &uncommented(&shipped));
+    let out = dockgate(&["config", "validate", &file.display().to_string()]).await;
+    out.assert_ok();
+    // Every station has its example: serial pick, MQTT pack, return, count and dock, HTTP ship.
+    assert!(
+        out.stdout.contains("3 sinks, 6 devices"),
+        "the examples changed: {out:#?}"
+    );
+    for table in ["[mqtt]", "[barcodes]", "[config_push]", "[sinks.erp.tls]"] {
+        assert!(
+            uncommented(&shipped).lines().any(|l| l == table),
+            "no {table} example"
+        );
+    }
+}
+
+/// What the manual page says after the commands.
+const MANUAL_PAGE_END: &str = r#".SH FILES
+.TP
+\fI/etc/dockgate/dockgate.toml\fR
+The configuration (a conffile of the package); \fBdockgate config validate\fR checks it.
+.TP
+\fI/var/lib/dockgate/\fR
+The buffer (\fIbuffer.sqlite\fR) and the configurations applied last; kept on purge.
+.TP
+\fI/lib/systemd/system/dockgate.service\fR
+The unit that runs \fBdockgate run\fR; local changes go in a drop-in
+(\fBsystemctl edit dockgate\fR).
+.SH "SEE ALSO"
+\fBdockgate help\fR \fICOMMAND\fR for the options of each command;
+\fI/usr/share/doc/dockgate/README.md\fR (the package, secrets, upgrades), and beside it
+\fIoperations.md\fR (running it), \fIconfiguration.md\fR (every key),
+\fIfleet.md\fR (signed pushes) and \fIintegrating.md\fR (the receivers' side).
+"#;
+
+/// Text for roff: backslashes and hyphens escaped.
+fn roff_text(text: &str) -> String {
+    text.replace('\\', "\\e").replace('-', "\\-")
+}
+
+/// One `.TP` entry per command that runs something (`dockgate config validate`, not `config`).
+fn manual_commands(page: &mut String, prefix: &str, cmd: &clap::Command) {
+    let name = format!("{prefix} {}", cmd.get_name());
+    if cmd.has_subcommands() {
+        for sub in cmd.get_subcommands().filter(|c| c.get_name() != "help") {
+            manual_commands(page, &name, sub);
+        }
+        return;
+    }
+    let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+    page.push_str(&format!(
+        ".TP\n\\fB{}\\fR\n{}\n",
+        roff_text(&name),
+        roff_text(&about)
+    ));
+}
+
+/// `packaging/dockgate.1`, the manual page the package installs, is clap_mangen's rendering of
+/// the command line as it is now, with every command listed; `DOCKGATE_BLESS=1` writes it anew.
+#[test]
+fn the_packaged_manual_page_matches_the_command_line() {
+    use clap::CommandFactory;
+    let cmd = dockgate::cli::Cli::command();
+    let man = clap_mangen::Man::new(cmd.clone()).manual("dockgate");
+    let mut head = Vec::new();
+    man.render_title(&mut head).unwrap();
+    man.render_name_section(&mut head).unwrap();
+    man.render_synopsis_section(&mut head).unwrap();
+    man.render_description_section(&mut head).unwrap();
+    man.render_options_section(&mut head).unwrap();
+    let mut page = String::from_utf8(head).unwrap();
+    page.push_str(".SH COMMANDS\n");
+    for sub in cmd.get_subcommands().filter(|c| c.get_name() != "help") {
+        manual_commands(&mut page, "dockgate", sub);
+    }
+    page.push_str(MANUAL_PAGE_END);
+
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/dockgate.1");
+    if std::env::var_os("DOCKGATE_BLESS").is_some() {
+        std::fs::write(&path, &page).unwrap();
+    }
+    let shipped = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        shipped == page,
+        "packaging/dockgate.1 is not the command line's: \
+         DOCKGATE_BLESS=1 cargo test --test hil manual_page"
+    );
+}
