@@ -4,7 +4,8 @@
 //! with HTTP ERP/CRM stand-ins on loopback that inject faults, and asserts what reaches them.
 //! Scanner and dock scenarios add a private mosquitto per test and socat pty pairs as serial
 //! scanners; signing uses the minisign tool, and the reference receivers run on python3 and
-//! node (all installed by hil-tests/run.sh when missing).
+//! node, and `dockgate demo`'s live view is read off a tmux pane (all installed by
+//! hil-tests/run.sh when missing).
 //! Run with `cargo test --test hil`.
 
 mod harness;
@@ -16,6 +17,7 @@ mod check;
 mod cli;
 mod config_push;
 mod crash;
+mod demo;
 mod dock;
 mod garbage;
 mod ingest;
