@@ -102,16 +102,19 @@ async fn a_piped_demo_tallies_a_clean_shift_and_keeps_a_sound_buffer() {
     assert!(short.stderr.contains("from 10s to 30m"), "{short:#?}");
 }
 
-/// A tmux server of its own (`-L`), killed when dropped.
+/// A tmux server of its own (its socket in a tempdir), killed when dropped.
 struct Tmux {
-    socket: String,
+    dir: tempfile::TempDir,
 }
 
 impl Tmux {
     /// Starts `command` in a detached session of 110×40.
     fn start(command: &str) -> Tmux {
         let tmux = Tmux {
-            socket: format!("dockgate-hil-{}-{}", std::process::id(), free_port()),
+            dir: tempfile::Builder::new()
+                .prefix("dockgate-hil-tmux-")
+                .tempdir()
+                .expect("creating the tmux tempdir"),
         };
         let ok = tmux
             .run(&[
@@ -133,8 +136,8 @@ impl Tmux {
 
     fn run(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
+            .arg("-S")
+            .arg(self.dir.path().join("socket"))
             .args(args)
             .output()
             .expect("running tmux (hil-tests/run.sh installs it)")

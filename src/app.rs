@@ -38,8 +38,19 @@ pub enum Stop {
     /// SIGTERM or SIGINT: `dockgate run`.
     Signals,
     /// The token being cancelled: `dockgate demo`, which takes Ctrl-C itself (to drain and
-    /// count before it stops the daemon).
+    /// count before it stops the daemon). No signal is handled, SIGHUP included: a closed
+    /// terminal ends the demo as it ends any program.
     Token(CancellationToken),
+}
+
+/// The next delivery of `signal`; never, without one.
+async fn next_signal(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Runs the daemon on `startup` (from [`crate::control::config_push::startup`]) until a
@@ -143,8 +154,8 @@ pub async fn run_until(
     info!(admin = %config.admin.listen, sinks = config.sinks.len(), devices = config.devices.len(), "dockgate ready.");
 
     use tokio::signal::unix::{signal, SignalKind};
-    let stop = match stop {
-        Stop::Token(token) => token,
+    let (stop, mut hup) = match stop {
+        Stop::Token(token) => (token, None),
         Stop::Signals => {
             let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
             let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
@@ -157,16 +168,16 @@ pub async fn run_until(
                 }
                 fire.cancel();
             });
-            token
+            let hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+            (token, Some(hup))
         }
     };
-    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             // A reload never stops the daemon: the file is read, checked and applied like a
             // push, or refused with the reason in the log.
-            _ = hup.recv() => {
+            _ = next_signal(&mut hup) => {
                 if changes_tx.try_send(Trigger::Reload).is_err() {
                     warn!("SIGHUP ignored: configuration changes are busy or stopping.");
                 }
