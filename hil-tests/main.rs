@@ -4,7 +4,8 @@
 //! with HTTP ERP/CRM stand-ins on loopback that inject faults, and asserts what reaches them.
 //! Scanner and dock scenarios add a private mosquitto per test and socat pty pairs as serial
 //! scanners; signing uses the minisign tool, the reference receivers run on python3 and
-//! node, and the status page is looked at with headless Chromium (all installed by
+//! node, the status page is looked at with headless Chromium, and `dockgate demo`'s live view
+//! is read off a tmux pane (all installed by
 //! hil-tests/run.sh when missing).
 //! Run with `cargo test --test hil`.
 
@@ -17,6 +18,7 @@ mod check;
 mod cli;
 mod config_push;
 mod crash;
+mod demo;
 mod dock;
 mod doctor;
 mod garbage;

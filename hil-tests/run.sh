@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 
 # tool:package pairs the end-to-end tests run (python3 and node run the reference receivers
 # of docs/receivers/; the mosquitto package also brings mosquitto_passwd, which writes the TLS
-# broker's password file; chromium looks at the status page, hil-tests/status_page.rs).
+# broker's password file; chromium looks at the status page, hil-tests/status_page.rs; tmux
+# holds the terminal `dockgate demo` draws its live lines on).
 need=()
-for pair in kill:procps mosquitto:mosquitto socat:socat minisign:minisign python3:python3 node:nodejs chromium:chromium; do
+for pair in kill:procps mosquitto:mosquitto socat:socat minisign:minisign python3:python3 node:nodejs chromium:chromium tmux:tmux; do
   # mosquitto lives in /usr/sbin, which is not in every user's PATH.
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done

@@ -1,7 +1,8 @@
 //! Wiring of `dockgate run`: locks the data directory, opens the ledger, starts what the
 //! configuration asks for ([`running`]), takes configuration changes (pushes, SIGHUP, rollback)
-//! and applies them without a restart, then on SIGTERM/SIGINT shuts down in order: sources
-//! stop, what they read is committed, requests in flight finish, the ledger closes.
+//! and applies them without a restart, then on SIGTERM/SIGINT (or when `dockgate demo` says)
+//! shuts down in order: sources stop, what they read is committed, requests in flight finish,
+//! the ledger closes.
 
 mod running;
 
@@ -32,6 +33,26 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// retention and capacity, which the ledger runs once a minute of these.
 const TICK_EVERY: Duration = Duration::from_millis(500);
 
+/// What ends the daemon.
+pub enum Stop {
+    /// SIGTERM or SIGINT: `dockgate run`.
+    Signals,
+    /// The token being cancelled: `dockgate demo`, which takes Ctrl-C itself (to drain and
+    /// count before it stops the daemon). No signal is handled, SIGHUP included: a closed
+    /// terminal ends the demo as it ends any program.
+    Token(CancellationToken),
+}
+
+/// The next delivery of `signal`; never, without one.
+async fn next_signal(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs the daemon on `startup` (from [`crate::control::config_push::startup`]) until a
 /// termination signal. `local_problem` is why the local file at `local_path` could not be used,
 /// if it could not; SIGHUP reads that file again.
@@ -39,6 +60,16 @@ pub async fn run(
     startup: Startup,
     local_problem: Option<ConfigError>,
     local_path: PathBuf,
+) -> anyhow::Result<()> {
+    run_until(startup, local_problem, local_path, Stop::Signals).await
+}
+
+/// [`run`], ended by `stop`.
+pub async fn run_until(
+    startup: Startup,
+    local_problem: Option<ConfigError>,
+    local_path: PathBuf,
+    stop: Stop,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let prometheus = telemetry::init_metrics().context("starting metrics")?;
@@ -135,16 +166,30 @@ pub async fn run(
     }
 
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    let (stop, mut hup) = match stop {
+        Stop::Token(token) => (token, None),
+        Stop::Signals => {
+            let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+            let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+            let token = CancellationToken::new();
+            let fire = token.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                fire.cancel();
+            });
+            let hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+            (token, Some(hup))
+        }
+    };
     loop {
         tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = stop.cancelled() => break,
             // A reload never stops the daemon: the file is read, checked and applied like a
             // push, or refused with the reason in the log.
-            _ = hup.recv() => {
+            _ = next_signal(&mut hup) => {
                 if changes_tx.try_send(Trigger::Reload).is_err() {
                     warn!("SIGHUP ignored: configuration changes are busy or stopping.");
                 }
@@ -154,8 +199,7 @@ pub async fn run(
                 // it is (its push is not acknowledged, so the broker sends it to the next start).
                 let applied = tokio::select! {
                     applied = running.apply(request.config, request.origin) => Some(applied),
-                    _ = term.recv() => None,
-                    _ = int.recv() => None,
+                    _ = stop.cancelled() => None,
                 };
                 match applied {
                     Some(applied) => {

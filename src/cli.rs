@@ -1,6 +1,7 @@
 //! The command line of DESIGN §7. The inspecting commands (`status`, `events`, `replay`,
 //! `config rollback`) talk to a running daemon's admin API; the configuration tools are in
-//! [`config`], `scan parse` in [`scan`].
+//! [`config`], `scan parse` in [`scan`], and `demo`, which runs a daemon of its own, in
+//! [`demo`].
 
 /// `println!` for what a command prints: when the reader has gone away (`dockgate status |
 /// head -1`), the command ends quietly instead of panicking on the broken pipe.
@@ -17,11 +18,13 @@ macro_rules! out {
 
 mod check;
 mod config;
+mod demo;
 mod doctor;
 mod scan;
 
 pub use self::check::CheckArgs;
 pub use self::config::{ConfigCommand, KeygenArgs, PushArgs};
+pub use self::demo::DemoArgs;
 pub use self::doctor::DoctorArgs;
 pub use self::scan::scan_parse;
 
@@ -56,6 +59,18 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon (systemd Type=notify).
     Run,
+    /// A self-contained tour: the real daemon on a scripted shift, with virtual scanners, a
+    /// local ERP and CRM, an outage and recovery.
+    ///
+    /// Runs the daemon's own code in a temporary directory (--config is not read), with
+    /// virtual scanners and dock sensors on serial lines (pseudo-terminals) and one posting
+    /// over HTTP, and an ERP and a CRM stand-in on 127.0.0.1. The shift has picks, packs,
+    /// loads, doors opening and closing, a return, a bad label, exceptions, and the ERP down
+    /// for a stretch: its backlog builds and drains in order. Shows live figures and the status
+    /// page's address. At the end, or on Ctrl-C, it prints a tally comparing what the
+    /// stand-ins received with what the buffer committed, event by event, and exits 0 only
+    /// when every event reached its sink exactly once.
+    Demo(DemoArgs),
     /// Show the running configuration, the buffer, each sink (backlog, oldest pending age, last
     /// delivery, last error), each device (up or down, last input, last error) and the dead
     /// letters with the command that replays each; the words and ages of the status page.
@@ -165,6 +180,8 @@ pub fn run(cli: Cli) -> ExitCode {
                 }
             };
         }
+        // Its own world, runtime and logging.
+        Command::Demo(args) => return demo::main(args),
         // Reads the file itself: no daemon, no runtime.
         Command::Check(args) => {
             return match check::check(args, &cli.config) {
@@ -225,7 +242,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Replay(args) => runtime.block_on(replay(&cli, args)),
         Command::Config(ConfigCommand::Push(args)) => runtime.block_on(config::push(args)),
         Command::Config(ConfigCommand::Rollback) => runtime.block_on(config::rollback(&cli)),
-        Command::Config(_) | Command::Scan(_) | Command::Check(_) | Command::Doctor(_) => Ok(()),
+        Command::Config(_)
+        | Command::Scan(_)
+        | Command::Check(_)
+        | Command::Doctor(_)
+        | Command::Demo(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,10 @@ use dockgate::cli::{self, Cli};
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
-    dockgate::telemetry::init_logging();
+    // The demo draws on the terminal and keeps the daemon's log in a file of its own.
+    if !matches!(cli.command, cli::Command::Demo(_)) {
+        dockgate::telemetry::init_logging();
+    }
     std::panic::set_hook(Box::new(|info| {
         // A half-dead daemon is worse than a restarted one: log, then abort so systemd restarts.
         tracing::error!(panic = %info, "dockgate panicked; aborting.");

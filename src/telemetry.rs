@@ -1,5 +1,5 @@
-//! Logging: journald (structured fields) when started by systemd, stderr otherwise; and the
-//! Prometheus recorder behind `/metrics`.
+//! Logging: journald (structured fields) when started by systemd, stderr otherwise (a file
+//! for `dockgate demo`); and the Prometheus recorder behind `/metrics`.
 
 use std::io::IsTerminal;
 
@@ -34,6 +34,24 @@ pub fn init_logging() {
                 .with_target(false),
         )
         .try_init();
+}
+
+/// Starts logging to `file` instead (`dockgate demo`, which draws on the terminal): the same
+/// filter, plain text, written by a thread of its own so no task waits on the disk. Logging
+/// lasts while the returned guard lives; dropping it writes what is left.
+pub fn init_logging_to(file: std::fs::File) -> tracing_appender::non_blocking::WorkerGuard {
+    let filter = EnvFilter::try_from_env("DOCKGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false)
+                .with_target(false),
+        )
+        .try_init();
+    guard
 }
 
 /// Installs the metrics recorder, and its upkeep on the runtime; returns the handle `/metrics`
