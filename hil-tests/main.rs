@@ -18,6 +18,7 @@ mod config_push;
 mod crash;
 mod dock;
 mod garbage;
+mod grafana;
 mod ingest;
 mod mqtt_tls;
 mod outage;
