@@ -84,7 +84,18 @@ for t in "${targets[@]}"; do
 
   if [ "$tests" -eq 1 ]; then
     step "$t: unit tests under ${qemu[$t]}"
-    cargo test --locked --lib --target "$t"
+    # qemu-user (7.2, Debian 12) does not translate the termios2 ioctls (TCGETS2/TCSETS2)
+    # that serialport uses to set a baud rate: opening a pty fails with ENOSYS ("Function
+    # not implemented") under emulation, never on a real ARM box. Only the tests that open a
+    # serial port are skipped; the serial decoder tests run.
+    # Without debug info: it makes most of a debug build's compile and link time, and a
+    # failing test still names its file and line.
+    CARGO_PROFILE_DEV_DEBUG=false CARGO_PROFILE_TEST_DEBUG=false \
+      cargo test --locked --lib --target "$t" -- \
+        --skip devices::serial::tests::cancel_stops_while_connected_and_while_gone \
+        --skip devices::serial::tests::missing_port_at_startup_is_retried \
+        --skip devices::serial::tests::sigkill_unplug_and_replug \
+        --skip devices::serial::tests::sigterm_unplug_and_replug
   fi
 
   step "$t: package"
