@@ -22,6 +22,7 @@ mod demo;
 mod dock;
 mod doctor;
 mod garbage;
+mod grafana;
 mod ingest;
 mod mqtt_tls;
 mod outage;
