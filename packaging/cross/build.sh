@@ -7,9 +7,10 @@
 #   3. the .deb (`cargo deb --no-build`), then checked: its Architecture, and the packaged
 #      /usr/bin/dockgate is an ELF for the target's machine.
 #
-# Usage: packaging/cross/build.sh [--no-tests] [TARGET...]
+# Usage: packaging/cross/build.sh [--no-tests] [--skip-unfetchable] [TARGET...]
 #   TARGET: aarch64-unknown-linux-gnu (arm64) and/or armv7-unknown-linux-gnueabihf (armhf);
-#   both when none is given. --no-tests skips step 2.
+#   both when none is given. --no-tests skips step 2. --skip-unfetchable (CI): where rustup
+#   cannot download a target's standard library, say SKIPPED and go on instead of failing.
 # Installs what is missing (Debian/Ubuntu; sudo when not root): the target's gcc and libc
 # (gcc-<triple>, libc6-dev-<arch>-cross), qemu-user, the Rust target (rustup target add)
 # and cargo-deb. Packages land in target/debian/. .ci/run calls it.
@@ -17,11 +18,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 tests=1
+skip_unfetchable=0
 targets=()
 for arg in "$@"; do
   case "$arg" in
     --no-tests) tests=0 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --skip-unfetchable) skip_unfetchable=1 ;;
+    -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) echo "build.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
     *) targets+=("$arg") ;;
   esac
@@ -53,9 +56,19 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${need[@]}"
 fi
 installed=$(rustup target list --installed)
+available=()
 for t in "${targets[@]}"; do
-  grep -qx "$t" <<<"$installed" || rustup target add "$t"
+  if grep -qx "$t" <<<"$installed" || rustup target add "$t"; then
+    available+=("$t")
+  elif [ "$skip_unfetchable" -eq 1 ]; then
+    echo "build.sh: SKIPPED $t: rustup could not download its standard library (is static.rust-lang.org reachable?)" >&2
+  else
+    echo "build.sh: rustup target add $t failed" >&2
+    exit 1
+  fi
 done
+[ ${#available[@]} -gt 0 ] || exit 0
+targets=("${available[@]}")
 if ! command -v cargo-deb >/dev/null; then
   step "installing cargo-deb"
   cargo install cargo-deb --locked
