@@ -5,7 +5,8 @@
 # then boots a minimal Debian 12 with systemd as PID 1 in systemd-nspawn, installs the package
 # there and checks what the unit promises against that systemd: first install, start with
 # Type=notify readiness after the buffer's recovery, reload, the watchdog, the journal's
-# fields, serial ports and the state directory inside the sandbox, upgrade and purge.
+# fields, a sink token given as a LoadCredential=, serial ports and the state directory inside
+# the sandbox, upgrade and purge.
 #
 #   hil-tests/systemd/run.sh            (as root; .ci/run runs it after the main suite)
 #
@@ -110,6 +111,7 @@ fi
 
 nspawn_pid=""
 socat_pid=""
+crm_pid=""
 cleanup() {
   if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
     # The first SIGTERM asks the container's systemd to power off, a second one ends it.
@@ -120,6 +122,7 @@ cleanup() {
     kill -KILL "$nspawn_pid" 2>/dev/null || true
   fi
   [ -z "$socat_pid" ] || kill "$socat_pid" 2>/dev/null || true
+  [ -z "$crm_pid" ] || kill "$crm_pid" 2>/dev/null || true
   [ -z "$bootstrap_pid" ] || kill "$bootstrap_pid" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -294,9 +297,13 @@ url = "http://127.0.0.1:9/events"
 retry_initial = "200ms"
 retry_max = "2s"
 [sinks.crm]
-url = "http://127.0.0.1:9/crm"
+url = "http://127.0.0.1:8702/crm"
 events = ["shipment.*"]
 batch_max_events = 10
+[sinks.crm.auth]
+# The token as a systemd credential (LoadCredential= in the test drop-in): the file in
+# /etc/dockgate is root's alone, the service reads systemd's copy.
+bearer_token_file = "/run/credentials/dockgate.service/crm.token"
 [devices.pick-01]
 source = "http"
 station = "pick"
@@ -320,6 +327,28 @@ config 2 | ct sh -c 'cat > /etc/dockgate/dockgate.toml'
 # seconds rather than 35 s; everything else is the unit as shipped.
 ct sh -c 'mkdir -p /etc/systemd/system/dockgate.service.d && printf "[Service]\nWatchdogSec=5s\nRestartSec=1s\n" > /etc/systemd/system/dockgate.service.d/hil-test.conf && systemctl daemon-reload'
 note "test drop-in: WatchdogSec=5s, RestartSec=1s"
+# The CRM's token handed over as packaging/README.md shows: a root-only file and a drop-in
+# with LoadCredential=. The CRM stand-in runs in the container's network (the host's python3
+# under nsenter --net) and notes the Authorization header of each POST.
+token="hil-$RANDOM$RANDOM"
+printf '%s\n' "$token" | ct sh -c 'umask 077 && cat > /etc/dockgate/crm.token'
+ct sh -c 'printf "[Service]\nLoadCredential=crm.token:/etc/dockgate/crm.token\n" > /etc/systemd/system/dockgate.service.d/credentials.conf && systemctl daemon-reload'
+cat >"$work/crm.py" <<'PY'
+import http.server, sys
+class Crm(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(sys.argv[1], "a") as seen:
+            seen.write(self.headers.get("Authorization", "-") + "\n")
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", 8702), Crm).serve_forever()
+PY
+nsenter --target "$leader" --net python3 "$work/crm.py" "$work/crm.seen" 2>"$work/crm.log" &
+crm_pid=$!
 
 # --- Start: READY only after recovery ---------------------------------------------------------
 t0=$SECONDS
@@ -351,6 +380,17 @@ pending=$(erp_pending)
 owner=$(ct stat -c '%U %a' /var/lib/dockgate/buffer.sqlite /var/lib/dockgate/buffer.sqlite-wal | sort -u | tr '\n' ' ')
 [ "$owner" = "dockgate 600 " ] || fail "buffer files: $owner"
 ok "state directory written: the fixture's 6 events pending for erp, a POSTed one committed (202) makes $pending; buffer.sqlite and -wal owned by dockgate, mode 600"
+
+# --- LoadCredential= ---------------------------------------------------------------------------
+crm_delivered() { grep -q . "$work/crm.seen" 2>/dev/null; }
+wait_until 20 "the CRM stand-in receiving the fixture's shipment events" crm_delivered
+auth=$(sort -u "$work/crm.seen")
+[ "$auth" = "Bearer $token" ] || fail "the CRM saw Authorization '$auth', not the credential's token"
+mode=$(ct stat -c '%a %U' /etc/dockgate/crm.token)
+[ "$mode" = "600 root" ] || fail "/etc/dockgate/crm.token is $mode"
+! ct setpriv --reuid=dockgate --regid=dockgate --clear-groups cat /etc/dockgate/crm.token >/dev/null 2>&1 \
+  || fail "the dockgate user can read /etc/dockgate/crm.token itself: the test proves nothing"
+ok "LoadCredential=: /etc/dockgate/crm.token ($mode, unreadable to dockgate) reached the CRM as 'Authorization: Bearer …' from /run/credentials/dockgate.service/crm.token"
 
 device() { ct dockgate status --json | json "[x for x in d['devices'] if x['id'] == '$1'][0]$2"; }
 wait_until 10 "scanner-01 (/dev/ttyUSB0, a pty) up" equals True device scanner-01 "['up']"
@@ -460,11 +500,13 @@ out=$(ct dpkg --purge dockgate 2>&1) || { printf '%s\n' "$out" >&2; fail "dpkg -
 printf '%s\n' "$out" | grep -q '/var/lib/dockgate was kept' || fail "purge did not say the buffer was kept: $out"
 ct journalctl -u dockgate --no-pager -o cat _PID="$pid3" | grep -q '^dockgate stopped.$' || fail "the daemon did not stop gracefully on removal"
 ! ct pgrep -x dockgate >/dev/null || fail "a dockgate process survived the purge"
-for gone in /usr/bin/dockgate /lib/systemd/system/dockgate.service /etc/dockgate; do
+for gone in /usr/bin/dockgate /lib/systemd/system/dockgate.service /etc/dockgate/dockgate.toml; do
   ! ct test -e "$gone" || fail "$gone is still there after purge"
 done
+# The operator's own file is not the package's: it stays, and with it the directory.
+ct test -s /etc/dockgate/crm.token || fail "the purge removed the operator's /etc/dockgate/crm.token"
 ct test -s /var/lib/dockgate/buffer.sqlite || fail "the purge removed the buffer"
 ct getent passwd dockgate >/dev/null || fail "the purge removed the account"
-ok "dpkg --purge: stopped gracefully ('dockgate stopped.'), binary, unit and /etc/dockgate gone; /var/lib/dockgate/buffer.sqlite and the account kept, as documented"
+ok "dpkg --purge: stopped gracefully ('dockgate stopped.'), binary, unit and dockgate.toml gone, the operator's crm.token kept; /var/lib/dockgate/buffer.sqlite and the account kept, as documented"
 
 say "all checks passed ($((SECONDS - started))s)"
