@@ -16,10 +16,11 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 pub mod devices;
+pub mod nats;
 pub mod sinks;
 
 pub use self::devices::{BarcodesConfig, DeviceConfig, MqttConfig, SourceKind};
-pub use self::sinks::{AuthConfig, SinkConfig, SinkFormat, SinkTls};
+pub use self::sinks::{AuthConfig, SinkConfig, SinkFormat, SinkKind, SinkTls};
 
 /// Where the daemon looks for its configuration when neither `--config` nor
 /// `$DOCKGATE_CONFIG` says otherwise.
@@ -249,8 +250,11 @@ impl Config {
 
     /// Parses and validates configuration text; shared by file loading and pushes.
     pub fn parse(text: &str) -> Result<Config, Vec<Problem>> {
-        let config: Config =
+        let mut config: Config =
             toml::from_str(text).map_err(|error| vec![toml_problem(text, &error)])?;
+        for sink in config.sinks.values_mut() {
+            sink.fill_defaults();
+        }
         let mut problems = config.validate();
         if problems.is_empty() {
             return Ok(config);

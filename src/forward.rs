@@ -1,4 +1,5 @@
-//! Sinks: one async worker per configured HTTP destination.
+//! Sinks: one async worker per configured destination (an HTTP receiver, or a NATS JetStream
+//! stream: [`nats`]).
 //!
 //! A worker reads what its sink sends next from the ledger ([`SinkReader`]): heads of pending
 //! subjects, with the events waiting behind them when the sink takes batches (so per-subject
@@ -11,6 +12,7 @@
 mod batch;
 pub mod http;
 pub mod mapping;
+pub mod nats;
 mod oauth2;
 pub mod retry;
 
@@ -29,9 +31,10 @@ pub use self::batch::batch_key;
 use self::batch::{id_of, Batch, Hand};
 use self::http::{Answer, SinkClient};
 use self::mapping::Mapping;
+use self::nats::NatsSink;
 use self::retry::Verdict;
 use crate::backoff::{self, Jitter};
-use crate::config::SinkConfig;
+use crate::config::{SinkConfig, SinkKind};
 use crate::ledger::{InHand, LedgerError, Outcome, Plan, Ready, SinkReader};
 use crate::model::{now_ms, Chain};
 
@@ -115,23 +118,47 @@ struct Done {
     answered_early: bool,
 }
 
+/// How a sink's requests travel.
+#[derive(Clone)]
+enum Transport {
+    Http(SinkClient),
+    Nats(NatsSink),
+}
+
+/// The answer for events the sink's template fails for: refused without being sent, so a
+/// batch is split like a refused one and the event itself is dead-lettered.
+fn mapping_failed(why: String) -> Answer {
+    Answer {
+        verdict: Verdict::Refused {
+            reason: MAPPING_FAILED,
+        },
+        status: None,
+        detail: format!("{MAPPING_FAILED}: {why}"),
+        excerpt: String::new(),
+    }
+}
+
 /// The runtime part of one sink.
 pub struct SinkWorker {
     name: Arc<str>,
     config: SinkConfig,
-    client: SinkClient,
+    transport: Transport,
     mapping: Option<Arc<Mapping>>,
     reader: SinkReader,
     status: SinkStatus,
 }
 
 impl SinkWorker {
-    /// Builds the worker of a sink, which reads and records through `reader`.
+    /// Builds the worker of a sink of site `site`, which reads and records through `reader`.
     pub fn build(
         config: &SinkConfig,
+        site: &str,
         reader: SinkReader,
     ) -> Result<(Self, SinkStatus), http::SinkBuildError> {
-        let client = SinkClient::build(reader.name(), config)?;
+        let transport = match config.kind {
+            SinkKind::Http => Transport::Http(SinkClient::build(reader.name(), config)?),
+            SinkKind::Nats => Transport::Nats(NatsSink::build(reader.name(), site, config)?),
+        };
         let mapping = Mapping::compile(config)?.map(Arc::new);
         let status: SinkStatus = Arc::new(Mutex::new(SinkSnapshot {
             state: "ok",
@@ -143,7 +170,7 @@ impl SinkWorker {
             Self {
                 name: reader.name().clone(),
                 config: config.clone(),
-                client,
+                transport,
                 mapping,
                 reader,
                 status: status.clone(),
@@ -261,7 +288,7 @@ impl SinkWorker {
                 split_in_flight |= batch.split;
                 awaiting_answer += 1;
                 inflight.spawn(request(
-                    self.client.clone(),
+                    self.transport.clone(),
                     self.mapping.clone(),
                     self.reader.clone(),
                     batch,
@@ -466,17 +493,19 @@ impl SinkWorker {
     }
 }
 
-/// One request: POST, then record the outcome in the ledger before reporting back.
+/// One request (a POST, or a batch's publishes), then its outcome recorded in the ledger
+/// before reporting back.
 async fn request(
-    client: SinkClient,
+    transport: Transport,
     mapping: Option<Arc<Mapping>>,
     reader: SinkReader,
     batch: Batch,
     batch_mode: bool,
     answered: mpsc::UnboundedSender<()>,
 ) -> Done {
-    let answer = match &mapping {
-        None => {
+    let answer = match (&transport, &mapping) {
+        (Transport::Nats(nats), mapping) => nats.publish(&batch, mapping.as_deref()).await,
+        (Transport::Http(client), None) => {
             let content_type = if batch_mode {
                 "application/cloudevents-batch+json"
             } else {
@@ -486,18 +515,9 @@ async fn request(
                 .post(batch.body(batch_mode), content_type, &batch.key)
                 .await
         }
-        Some(m) => match m.render(&batch.json) {
+        (Transport::Http(client), Some(m)) => match m.render(&batch.json) {
             Ok(body) => client.post(body, m.content_type(), &batch.key).await,
-            // Refused without being sent: a batch is split like a refused one, and the
-            // event the template fails for is dead-lettered.
-            Err(why) => Answer {
-                verdict: Verdict::Refused {
-                    reason: MAPPING_FAILED,
-                },
-                status: None,
-                detail: format!("{MAPPING_FAILED}: {why}"),
-                excerpt: String::new(),
-            },
+            Err(why) => mapping_failed(why),
         },
     };
     // Only a success frees the slot early: after a failure the worker must first see the

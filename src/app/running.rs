@@ -234,7 +234,7 @@ impl Running {
         let mut new_sinks = BTreeMap::new();
         for (name, sink) in &new.sinks {
             if old.sinks.get(name) != Some(sink) || !self.sinks.contains_key(name) {
-                let built = SinkWorker::build(sink, ledger.sink(name))
+                let built = SinkWorker::build(sink, &new.site.id, ledger.sink(name))
                     .map_err(|e| format!("sink {name}: {}", Chain(&e)))?;
                 new_sinks.insert(name.clone(), built);
             }

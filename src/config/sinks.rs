@@ -1,4 +1,5 @@
-//! `[sinks.<name>]`: the HTTP destinations events are forwarded to, and their checks.
+//! `[sinks.<name>]`: the destinations events are forwarded to (HTTP receivers, or a NATS
+//! JetStream stream), and their checks.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,19 +9,32 @@ use serde::Deserialize;
 
 use super::{de_duration, is_name};
 
-/// `[sinks.<name>]`: one HTTP destination.
+/// `[sinks.<name>]`: one destination.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
-    /// Where events are POSTed.
+    /// How events travel: POSTed over HTTP (the default) or published to NATS JetStream.
+    #[serde(default, rename = "type")]
+    pub kind: SinkKind,
+    /// Where events are POSTed; for NATS, the server(s), comma-separated.
     pub url: String,
+    /// `type = "nats"`: the JetStream stream that must acknowledge every message.
+    pub stream: Option<String>,
+    /// `type = "nats"`: the subject each event is published on; `{site}`, `{type}` and
+    /// `{subject}` are replaced (default [`DEFAULT_NATS_SUBJECT`]).
+    pub subject: Option<String>,
     /// Event types routed to this sink, as globs where `*` matches any text (dots too).
     #[serde(default = "default_events")]
     pub events: Vec<String>,
-    /// Events per request; above 1 the sink receives CloudEvents batches (opt-in, because a
-    /// receiver must be known to accept them).
-    #[serde(default = "one")]
+    /// Events per request; above 1 an HTTP sink receives CloudEvents batches (opt-in, because
+    /// a receiver must be known to accept them). A NATS sink publishes that many events per
+    /// round, each its own message, so it batches by default. Set from `batch_max_events` by
+    /// [`SinkConfig::fill_defaults`].
+    #[serde(skip)]
     pub batch_max_events: usize,
+    /// `batch_max_events` as written, if it is.
+    #[serde(default, rename = "batch_max_events")]
+    pub batch_max_events_set: Option<usize>,
     /// Requests in flight at once (events of different subjects).
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
@@ -57,6 +71,20 @@ pub struct SinkConfig {
     #[serde(default)]
     pub lookup: BTreeMap<String, BTreeMap<String, String>>,
 }
+
+/// `type`: how a sink delivers.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// HTTP POST to `url`.
+    #[default]
+    Http,
+    /// A publish per event to NATS JetStream, acknowledged by `stream`.
+    Nats,
+}
+
+/// The subject a NATS sink publishes on unless `subject` says otherwise.
+pub const DEFAULT_NATS_SUBJECT: &str = "dockgate.{site}.{type}";
 
 /// `format`: what a sink's bodies are.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -106,13 +134,29 @@ pub struct AuthConfig {
     pub oauth2_client_secret_file: Option<PathBuf>,
     /// Scope(s) to ask for, space-separated.
     pub oauth2_scope: Option<String>,
+    /// NATS: file holding the server's authorization token.
+    pub token_file: Option<PathBuf>,
+    /// NATS: file holding the NKey seed (`SU...`) the server knows the public key of.
+    pub nkey_seed_file: Option<PathBuf>,
+    /// NATS: a `.creds` file (user JWT and NKey seed), as `nsc` writes it.
+    pub credentials_file: Option<PathBuf>,
 }
+
+impl SinkConfig {
+    /// Settles the defaults that depend on the sink's type.
+    pub fn fill_defaults(&mut self) {
+        self.batch_max_events = self.batch_max_events_set.unwrap_or(match self.kind {
+            SinkKind::Http => 1,
+            SinkKind::Nats => DEFAULT_NATS_BATCH,
+        });
+    }
+}
+
+/// Events a NATS sink publishes per round unless `batch_max_events` says otherwise.
+pub const DEFAULT_NATS_BATCH: usize = 100;
 
 fn default_events() -> Vec<String> {
     vec!["*".to_owned()]
-}
-fn one() -> usize {
-    1
 }
 fn default_concurrency() -> usize {
     4
@@ -148,17 +192,6 @@ pub(super) fn validate(sinks: &BTreeMap<String, SinkConfig>, bad: &mut dyn FnMut
                 "sink names use letters, digits, '-', '_' or '.'".into(),
             );
         }
-        match reqwest::Url::parse(&sink.url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
-            Ok(url) => bad(
-                key("url"),
-                format!(
-                    "expected an http:// or https:// URL, got scheme {:?}",
-                    url.scheme()
-                ),
-            ),
-            Err(error) => bad(key("url"), format!("expected a URL ({error})")),
-        }
         if sink.events.is_empty() || sink.events.iter().any(|g| g.trim().is_empty()) {
             bad(
                 key("events"),
@@ -193,55 +226,6 @@ pub(super) fn validate(sinks: &BTreeMap<String, SinkConfig>, bad: &mut dyn FnMut
                     "expected a number of requests per second above zero".into(),
                 );
             }
-        }
-        let auth = &sink.auth;
-        let oauth2 = [
-            auth.oauth2_token_url.is_some(),
-            auth.oauth2_client_id.is_some(),
-            auth.oauth2_client_secret_file.is_some(),
-        ];
-        let schemes = [
-            auth.bearer_token_file.is_some(),
-            auth.username.is_some() || auth.password_file.is_some(),
-            auth.header_name.is_some() || auth.header_value_file.is_some(),
-            oauth2.iter().any(|k| *k) || auth.oauth2_scope.is_some(),
-        ];
-        if schemes.iter().filter(|s| **s).count() > 1 {
-            bad(
-                key("auth"),
-                "expected one scheme: bearer_token_file, username + password_file, header_name + header_value_file, or oauth2_token_url + oauth2_client_id + oauth2_client_secret_file".into(),
-            );
-        }
-        if schemes[3] && !oauth2.iter().all(|k| *k) {
-            bad(
-                key("auth"),
-                "oauth2_token_url, oauth2_client_id and oauth2_client_secret_file go together"
-                    .into(),
-            );
-        }
-        if let Some(url) = &auth.oauth2_token_url {
-            match reqwest::Url::parse(url) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-                _ => bad(
-                    key("auth.oauth2_token_url"),
-                    format!("expected an http:// or https:// URL, got {url:?}"),
-                ),
-            }
-        }
-        if auth.username.is_some() != auth.password_file.is_some() {
-            bad(key("auth"), "username and password_file go together".into());
-        }
-        if auth.header_name.is_some() != auth.header_value_file.is_some() {
-            bad(
-                key("auth"),
-                "header_name and header_value_file go together".into(),
-            );
-        }
-        if sink.tls.only_ca_file && sink.tls.ca_file.is_none() {
-            bad(
-                key("tls.only_ca_file"),
-                "only_ca_file needs ca_file, the CA to trust instead".into(),
-            );
         }
         if sink.tls.client_cert_file.is_some() != sink.tls.client_key_file.is_some() {
             bad(
@@ -287,22 +271,109 @@ pub(super) fn validate(sinks: &BTreeMap<String, SinkConfig>, bad: &mut dyn FnMut
                 }
             }
         }
-        if let Some(proxy) = &sink.proxy {
-            match reqwest::Url::parse(proxy) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
-                _ => bad(
-                    key("proxy"),
-                    format!("expected a proxy URL such as \"http://proxy.example.com:3128\", got {proxy:?}"),
-                ),
-            }
+        match sink.kind {
+            SinkKind::Http => validate_http(sink, &key, bad),
+            SinkKind::Nats => super::nats::validate(sink, &key, bad),
         }
-        if let Some(name) = &auth.header_name {
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                bad(
-                    key("auth.header_name"),
-                    format!("{name:?} is not a valid header name"),
-                );
-            }
+    }
+}
+
+/// What only an HTTP sink has: an http(s) URL, HTTP credentials, a proxy.
+fn validate_http(
+    sink: &SinkConfig,
+    key: &dyn Fn(&str) -> String,
+    bad: &mut dyn FnMut(String, String),
+) {
+    match reqwest::Url::parse(&sink.url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+        Ok(url) => bad(
+            key("url"),
+            format!(
+                "expected an http:// or https:// URL, got scheme {:?}",
+                url.scheme()
+            ),
+        ),
+        Err(error) => bad(key("url"), format!("expected a URL ({error})")),
+    }
+    let auth = &sink.auth;
+    let oauth2 = [
+        auth.oauth2_token_url.is_some(),
+        auth.oauth2_client_id.is_some(),
+        auth.oauth2_client_secret_file.is_some(),
+    ];
+    let schemes = [
+        auth.bearer_token_file.is_some(),
+        auth.username.is_some() || auth.password_file.is_some(),
+        auth.header_name.is_some() || auth.header_value_file.is_some(),
+        oauth2.iter().any(|k| *k) || auth.oauth2_scope.is_some(),
+    ];
+    if schemes.iter().filter(|s| **s).count() > 1 {
+        bad(
+            key("auth"),
+            "expected one scheme: bearer_token_file, username + password_file, header_name + header_value_file, or oauth2_token_url + oauth2_client_id + oauth2_client_secret_file".into(),
+        );
+    }
+    if schemes[3] && !oauth2.iter().all(|k| *k) {
+        bad(
+            key("auth"),
+            "oauth2_token_url, oauth2_client_id and oauth2_client_secret_file go together".into(),
+        );
+    }
+    if let Some(url) = &auth.oauth2_token_url {
+        match reqwest::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => bad(
+                key("auth.oauth2_token_url"),
+                format!("expected an http:// or https:// URL, got {url:?}"),
+            ),
+        }
+    }
+    if auth.username.is_some() != auth.password_file.is_some() {
+        bad(key("auth"), "username and password_file go together".into());
+    }
+    if auth.header_name.is_some() != auth.header_value_file.is_some() {
+        bad(
+            key("auth"),
+            "header_name and header_value_file go together".into(),
+        );
+    }
+    if sink.tls.only_ca_file && sink.tls.ca_file.is_none() {
+        bad(
+            key("tls.only_ca_file"),
+            "only_ca_file needs ca_file, the CA to trust instead".into(),
+        );
+    }
+    if let Some(proxy) = &sink.proxy {
+        match reqwest::Url::parse(proxy) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
+            _ => bad(
+                key("proxy"),
+                format!(
+                    "expected a proxy URL such as \"http://proxy.example.com:3128\", got {proxy:?}"
+                ),
+            ),
+        }
+    }
+    if let Some(name) = &auth.header_name {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            bad(
+                key("auth.header_name"),
+                format!("{name:?} is not a valid header name"),
+            );
+        }
+    }
+    for (field, set) in [
+        ("stream", sink.stream.is_some()),
+        ("subject", sink.subject.is_some()),
+        ("auth.token_file", sink.auth.token_file.is_some()),
+        ("auth.nkey_seed_file", sink.auth.nkey_seed_file.is_some()),
+        (
+            "auth.credentials_file",
+            sink.auth.credentials_file.is_some(),
+        ),
+    ] {
+        if set {
+            bad(key(field), "only for sinks of type = \"nats\"".into());
         }
     }
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use minijinja::{context, Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
-use crate::config::{Config, Problem, SinkConfig, SinkFormat};
+use crate::config::{Config, Problem, SinkConfig, SinkFormat, SinkKind};
 
 mod lazy;
 
@@ -98,7 +98,8 @@ impl Mapping {
                 line: e.line(),
                 message: e.detail().unwrap_or(&e.kind().to_string()).to_owned(),
             })?;
-        let batch = config.batch_max_events > 1;
+        // A NATS sink publishes each event as its own message: its template renders `event`.
+        let batch = config.batch_max_events > 1 && config.kind == SinkKind::Http;
         lint(&env, &name, batch, config.batch_max_events).map_err(|(line, message)| {
             MappingError::Syntax {
                 path: path.clone(),

@@ -1,0 +1,610 @@
+//! NATS side of a sink (`type = "nats"`): each event is published to JetStream as its own
+//! message, with `Nats-Msg-Id` = the event id, and counts as delivered only on the stream's
+//! publish acknowledgement. A resend after a crash or a lost acknowledgement is therefore
+//! dropped by the stream's duplicate window instead of stored twice.
+//!
+//! A batch goes out in waves: the first event of every subject in it, then (once all of those
+//! are acknowledged) the second, and so on. At most one message per subject is unacknowledged,
+//! so a message lost in a failover cannot be overtaken by a later one of its subject.
+//!
+//! The connection is made at the first send, not when the sink is built, so a server that is
+//! down at start is a retry like any other; after that the client reconnects by itself.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::{self, ErrorCode};
+use async_nats::{ConnectErrorKind, ConnectOptions, Event, HeaderMap};
+use foldhash::HashMap;
+use tracing::{info, warn};
+
+use super::batch::{id_of, Batch};
+use super::http::{Answer, SinkBuildError};
+use super::mapping::Mapping;
+use super::retry::Verdict;
+use crate::config::nats::servers;
+use crate::config::sinks::DEFAULT_NATS_SUBJECT;
+use crate::config::SinkConfig;
+
+/// The header that carries the event's subject (its order key) beside the NATS subject.
+pub const SUBJECT_HEADER: &str = "Dockgate-Subject";
+
+/// How long after the server reported a permissions or authorization error a publish that
+/// got no acknowledgement is put down to it (the server drops such a publish unanswered).
+const SERVER_ERROR_WINDOW: Duration = Duration::from_secs(30);
+
+/// What a sink of `type = "nats"` sends with; cheap to clone (one per request).
+#[derive(Clone)]
+pub struct NatsSink {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    servers: Vec<String>,
+    stream: String,
+    subject: SubjectTemplate,
+    timeout: Duration,
+    credential: Credential,
+    tls: TlsFiles,
+    /// The JetStream context once connected; a lock held across connecting, so concurrent
+    /// requests wait for one connection instead of each opening their own.
+    context: tokio::sync::Mutex<Option<jetstream::Context>>,
+    /// The last error the server reported on the connection, and when: a publish the server
+    /// refused for permissions is never answered, only reported here.
+    server_error: Arc<Mutex<Option<(Instant, String)>>>,
+}
+
+/// Credentials read from the sink's files at build time.
+enum Credential {
+    None,
+    UserPassword(String, String),
+    Token(String),
+    NkeySeed(String),
+    /// The contents of a `.creds` file.
+    Creds(String),
+}
+
+#[derive(Default)]
+struct TlsFiles {
+    ca_file: Option<PathBuf>,
+    client: Option<(PathBuf, PathBuf)>,
+}
+
+impl NatsSink {
+    /// The publisher of sink `name` in site `site`, its secret files read now.
+    pub fn build(name: &str, site: &str, config: &SinkConfig) -> Result<Self, SinkBuildError> {
+        let auth = &config.auth;
+        let credential = if let (Some(user), Some(file)) = (&auth.username, &auth.password_file) {
+            Credential::UserPassword(user.clone(), read_secret(file)?)
+        } else if let Some(file) = &auth.token_file {
+            Credential::Token(read_secret(file)?)
+        } else if let Some(file) = &auth.nkey_seed_file {
+            Credential::NkeySeed(read_secret(file)?)
+        } else if let Some(file) = &auth.credentials_file {
+            let creds =
+                std::fs::read_to_string(file).map_err(|source| SinkBuildError::Credential {
+                    path: file.display().to_string(),
+                    source,
+                })?;
+            // Checked now, so a broken file fails the start (or the reload), not every send.
+            ConnectOptions::with_credentials(&creds).map_err(|_| {
+                SinkBuildError::BadCredential {
+                    path: file.display().to_string(),
+                }
+            })?;
+            Credential::Creds(creds)
+        } else {
+            Credential::None
+        };
+        let tls = &config.tls;
+        for (key, file) in [
+            ("tls.ca_file", &tls.ca_file),
+            ("tls.client_cert_file", &tls.client_cert_file),
+            ("tls.client_key_file", &tls.client_key_file),
+        ] {
+            if let Some(path) = file {
+                if let Err(e) = std::fs::metadata(path) {
+                    return Err(SinkBuildError::Tls {
+                        key,
+                        path: path.display().to_string(),
+                        problem: e.to_string(),
+                    });
+                }
+            }
+        }
+        let stream = config
+            .stream
+            .clone()
+            .ok_or_else(|| SinkBuildError::BadUrl("a NATS sink without a stream".into()))?;
+        let template = config.subject.as_deref().unwrap_or(DEFAULT_NATS_SUBJECT);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                name: name.to_owned(),
+                servers: servers(&config.url).map(str::to_owned).collect(),
+                stream,
+                subject: SubjectTemplate::parse(template, site),
+                timeout: config.timeout,
+                credential,
+                tls: TlsFiles {
+                    ca_file: tls.ca_file.clone(),
+                    client: tls
+                        .client_cert_file
+                        .clone()
+                        .zip(tls.client_key_file.clone()),
+                },
+                context: tokio::sync::Mutex::new(None),
+                server_error: Arc::new(Mutex::new(None)),
+            }),
+        })
+    }
+
+    /// Publishes the batch's events (or what `mapping` makes of each), wave by wave; the
+    /// answer of the whole batch: delivered only when every event was acknowledged.
+    pub(super) async fn publish(&self, batch: &Batch, mapping: Option<&Mapping>) -> Answer {
+        let js = match self.context().await {
+            Ok(js) => js,
+            Err(answer) => return answer,
+        };
+        // rank[i]: how many events of the same subject come before event i in the batch.
+        let mut seen: HashMap<&str, usize> = HashMap::default();
+        let rank: Vec<usize> = batch
+            .subjects
+            .iter()
+            .map(|s| {
+                let r = seen.entry(&**s).or_default();
+                *r += 1;
+                *r - 1
+            })
+            .collect();
+        let waves = seen.values().copied().max().unwrap_or(0);
+        let mut duplicates = 0usize;
+        for wave in 0..waves {
+            let mut acks: Vec<PublishAckFuture> = Vec::new();
+            for i in (0..batch.json.len()).filter(|i| rank[*i] == wave) {
+                let message = match self.message(batch, i, mapping) {
+                    Ok(m) => m,
+                    Err(answer) => return answer,
+                };
+                let subject = self
+                    .inner
+                    .subject
+                    .render(&batch.json[i], &batch.subjects[i]);
+                match js.send_publish(subject, message).await {
+                    Ok(ack) => acks.push(ack),
+                    Err(e) => return self.publish_failed(e),
+                }
+            }
+            // Every acknowledgement of the wave is awaited before the next wave goes out.
+            let mut failed: Option<Answer> = None;
+            for ack in acks {
+                match ack.await {
+                    Ok(ack) if ack.stream == self.inner.stream => {
+                        duplicates += ack.duplicate as usize
+                    }
+                    Ok(ack) => {
+                        failed = worse(failed, wrong_stream(&ack.stream, &self.inner.stream));
+                    }
+                    Err(e) => failed = worse(failed, self.publish_failed(e)),
+                }
+            }
+            if let Some(answer) = failed {
+                return answer;
+            }
+        }
+        Answer {
+            verdict: Verdict::Delivered,
+            status: None,
+            detail: if duplicates > 0 {
+                format!(
+                    "acknowledged by stream {}, {duplicates} as duplicates",
+                    self.inner.stream
+                )
+            } else {
+                format!("acknowledged by stream {}", self.inner.stream)
+            },
+            excerpt: String::new(),
+        }
+    }
+
+    /// Event `i` of the batch as a JetStream message.
+    fn message(
+        &self,
+        batch: &Batch,
+        i: usize,
+        mapping: Option<&Mapping>,
+    ) -> Result<PublishMessage, Answer> {
+        let json = &batch.json[i];
+        let (payload, content_type) = match mapping {
+            None => (
+                bytes_of(json),
+                "application/cloudevents+json; charset=utf-8",
+            ),
+            Some(m) => match m.render(std::slice::from_ref(json)) {
+                Ok(body) => (body.into_bytes().into(), m.content_type()),
+                Err(why) => return Err(super::mapping_failed(why)),
+            },
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(SUBJECT_HEADER, &*batch.subjects[i]);
+        headers.insert("Content-Type", content_type);
+        Ok(PublishMessage::build()
+            .payload(payload)
+            .headers(headers)
+            .message_id(id_of(json))
+            .expected_stream(&self.inner.stream))
+    }
+
+    /// The JetStream context, connecting first if there is none yet.
+    async fn context(&self) -> Result<jetstream::Context, Answer> {
+        let mut slot = self.inner.context.lock().await;
+        if let Some(js) = &*slot {
+            return Ok(js.clone());
+        }
+        let options = self.options().map_err(|detail| Answer {
+            verdict: Verdict::Pause {
+                reason: "nats_credentials",
+            },
+            status: None,
+            detail,
+            excerpt: String::new(),
+        })?;
+        let client = match options.connect(self.inner.servers.clone()).await {
+            Ok(c) => c,
+            Err(e) => return Err(connect_failed(&e, &self.inner.servers)),
+        };
+        info!(servers = %self.inner.servers.join(","), server = %client.server_info().server_name,
+            "Connected to NATS.");
+        let mut js = jetstream::new(client);
+        js.set_timeout(self.inner.timeout);
+        *slot = Some(js.clone());
+        Ok(js)
+    }
+
+    fn options(&self) -> Result<ConnectOptions, String> {
+        let inner = &self.inner;
+        let mut options = match &inner.credential {
+            Credential::None => ConnectOptions::new(),
+            Credential::UserPassword(u, p) => {
+                ConnectOptions::with_user_and_password(u.clone(), p.clone())
+            }
+            Credential::Token(t) => ConnectOptions::with_token(t.clone()),
+            Credential::NkeySeed(s) => ConnectOptions::with_nkey(s.clone()),
+            Credential::Creds(c) => ConnectOptions::with_credentials(c)
+                .map_err(|e| format!("the credentials file does not parse: {e}"))?,
+        };
+        if let Some(ca) = &inner.tls.ca_file {
+            options = options.add_root_certificates(ca.clone());
+        }
+        if let Some((cert, key)) = &inner.tls.client {
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+        let name = inner.name.clone();
+        let server_error = inner.server_error.clone();
+        Ok(options
+            .name(format!("dockgate {}", inner.name))
+            .connection_timeout(inner.timeout.min(Duration::from_secs(5)))
+            // Reconnect for ever: the sink's own backoff paces the retries of what was lost.
+            .max_reconnects(None)
+            .event_callback(move |event| {
+                let name = name.clone();
+                let server_error = server_error.clone();
+                async move {
+                    match &event {
+                        Event::Connected => info!(sink = %name, "NATS connection (re)established."),
+                        Event::Disconnected => {
+                            warn!(sink = %name, "NATS connection lost; reconnecting.")
+                        }
+                        Event::ServerError(e) => {
+                            warn!(sink = %name, error = %e, "The NATS server reported an error.");
+                            if let Ok(mut slot) = server_error.lock() {
+                                *slot = Some((Instant::now(), e.to_string()));
+                            }
+                        }
+                        other => info!(sink = %name, event = %other, "NATS connection event."),
+                    }
+                }
+            }))
+    }
+
+    /// Classifies a failed publish or acknowledgement.
+    fn publish_failed(&self, e: jetstream::context::PublishError) -> Answer {
+        let code = std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<jetstream::Error>())
+            .map(|j| j.error_code());
+        let (verdict, detail) = match (e.kind(), code) {
+            (PublishErrorKind::MaxPayloadExceeded, _) => (
+                Verdict::Refused { reason: "nats_too_large" },
+                format!("larger than the server's max_payload: {e}"),
+            ),
+            (_, Some(ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM | ErrorCode::STREAM_HEADER_EXCEEDS_MAXIMUM)) => (
+                Verdict::Refused { reason: "nats_too_large" },
+                format!("stream {} refuses it as too large: {e}", self.inner.stream),
+            ),
+            (_, Some(ErrorCode::STREAM_SEALED)) => (
+                Verdict::Refused { reason: "nats_stream_sealed" },
+                format!("stream {} is sealed: {e}", self.inner.stream),
+            ),
+            (_, Some(ErrorCode::STREAM_NOT_MATCH)) => {
+                return wrong_stream("another", &self.inner.stream)
+            }
+            (PublishErrorKind::StreamNotFound, _) => (
+                Verdict::Retry { reason: "nats_no_stream", retry_after: None },
+                format!(
+                    "no stream takes subjects like {} (no responders): create stream {} with these subjects, or correct the sink's subject",
+                    self.inner.subject.example(), self.inner.stream
+                ),
+            ),
+            (PublishErrorKind::TimedOut, _) => match self.recent_server_error() {
+                Some(error) => (
+                    Verdict::Pause { reason: "nats_unauthorized" },
+                    format!("no acknowledgement; the server reported: {error}"),
+                ),
+                None => (
+                    Verdict::Retry { reason: "nats_timeout", retry_after: None },
+                    format!("no acknowledgement within {:?}", self.inner.timeout),
+                ),
+            },
+            (PublishErrorKind::BrokenPipe, _) => (
+                Verdict::Retry { reason: "nats_connection", retry_after: None },
+                format!("connection lost before the acknowledgement: {e}"),
+            ),
+            _ => (
+                Verdict::Retry { reason: "nats_error", retry_after: None },
+                format!("publish failed: {}", crate::model::error_chain(&e)),
+            ),
+        };
+        let excerpt = code
+            .map(|c| format!("JetStream error {}", c.0))
+            .unwrap_or_default();
+        Answer {
+            verdict,
+            status: None,
+            detail,
+            excerpt,
+        }
+    }
+
+    /// A permissions or authorization error the server reported lately, if any.
+    fn recent_server_error(&self) -> Option<String> {
+        let slot = self.inner.server_error.lock().ok()?;
+        let (at, error) = slot.as_ref()?;
+        let lower = error.to_lowercase();
+        (at.elapsed() < SERVER_ERROR_WINDOW
+            && (lower.contains("permission") || lower.contains("authorization")))
+        .then(|| error.clone())
+    }
+}
+
+/// The more telling of two failures: a pause over a refusal over a retry.
+fn worse(a: Option<Answer>, b: Answer) -> Option<Answer> {
+    let rank = |v: &Verdict| match v {
+        Verdict::Pause { .. } => 3,
+        Verdict::Refused { .. } => 2,
+        Verdict::Retry { .. } => 1,
+        Verdict::Delivered => 0,
+    };
+    match a {
+        Some(a) if rank(&a.verdict) >= rank(&b.verdict) => Some(a),
+        _ => Some(b),
+    }
+}
+
+fn wrong_stream(got: &str, want: &str) -> Answer {
+    Answer {
+        verdict: Verdict::Pause {
+            reason: "nats_wrong_stream",
+        },
+        status: None,
+        detail: format!(
+            "the subject is stored by {got} stream, not by {want}: correct the sink's stream or subject, or the stream's subjects"
+        ),
+        excerpt: String::new(),
+    }
+}
+
+fn connect_failed(e: &async_nats::ConnectError, servers: &[String]) -> Answer {
+    let (verdict, hint) = match e.kind() {
+        ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => (
+            Verdict::Pause {
+                reason: "nats_unauthorized",
+            },
+            ": check the sink's [auth] files against the server's accounts",
+        ),
+        ConnectErrorKind::Tls => (
+            Verdict::Retry {
+                reason: "nats_tls",
+                retry_after: None,
+            },
+            ": check tls.ca_file and the server's certificate",
+        ),
+        _ => (
+            Verdict::Retry {
+                reason: "nats_connect",
+                retry_after: None,
+            },
+            "",
+        ),
+    };
+    Answer {
+        verdict,
+        status: None,
+        detail: format!(
+            "connecting to {}: {}{hint}",
+            servers.join(","),
+            crate::model::error_chain(e)
+        ),
+        excerpt: String::new(),
+    }
+}
+
+fn read_secret(path: &std::path::Path) -> Result<String, SinkBuildError> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .map_err(|source| SinkBuildError::Credential {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+fn bytes_of(json: &Arc<str>) -> bytes::Bytes {
+    bytes::Bytes::copy_from_slice(json.as_bytes())
+}
+
+/// A parsed subject template: literal text and placeholders, `{site}` filled in already.
+struct SubjectTemplate {
+    parts: Vec<Part>,
+}
+
+enum Part {
+    Text(String),
+    Type,
+    Subject,
+}
+
+impl SubjectTemplate {
+    fn parse(template: &str, site: &str) -> Self {
+        let mut parts = Vec::new();
+        let mut rest = template;
+        while let Some(start) = rest.find('{') {
+            let (text, tail) = rest.split_at(start);
+            let (part, len) = if tail.starts_with("{site}") {
+                (Part::Text(token(site, false)), 6)
+            } else if tail.starts_with("{type}") {
+                (Part::Type, 6)
+            } else if tail.starts_with("{subject}") {
+                (Part::Subject, 9)
+            } else {
+                // Config validation refuses other placeholders; kept as text if one slips by.
+                (Part::Text("{".into()), 1)
+            };
+            parts.push(Part::Text(text.to_owned()));
+            parts.push(part);
+            rest = &tail[len..];
+        }
+        parts.push(Part::Text(rest.to_owned()));
+        Self { parts }
+    }
+
+    /// The NATS subject of an event (its CloudEvents JSON and its subject).
+    fn render(&self, json: &str, subject: &str) -> String {
+        let mut out = String::with_capacity(64);
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Type => out.push_str(&token(&type_of(json), true)),
+                Part::Subject => out.push_str(&token(subject, false)),
+            }
+        }
+        out
+    }
+
+    /// The subject of a made-up event, for messages.
+    fn example(&self) -> String {
+        self.render(r#"{"id":"x","type":"pick.confirmed"}"#, "order-4711")
+    }
+}
+
+/// `value` made safe as part of a NATS subject: wildcards, spaces and control characters (and
+/// dots, unless `dots` allows them as token separators) become `_`; nothing becomes `_`.
+fn token(value: &str, dots: bool) -> String {
+    let mut out: String = value
+        .chars()
+        .map(|c| {
+            if c == '*' || c == '>' || c.is_whitespace() || c.is_control() || (c == '.' && !dots) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if dots {
+        // No empty tokens from a leading, trailing or doubled dot.
+        out = out
+            .split('.')
+            .map(|t| if t.is_empty() { "_" } else { t })
+            .collect::<Vec<_>>()
+            .join(".");
+    }
+    if out.is_empty() {
+        out.push('_');
+    }
+    out
+}
+
+/// The `type` attribute of a rendered CloudEvent. It comes before `data` (see
+/// `write_cloudevent`), so the first `,"type":` outside a string is the attribute.
+fn type_of(json: &str) -> String {
+    json.split_once(",\"type\":")
+        .and_then(|(_, rest)| {
+            serde_json::Deserializer::from_str(rest)
+                .into_iter::<String>()
+                .next()
+                .and_then(Result::ok)
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENT: &str = r#"{"specversion":"1.0","id":"0190-a","source":"dockgate/wh1","type":"pick.confirmed","subject":"order 4711","time":"t","datacontenttype":"application/json","sequence":"1","data":{"type":"no"}}"#;
+
+    #[test]
+    fn subjects_from_the_template() {
+        let t = SubjectTemplate::parse(DEFAULT_NATS_SUBJECT, "wh-berlin.01");
+        assert_eq!(
+            t.render(EVENT, "order 4711"),
+            "dockgate.wh-berlin_01.pick.confirmed"
+        );
+        let t = SubjectTemplate::parse("wh.{site}.{subject}.x", "wh1");
+        assert_eq!(t.render(EVENT, "order 4711.*>"), "wh.wh1.order_4711___.x");
+        let t = SubjectTemplate::parse("all", "wh1");
+        assert_eq!(t.render(EVENT, "s"), "all");
+    }
+
+    #[test]
+    fn type_is_the_attribute_not_data() {
+        assert_eq!(type_of(EVENT), "pick.confirmed");
+        assert_eq!(type_of(r#"{"id":"x","type":"a\"b"}"#), "a\"b");
+        assert_eq!(type_of("{}"), "");
+    }
+
+    #[test]
+    fn tokens_are_safe() {
+        assert_eq!(token("", false), "_");
+        assert_eq!(token("a..b.", true), "a._.b._");
+        assert_eq!(token("a b\tc", false), "a_b_c");
+    }
+
+    #[test]
+    fn the_worst_failure_wins() {
+        let answer = |verdict| Answer {
+            verdict,
+            status: None,
+            detail: String::new(),
+            excerpt: String::new(),
+        };
+        let retry = || {
+            answer(Verdict::Retry {
+                reason: "r",
+                retry_after: None,
+            })
+        };
+        let refused = || answer(Verdict::Refused { reason: "x" });
+        let got = worse(worse(None, retry()), refused());
+        assert!(matches!(
+            got.map(|a| a.verdict),
+            Some(Verdict::Refused { .. })
+        ));
+        let got = worse(Some(refused()), retry());
+        assert!(matches!(
+            got.map(|a| a.verdict),
+            Some(Verdict::Refused { .. })
+        ));
+    }
+}
