@@ -153,7 +153,7 @@ impl Jet {
         let client = options
             .name(TEST_CLIENT)
             .connection_timeout(secs(5))
-            .request_timeout(Some(secs(10)))
+            .request_timeout(Some(secs(3)))
             .connect(addrs)
             .await
             .unwrap_or_else(|e| panic!("the test's NATS client cannot connect to {url}: {e}"));
