@@ -363,10 +363,10 @@ async fn kill_9_of_dockgate_mid_publish_leaves_each_event_once_in_the_stream() {
     let Some(bin) = nats_or_skip("kill_9_of_dockgate_mid_publish") else {
         return;
     };
-    let (mut server, jet) = server_with_stream(&bin).await;
-    // A backlog builds while the server is down; the kill comes once it flows again, in large
-    // rounds of publishes.
-    server.stop().await;
+    let server = NatsServer::start(&bin).await;
+    let jet = Jet::connect(&server.url()).await;
+    // A backlog builds while there is no stream yet (no responders: retried); the kill comes
+    // once the stream is there and the backlog flows, in large rounds of publishes.
     let mut daemon = Daemon::start(setup(&[
         &NatsSink::new("backbone", &server.url(), STREAM).batch(200)
     ]))
@@ -385,8 +385,23 @@ async fn kill_9_of_dockgate_mid_publish_leaves_each_event_once_in_the_stream() {
         acked_posts.load(Ordering::SeqCst) >= 100
     })
     .await;
-    server.restart().await;
-    let at_kill = jet.wait_count(STREAM, 50, secs(30)).await;
+    let s = daemon.sink_status("backbone").await;
+    assert_eq!(s["state"], "retrying", "no stream yet: {s}");
+    jet.create_stream(stream_config(STREAM, &["dockgate.>"]))
+        .await;
+    // Looked at closely: the kill should land while publishes are in flight.
+    let start = std::time::Instant::now();
+    let at_kill = loop {
+        let n = jet.count(STREAM).await;
+        if n >= 50 {
+            break n;
+        }
+        assert!(
+            start.elapsed() < secs(30),
+            "the backlog did not start to flow"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
     daemon.kill9();
     let posted = acked_posts.load(Ordering::SeqCst) as u64 * 20;
     eprintln!("nats: dockgate killed at {at_kill} of {posted} events in the stream");
@@ -394,6 +409,8 @@ async fn kill_9_of_dockgate_mid_publish_leaves_each_event_once_in_the_stream() {
         at_kill < posted,
         "the kill came before the backlog was gone"
     );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stored = jet.count(STREAM).await;
     daemon.restart().await;
 
     let acked = tokio::time::timeout(secs(90), posting)
@@ -403,6 +420,12 @@ async fn kill_9_of_dockgate_mid_publish_leaves_each_event_once_in_the_stream() {
     assert_eq!(acked.len(), 4000);
     wait_drained(&daemon, "backbone", secs(90)).await;
     check_stream(&jet, STREAM, &acked).await;
+    // What the first run had stored but not recorded as delivered went out again under the
+    // same Nats-Msg-Id, and the stream's duplicate window dropped it.
+    let second_run = daemon.metric_total("dockgate_deliveries_total").await as u64;
+    let resent = (stored + second_run).saturating_sub(acked.len() as u64);
+    eprintln!("nats: {stored} stored at the kill, {resent} of them sent again");
+    assert!(resent > 0, "the kill left publishes unrecorded ({stored} stored, {second_run} delivered after the restart)");
 }
 
 #[tokio::test(flavor = "multi_thread")]
