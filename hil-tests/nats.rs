@@ -608,7 +608,13 @@ async fn a_message_too_large_for_the_stream_is_dead_lettered_and_replayed_once_a
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0]["id"], dead_id.as_str());
     assert_eq!(dead[0]["subject"], S);
-    eprintln!("nats: the dead letter: {}", dead[0]);
+    assert!(
+        dead[0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("too large")),
+        "the dead letter says why: {}",
+        dead[0]
+    );
     let s = daemon.sink_status("backbone").await;
     assert_eq!(
         (&s["dead"], &s["held"]),
