@@ -70,6 +70,8 @@ pub enum NatsAuth {
     User(String, String),
     /// `authorization { token }`.
     Token(String),
+    /// `authorization { users: [{ nkey }] }`: the user's public NKey.
+    Nkey(String),
 }
 
 /// What a server is started with besides JetStream.
@@ -157,6 +159,9 @@ impl NatsServer {
             Some(NatsAuth::Token(token)) => {
                 conf.push_str(&format!("authorization {{\n  token: {token:?}\n}}\n"))
             }
+            Some(NatsAuth::Nkey(public)) => conf.push_str(&format!(
+                "authorization {{\n  users: [{{ nkey: {public:?} }}]\n}}\n"
+            )),
         }
         if let Some((cert, key, _)) = &options.tls {
             let cert_path = dir.path().join("server.pem");
