@@ -3,8 +3,9 @@
 //! stream the test created. Every test reads the whole stream back through a consumer and
 //! checks that each acknowledged input's events are in it exactly once and in order per
 //! subject: with a server stopped under load, cluster nodes killed, dockgate killed
-//! mid-publish, a wrong password (paused, then fixed by a reload), messages the stream refuses
-//! (too large: dead-lettered and replayed; sealed), and logins by token, NKey and TLS with a
+//! mid-publish, messages the stream refuses (too large: dead-lettered and replayed; sealed), a
+//! subject another stream captures (paused until the config names it); and in [`auth`], a
+//! wrong password (paused, then fixed by a reload) and logins by token, NKey and TLS with a
 //! company CA.
 
 use std::collections::HashMap;
@@ -580,4 +581,55 @@ async fn messages_the_stream_refuses_as_too_large_or_sealed_are_dead_lettered() 
         "{dead}"
     );
     assert_eq!(jet.count(STREAM).await, all.len() as u64);
+}
+
+/// The acknowledgement must come from the sink's own stream: a subject another stream
+/// captures pauses the sink (nothing is stored there) until the configuration names the
+/// stream that captures it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subject_stored_by_another_stream_pauses_the_sink_until_the_config_is_corrected() {
+    let Some(bin) = nats_or_skip("a_subject_stored_by_another_stream_pauses_the_sink") else {
+        return;
+    };
+    let server = NatsServer::start(&bin).await;
+    let jet = Jet::connect(&server.url()).await;
+    jet.create_stream(stream_config("AUDIT", &["dockgate.>"]))
+        .await;
+    let daemon = Daemon::start(setup(&[
+        &NatsSink::new("backbone", &server.url(), STREAM).retry_max("500ms")
+    ]))
+    .await;
+    let body: Vec<Value> = (0..6)
+        .map(|i| {
+            event(
+                "pick.confirmed",
+                &format!("SO-{}", i % 2),
+                json!({ "i": i }),
+            )
+        })
+        .collect();
+    let acked = daemon.post_events(&json!(body), None).await.ids();
+    let s = wait_state(&daemon, "backbone", "paused").await;
+    assert_eq!(s["paused_reason"], "nats_wrong_stream", "{s}");
+    assert_eq!(s["pending"], 6, "{s}");
+    assert_eq!(s["dead"], 0, "{s}");
+    assert_eq!(
+        jet.count("AUDIT").await,
+        0,
+        "nothing stored by the other stream"
+    );
+
+    let config = std::fs::read_to_string(daemon.config_path()).expect("reading the config");
+    let fixed = config
+        .replacen("version = 1\n", "version = 2\n", 1)
+        .replace("stream = \"DOCKGATE\"", "stream = \"AUDIT\"");
+    write_file(daemon.config_path(), &fixed);
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &daemon.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+    jet.wait_count("AUDIT", acked.len() as u64, secs(20)).await;
+    wait_drained(&daemon, "backbone", secs(20)).await;
+    check_stream(&jet, "AUDIT", &acked).await;
 }
