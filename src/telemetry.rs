@@ -8,10 +8,18 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
-/// Starts logging. The filter comes from `DOCKGATE_LOG` (e.g. `debug`, `dockgate=trace`),
-/// default `info`.
+/// The filter when `DOCKGATE_LOG` does not set one. The NATS client's own lines are left out:
+/// the NATS sink logs each connection event and failure once, with the sink's name.
+const DEFAULT_FILTER: &str = "info,async_nats=off";
+
+/// The filter from `DOCKGATE_LOG` (e.g. `debug`, `dockgate=trace`), or [`DEFAULT_FILTER`].
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_env("DOCKGATE_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
+}
+
+/// Starts logging, filtered by [`filter`].
 pub fn init_logging() {
-    let filter = EnvFilter::try_from_env("DOCKGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = filter();
     let registry = tracing_subscriber::registry().with(filter);
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         if let Ok(journald) = tracing_journald::layer() {
@@ -40,7 +48,7 @@ pub fn init_logging() {
 /// filter, plain text, written by a thread of its own so no task waits on the disk. Logging
 /// lasts while the returned guard lives; dropping it writes what is left.
 pub fn init_logging_to(file: std::fs::File) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = EnvFilter::try_from_env("DOCKGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = filter();
     let (writer, guard) = tracing_appender::non_blocking(file);
     let _ = tracing_subscriber::registry()
         .with(filter)

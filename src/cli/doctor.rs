@@ -15,6 +15,7 @@
 
 mod clock;
 mod local;
+mod nats;
 mod remote;
 mod serial;
 mod service;
@@ -28,7 +29,7 @@ use std::time::Duration;
 use clap::Args;
 
 use self::service::Service;
-use crate::config::{Config, SourceKind};
+use crate::config::{Config, SinkKind, SourceKind};
 
 /// `dockgate doctor`.
 #[derive(Debug, Args)]
@@ -197,6 +198,14 @@ async fn run(args: &DoctorArgs, config_path: &Path) -> Vec<Finding> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         dates.push(rx);
         let (name, sink, privileged) = (name.clone(), sink.clone(), service.privileged());
+        if sink.kind == SinkKind::Nats {
+            let site = config.site.id.clone();
+            groups.push(tokio::spawn(async move {
+                let failed = |subject, e: &_| remote::build_failed(subject, &name, e, privileged);
+                nats::sink(&name, &site, &sink, timeout, failed).await
+            }));
+            continue;
+        }
         groups.push(tokio::spawn(async move {
             let (findings, date) = remote::sink(&name, &sink, timeout, privileged).await;
             let _ = tx.send(date);

@@ -56,6 +56,34 @@ struct Inner {
     /// The last error the server reported on the connection, and when: a publish the server
     /// refused for permissions is never answered, only reported here.
     server_error: Arc<Mutex<Option<(Instant, String)>>>,
+    /// Whether connection events are logged (not for the probe of `dockgate doctor`).
+    log_connection: bool,
+}
+
+/// What the probe of `dockgate doctor` found.
+pub struct Probe {
+    /// The servers of the sink's `url`, one of which answered.
+    pub server: String,
+    /// Its `server_name`.
+    pub server_name: String,
+    /// Its version.
+    pub version: String,
+    /// The stream's settings, or why they could not be read.
+    pub stream: Result<StreamFacts, String>,
+}
+
+/// The settings of the sink's stream that decide whether it takes and keeps dockgate's events.
+pub struct StreamFacts {
+    /// Subjects it stores (with wildcards).
+    pub subjects: Vec<String>,
+    /// Messages in it.
+    pub messages: u64,
+    /// Copies kept (R1, R3).
+    pub replicas: usize,
+    /// How long a message id is remembered, so a resend is dropped.
+    pub duplicate_window: std::time::Duration,
+    /// Largest message it takes (-1: no limit of its own).
+    pub max_message_size: i32,
 }
 
 /// Credentials read from the sink's files at build time.
@@ -77,6 +105,24 @@ struct TlsFiles {
 impl NatsSink {
     /// The publisher of sink `name` in site `site`, its secret files read now.
     pub fn build(name: &str, site: &str, config: &SinkConfig) -> Result<Self, SinkBuildError> {
+        Self::build_with(name, site, config, true)
+    }
+
+    /// The same for `dockgate doctor`'s probe, which reports for itself and logs nothing.
+    pub fn build_for_probe(
+        name: &str,
+        site: &str,
+        config: &SinkConfig,
+    ) -> Result<Self, SinkBuildError> {
+        Self::build_with(name, site, config, false)
+    }
+
+    fn build_with(
+        name: &str,
+        site: &str,
+        config: &SinkConfig,
+        log_connection: bool,
+    ) -> Result<Self, SinkBuildError> {
         let auth = &config.auth;
         let credential = if let (Some(user), Some(file)) = (&auth.username, &auth.password_file) {
             Credential::UserPassword(user.clone(), read_secret(file)?)
@@ -138,6 +184,7 @@ impl NatsSink {
                 },
                 context: tokio::sync::Mutex::new(None),
                 server_error: Arc::new(Mutex::new(None)),
+                log_connection,
             }),
         })
     }
@@ -163,7 +210,7 @@ impl NatsSink {
         let waves = seen.values().copied().max().unwrap_or(0);
         let mut duplicates = 0usize;
         for wave in 0..waves {
-            let mut acks: Vec<PublishAckFuture> = Vec::new();
+            let mut acks: Vec<(String, PublishAckFuture)> = Vec::new();
             for i in (0..batch.json.len()).filter(|i| rank[*i] == wave) {
                 let message = match self.message(batch, i, mapping) {
                     Ok(m) => m,
@@ -173,14 +220,14 @@ impl NatsSink {
                     .inner
                     .subject
                     .render(&batch.json[i], &batch.subjects[i]);
-                match js.send_publish(subject, message).await {
-                    Ok(ack) => acks.push(ack),
-                    Err(e) => return self.publish_failed(e),
+                match js.send_publish(subject.clone(), message).await {
+                    Ok(ack) => acks.push((subject, ack)),
+                    Err(e) => return self.publish_failed(e, &subject),
                 }
             }
             // Every acknowledgement of the wave is awaited before the next wave goes out.
             let mut failed: Option<Answer> = None;
-            for ack in acks {
+            for (subject, ack) in acks {
                 match ack.await {
                     Ok(ack) if ack.stream == self.inner.stream => {
                         duplicates += ack.duplicate as usize
@@ -188,7 +235,7 @@ impl NatsSink {
                     Ok(ack) => {
                         failed = worse(failed, wrong_stream(&ack.stream, &self.inner.stream));
                     }
-                    Err(e) => failed = worse(failed, self.publish_failed(e)),
+                    Err(e) => failed = worse(failed, self.publish_failed(e, &subject)),
                 }
             }
             if let Some(answer) = failed {
@@ -238,6 +285,37 @@ impl NatsSink {
             .expected_stream(&self.inner.stream))
     }
 
+    /// What `dockgate doctor` checks: the servers reached with the sink's credentials and
+    /// TLS, and the stream's settings. Nothing is published.
+    pub async fn probe(&self) -> Result<Probe, Answer> {
+        let js = self.context().await?;
+        let info = js.client().server_info();
+        let stream = match js.get_stream(&self.inner.stream).await {
+            Ok(stream) => {
+                let info = stream.cached_info();
+                Ok(StreamFacts {
+                    subjects: info.config.subjects.clone(),
+                    messages: info.state.messages,
+                    replicas: info.config.num_replicas,
+                    duplicate_window: info.config.duplicate_window,
+                    max_message_size: info.config.max_message_size,
+                })
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        Ok(Probe {
+            server: self.inner.servers.join(","),
+            server_name: info.server_name,
+            version: info.version,
+            stream,
+        })
+    }
+
+    /// The NATS subject of an event of `event_type` and `subject`.
+    pub fn subject_of(&self, event_type: &str, subject: &str) -> String {
+        self.inner.subject.render_parts(event_type, subject)
+    }
+
     /// The JetStream context, connecting first if there is none yet.
     async fn context(&self) -> Result<jetstream::Context, Answer> {
         let mut slot = self.inner.context.lock().await;
@@ -256,8 +334,10 @@ impl NatsSink {
             Ok(c) => c,
             Err(e) => return Err(connect_failed(&e, &self.inner.servers)),
         };
-        info!(servers = %self.inner.servers.join(","), server = %client.server_info().server_name,
-            "Connected to NATS.");
+        if self.inner.log_connection {
+            info!(servers = %self.inner.servers.join(","), server = %client.server_info().server_name,
+                "Connected to NATS.");
+        }
         let mut js = jetstream::new(client);
         js.set_timeout(self.inner.timeout);
         *slot = Some(js.clone());
@@ -284,6 +364,7 @@ impl NatsSink {
         }
         let name = inner.name.clone();
         let server_error = inner.server_error.clone();
+        let log = inner.log_connection;
         Ok(options
             .name(format!("dockgate {}", inner.name))
             .connection_timeout(inner.timeout.min(Duration::from_secs(5)))
@@ -293,16 +374,21 @@ impl NatsSink {
                 let name = name.clone();
                 let server_error = server_error.clone();
                 async move {
+                    if let Event::ServerError(e) = &event {
+                        if let Ok(mut slot) = server_error.lock() {
+                            *slot = Some((Instant::now(), e.to_string()));
+                        }
+                    }
+                    if !log {
+                        return;
+                    }
                     match &event {
                         Event::Connected => info!(sink = %name, "NATS connection (re)established."),
                         Event::Disconnected => {
                             warn!(sink = %name, "NATS connection lost; reconnecting.")
                         }
                         Event::ServerError(e) => {
-                            warn!(sink = %name, error = %e, "The NATS server reported an error.");
-                            if let Ok(mut slot) = server_error.lock() {
-                                *slot = Some((Instant::now(), e.to_string()));
-                            }
+                            warn!(sink = %name, error = %e, "The NATS server reported an error.")
                         }
                         other => info!(sink = %name, event = %other, "NATS connection event."),
                     }
@@ -310,8 +396,8 @@ impl NatsSink {
             }))
     }
 
-    /// Classifies a failed publish or acknowledgement.
-    fn publish_failed(&self, e: jetstream::context::PublishError) -> Answer {
+    /// Classifies a failed publish or acknowledgement of a message to `subject`.
+    fn publish_failed(&self, e: jetstream::context::PublishError, subject: &str) -> Answer {
         let code = std::error::Error::source(&e)
             .and_then(|s| s.downcast_ref::<jetstream::Error>())
             .map(|j| j.error_code());
@@ -334,8 +420,8 @@ impl NatsSink {
             (PublishErrorKind::StreamNotFound, _) => (
                 Verdict::Retry { reason: "nats_no_stream", retry_after: None },
                 format!(
-                    "no stream takes subjects like {} (no responders): create stream {} with these subjects, or correct the sink's subject",
-                    self.inner.subject.example(), self.inner.stream
+                    "no stream takes subject {subject} (no responders): create stream {} with this sink's subjects, or correct the sink's subject",
+                    self.inner.stream
                 ),
             ),
             (PublishErrorKind::TimedOut, _) => match self.recent_server_error() {
@@ -432,11 +518,7 @@ fn connect_failed(e: &async_nats::ConnectError, servers: &[String]) -> Answer {
     Answer {
         verdict,
         status: None,
-        detail: format!(
-            "connecting to {}: {}{hint}",
-            servers.join(","),
-            crate::model::error_chain(e)
-        ),
+        detail: format!("connecting to {}: {e}{hint}", servers.join(",")),
         excerpt: String::new(),
     }
 }
@@ -491,20 +573,19 @@ impl SubjectTemplate {
 
     /// The NATS subject of an event (its CloudEvents JSON and its subject).
     fn render(&self, json: &str, subject: &str) -> String {
+        self.render_parts(&type_of(json), subject)
+    }
+
+    fn render_parts(&self, event_type: &str, subject: &str) -> String {
         let mut out = String::with_capacity(64);
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
-                Part::Type => out.push_str(&token(&type_of(json), true)),
+                Part::Type => out.push_str(&token(event_type, true)),
                 Part::Subject => out.push_str(&token(subject, false)),
             }
         }
         out
-    }
-
-    /// The subject of a made-up event, for messages.
-    fn example(&self) -> String {
-        self.render(r#"{"id":"x","type":"pick.confirmed"}"#, "order-4711")
     }
 }
 
@@ -533,6 +614,20 @@ fn token(value: &str, dots: bool) -> String {
         out.push('_');
     }
     out
+}
+
+/// Whether NATS subject `subject` matches `pattern` (`*` one token, `>` the rest).
+pub fn subject_matches(pattern: &str, subject: &str) -> bool {
+    let mut s = subject.split('.');
+    for p in pattern.split('.') {
+        match (p, s.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (p, Some(t)) if p == t => {}
+            _ => return false,
+        }
+    }
+    s.next().is_none()
 }
 
 /// The `type` attribute of a rendered CloudEvent. It comes before `data` (see
@@ -572,6 +667,19 @@ mod tests {
         assert_eq!(type_of(EVENT), "pick.confirmed");
         assert_eq!(type_of(r#"{"id":"x","type":"a\"b"}"#), "a\"b");
         assert_eq!(type_of("{}"), "");
+    }
+
+    #[test]
+    fn subjects_match_stream_patterns() {
+        assert!(subject_matches("dockgate.>", "dockgate.wh1.pick.confirmed"));
+        assert!(subject_matches(
+            "dockgate.*.pick.*",
+            "dockgate.wh1.pick.confirmed"
+        ));
+        assert!(!subject_matches("dockgate.*", "dockgate.wh1.pick"));
+        assert!(!subject_matches("dockgate.>", "dockgate"));
+        assert!(subject_matches("a.b", "a.b"));
+        assert!(!subject_matches("a.b", "a.b.c"));
     }
 
     #[test]

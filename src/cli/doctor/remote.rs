@@ -173,7 +173,12 @@ pub(super) async fn sink(
 }
 
 /// The client could not be made: a credential or TLS file, a proxy.
-fn build_failed(subject: String, name: &str, e: &SinkBuildError, privileged: bool) -> Finding {
+pub(super) fn build_failed(
+    subject: String,
+    name: &str,
+    e: &SinkBuildError,
+    privileged: bool,
+) -> Finding {
     let detail = error_chain(e);
     if !privileged && detail.contains("ermission denied") {
         return Finding::warn(

@@ -1,0 +1,101 @@
+//! The checks of a sink of `type = "nats"`, through the sink's own client: the servers reached
+//! with its credentials and TLS (`connect`), then its stream looked up and compared with what
+//! the sink publishes (`stream`). Nothing is published.
+
+use std::time::Duration;
+
+use super::{human, Finding};
+use crate::config::SinkConfig;
+use crate::forward::nats::{subject_matches, NatsSink};
+use crate::forward::retry::Verdict;
+
+/// The lines of NATS sink `name`, stopping at the first failure.
+pub(super) async fn sink(
+    name: &str,
+    site: &str,
+    config: &SinkConfig,
+    timeout: Duration,
+    build_failed: impl FnOnce(String, &crate::forward::http::SinkBuildError) -> Finding,
+) -> Vec<Finding> {
+    let subject = |step: &str| format!("sink {name} {step}");
+    let client = match NatsSink::build_for_probe(name, site, config) {
+        Ok(c) => c,
+        Err(e) => return vec![build_failed(subject("setup"), &e)],
+    };
+    let probe = match tokio::time::timeout(timeout, client.probe()).await {
+        Ok(Ok(p)) => p,
+        Ok(Err(answer)) => {
+            let fix = match answer.verdict {
+                Verdict::Pause { .. } => format!(
+                    "the server refuses the credentials: check the files sinks.{name}.auth names against the server's users or accounts"
+                ),
+                _ => format!(
+                    "start the NATS server, let this box reach it, or correct sinks.{name}.url (and tls.ca_file for tls://)"
+                ),
+            };
+            return vec![Finding::fail(subject("connect"), answer.detail, fix)];
+        }
+        Err(_) => {
+            return vec![Finding::fail(
+                subject("connect"),
+                format!("{}: no answer within {}", config.url, human(timeout)),
+                format!("check the servers in sinks.{name}.url and the firewall"),
+            )]
+        }
+    };
+    let mut out = vec![Finding::pass(
+        subject("connect"),
+        format!(
+            "connected to {} (server {}, nats-server {})",
+            probe.server, probe.server_name, probe.version
+        ),
+    )];
+    let stream = config.stream.as_deref().unwrap_or_default();
+    let facts = match probe.stream {
+        Ok(f) => f,
+        Err(why) => {
+            out.push(Finding::fail(
+                subject("stream"),
+                format!("stream {stream}: {why}"),
+                format!(
+                    "create stream {stream} (with JetStream on), or correct sinks.{name}.stream"
+                ),
+            ));
+            return out;
+        }
+    };
+    let sample_type = sample_type(&config.events);
+    let sample = client.subject_of(&sample_type, "order-4711");
+    let detail = format!(
+        "stream {stream}: subjects {}, {} replica(s), duplicate window {}, {} messages",
+        facts.subjects.join(" "),
+        facts.replicas,
+        human(facts.duplicate_window),
+        facts.messages
+    );
+    if !facts.subjects.iter().any(|p| subject_matches(p, &sample)) {
+        out.push(Finding::fail(
+            subject("stream"),
+            format!("{detail}; none of them takes {sample}, what a {sample_type} event goes to"),
+            format!("add the sink's subjects to stream {stream}, or correct sinks.{name}.subject"),
+        ));
+    } else if facts.duplicate_window < Duration::from_secs(60) {
+        out.push(Finding::warn(
+            subject("stream"),
+            detail,
+            "a duplicate window under a minute may store a resend after a crash twice: 2 minutes (the default) or more",
+        ));
+    } else {
+        out.push(Finding::pass(subject("stream"), detail));
+    }
+    out
+}
+
+/// An event type the sink takes, from its first `events` glob, for the subject it would go to.
+fn sample_type(events: &[String]) -> String {
+    let glob = events.first().map(String::as_str).unwrap_or("*");
+    match glob {
+        "*" => "shipment.loaded".to_owned(),
+        g => g.replace('*', "any"),
+    }
+}
