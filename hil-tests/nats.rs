@@ -267,13 +267,15 @@ async fn a_server_stopped_under_load_gets_everything_once_in_order_after_its_res
     let at_stop = acked_posts.load(Ordering::SeqCst);
     let s = wait_state(&daemon, "backbone", "retrying").await;
     assert!(s["last_error"].is_string(), "the error is shown: {s}");
-    // Inputs keep being acknowledged while the server is down.
+    let down = std::time::Instant::now();
+    // Inputs keep being acknowledged while the server is down (for a few retry_max at least).
     wait_until(
         secs(30),
         "20 more posts acknowledged while down",
         async || acked_posts.load(Ordering::SeqCst) >= at_stop + 20,
     )
     .await;
+    tokio::time::sleep(secs(4).saturating_sub(down.elapsed())).await;
     let s = daemon.sink_status("backbone").await;
     assert_eq!(s["dead"], 0, "nothing dead-lettered for an outage: {s}");
     assert!(s["pending"].as_u64().unwrap_or(0) > 0, "a backlog: {s}");
