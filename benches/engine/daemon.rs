@@ -25,6 +25,8 @@ pub(crate) struct SinkSpec<'a> {
     pub(crate) concurrency: usize,
     /// A template file: the sink sends what it renders (`format = "template"`).
     pub(crate) template: Option<&'a str>,
+    /// A JetStream stream: the sink is `type = "nats"` and `url` names the server.
+    pub(crate) nats_stream: Option<&'a str>,
 }
 
 impl<'a> SinkSpec<'a> {
@@ -35,6 +37,7 @@ impl<'a> SinkSpec<'a> {
             batch,
             concurrency,
             template: None,
+            nats_stream: None,
         }
     }
 }
@@ -74,6 +77,9 @@ impl Daemon {
                  timeout = \"10s\"\nretry_initial = \"50ms\"\nretry_max = \"200ms\"\n",
                 s.url, s.batch, s.concurrency
             );
+            if let Some(stream) = s.nats_stream {
+                let _ = write!(config, "type = \"nats\"\nstream = \"{stream}\"\n");
+            }
             if let Some(t) = s.template {
                 let _ = write!(
                     config,

@@ -9,8 +9,9 @@
 //!
 //! Knobs (environment):
 //! - `DOCKGATE_BENCH_QUICK=1` (or `-- --quick`): 20,000 events, short latency run.
-//! - `DOCKGATE_BENCH_ONLY=ingest,e2e,template,drain,latency`: run only these scenarios
-//!   (`template`: end to end through a template sink, `flat-batch.json.j2`). `backlog` (never
+//! - `DOCKGATE_BENCH_ONLY=ingest,e2e,template,drain,nats,latency`: run only these scenarios
+//!   (`template`: end to end through a template sink, `flat-batch.json.j2`; `nats`: end to
+//!   end and drain through a NATS JetStream sink, a `nats-server` of its own). `backlog` (never
 //!   run by default, minutes long): a restart and the memory with a large backlog waiting,
 //!   `DOCKGATE_BENCH_BACKLOG=N` events (default 10,000,000).
 //! - `DOCKGATE_BENCH_SYNC=full|normal`: only this buffer sync mode.
@@ -24,6 +25,7 @@ mod backlog;
 mod daemon;
 mod figures;
 mod load;
+mod nats;
 mod report;
 mod scenarios;
 mod sink;
@@ -150,6 +152,9 @@ async fn main() {
         }
         if set.wants("drain") {
             drain(&mut rep, &set, sync, &load).await;
+        }
+        if set.wants("nats") {
+            nats::nats(&mut rep, &set, sync, &load).await;
         }
         if set.wants("latency") {
             latency(&mut rep, &set, sync).await;

@@ -131,6 +131,8 @@ impl Report {
             ("e2e 2 template", "end to end ev/s, 2 conns, template sink"),
             ("drain 100", "drain ev/s, batch 100"),
             ("drain 1", "drain ev/s, batch 1"),
+            ("nats e2e 2", "end to end ev/s, 2 conns, NATS sink"),
+            ("nats drain 100", "drain ev/s, batch 100, NATS sink"),
             ("latency", "ingest-to-sink p50 / p99 at 1,000 ev/s"),
         ] {
             let label = if k == "drain 1" {

@@ -10,6 +10,7 @@
 //! The connection is made at the first send, not when the sink is built, so a server that is
 //! down at start is a retry like any other; after that the client reconnects by itself.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,6 +49,7 @@ struct Inner {
     stream: String,
     subject: SubjectTemplate,
     timeout: Duration,
+    retry_max: Duration,
     credential: Credential,
     tls: TlsFiles,
     /// The JetStream context once connected; a lock held across connecting, so concurrent
@@ -174,6 +176,7 @@ impl NatsSink {
                 stream,
                 subject: SubjectTemplate::parse(template, site),
                 timeout: config.timeout,
+                retry_max: config.retry_max,
                 credential,
                 tls: TlsFiles {
                     ca_file: tls.ca_file.clone(),
@@ -365,11 +368,13 @@ impl NatsSink {
         let name = inner.name.clone();
         let server_error = inner.server_error.clone();
         let log = inner.log_connection;
+        let retry_max = inner.retry_max;
         Ok(options
             .name(format!("dockgate {}", inner.name))
             .connection_timeout(inner.timeout.min(Duration::from_secs(5)))
             // Reconnect for ever: the sink's own backoff paces the retries of what was lost.
             .max_reconnects(None)
+            .reconnect_delay_callback(move |attempts| reconnect_delay(attempts, retry_max))
             .event_callback(move |event| {
                 let name = name.clone();
                 let server_error = server_error.clone();
@@ -465,6 +470,18 @@ impl NatsSink {
     }
 }
 
+/// The wait before reconnect attempt `attempts`: at once, then doubling from 2 ms up to 4 s
+/// (the client's own curve), never longer than the sink's `retry_max`.
+fn reconnect_delay(attempts: usize, retry_max: Duration) -> Duration {
+    if attempts <= 1 {
+        return Duration::ZERO;
+    }
+    let exp = u32::try_from(attempts - 1).unwrap_or(u32::MAX).min(12);
+    Duration::from_millis(2u64.pow(exp))
+        .min(Duration::from_secs(4))
+        .min(retry_max)
+}
+
 /// The more telling of two failures: a pause over a refusal over a retry.
 fn worse(a: Option<Answer>, b: Answer) -> Option<Answer> {
     let rank = |v: &Verdict| match v {
@@ -554,7 +571,7 @@ impl SubjectTemplate {
         while let Some(start) = rest.find('{') {
             let (text, tail) = rest.split_at(start);
             let (part, len) = if tail.starts_with("{site}") {
-                (Part::Text(token(site, false)), 6)
+                (Part::Text(token(site, false).into_owned()), 6)
             } else if tail.starts_with("{type}") {
                 (Part::Type, 6)
             } else if tail.starts_with("{subject}") {
@@ -591,16 +608,18 @@ impl SubjectTemplate {
 
 /// `value` made safe as part of a NATS subject: wildcards, spaces and control characters (and
 /// dots, unless `dots` allows them as token separators) become `_`; nothing becomes `_`.
-fn token(value: &str, dots: bool) -> String {
+fn token(value: &str, dots: bool) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c == '*' || c == '>' || c.is_whitespace() || c.is_control() || (c == '.' && !dots)
+    };
+    let empty_token =
+        dots && (value.starts_with('.') || value.ends_with('.') || value.contains(".."));
+    if !value.is_empty() && !empty_token && !value.contains(unsafe_char) {
+        return Cow::Borrowed(value);
+    }
     let mut out: String = value
         .chars()
-        .map(|c| {
-            if c == '*' || c == '>' || c.is_whitespace() || c.is_control() || (c == '.' && !dots) {
-                '_'
-            } else {
-                c
-            }
-        })
+        .map(|c| if unsafe_char(c) { '_' } else { c })
         .collect();
     if dots {
         // No empty tokens from a leading, trailing or doubled dot.
@@ -613,7 +632,7 @@ fn token(value: &str, dots: bool) -> String {
     if out.is_empty() {
         out.push('_');
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Whether NATS subject `subject` matches `pattern` (`*` one token, `>` the rest).
@@ -632,15 +651,22 @@ pub fn subject_matches(pattern: &str, subject: &str) -> bool {
 
 /// The `type` attribute of a rendered CloudEvent. It comes before `data` (see
 /// `write_cloudevent`), so the first `,"type":` outside a string is the attribute.
-fn type_of(json: &str) -> String {
-    json.split_once(",\"type\":")
-        .and_then(|(_, rest)| {
-            serde_json::Deserializer::from_str(rest)
+fn type_of(json: &str) -> Cow<'_, str> {
+    let Some((_, rest)) = json.split_once(",\"type\":\"") else {
+        return Cow::Borrowed("");
+    };
+    match rest.find(['"', '\\']) {
+        // The usual case, no escapes: the text up to the closing quote.
+        Some(end) if rest.as_bytes()[end] == b'"' => Cow::Borrowed(&rest[..end]),
+        _ => {
+            let quoted = &json[json.len() - rest.len() - 1..];
+            let parsed = serde_json::Deserializer::from_str(quoted)
                 .into_iter::<String>()
                 .next()
-                .and_then(Result::ok)
-        })
-        .unwrap_or_default()
+                .and_then(Result::ok);
+            Cow::Owned(parsed.unwrap_or_default())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -667,6 +693,7 @@ mod tests {
         assert_eq!(type_of(EVENT), "pick.confirmed");
         assert_eq!(type_of(r#"{"id":"x","type":"a\"b"}"#), "a\"b");
         assert_eq!(type_of("{}"), "");
+        assert_eq!(type_of(r#"{"id":"x","type":"a\u00e9"}"#), "a\u{e9}");
     }
 
     #[test]
