@@ -6,6 +6,7 @@ pub mod chromium;
 pub mod daemon;
 pub mod http_proxy;
 pub mod lazyfs;
+pub mod nats;
 pub mod pki;
 pub mod proxy;
 pub mod scan;

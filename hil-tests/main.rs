@@ -25,6 +25,7 @@ mod garbage;
 mod grafana;
 mod ingest;
 mod mqtt_tls;
+mod nats;
 mod outage;
 mod pause;
 mod poison;

@@ -8,10 +8,11 @@ cd "$(dirname "$0")/.."
 # tool:package pairs the end-to-end tests run (python3 and node run the reference receivers
 # of docs/receivers/; the mosquitto package also brings mosquitto_passwd, which writes the TLS
 # broker's password file; chromium looks at the status page, hil-tests/status_page.rs; tmux
-# holds the terminal `dockgate demo` draws its live lines on).
+# holds the terminal `dockgate demo` draws its live lines on; nats-server is the JetStream
+# server of the NATS sink tests, hil-tests/nats.rs).
 need=()
-for pair in kill:procps mosquitto:mosquitto socat:socat minisign:minisign python3:python3 node:nodejs chromium:chromium tmux:tmux; do
-  # mosquitto lives in /usr/sbin, which is not in every user's PATH.
+for pair in kill:procps mosquitto:mosquitto socat:socat minisign:minisign python3:python3 node:nodejs chromium:chromium tmux:tmux nats-server:nats-server; do
+  # mosquitto and nats-server live in /usr/sbin, which is not in every user's PATH.
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,0 +1,257 @@
+//! Logins of a NATS sink: a wrong password pauses the sink (probed, nothing lost) until a
+//! reload brings the right one; a token and an NKey seed log in; TLS is trusted with a
+//! company CA in `tls.ca_file` and only then.
+
+use async_nats::ConnectOptions;
+use serde_json::{json, Value};
+
+use super::{check_stream, setup, wait_drained, wait_state, STREAM};
+use crate::harness::nats::*;
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_password_pauses_the_sink_and_a_reload_with_the_right_one_delivers_all() {
+    let Some(bin) = nats_or_skip("a_wrong_password_pauses_the_sink") else {
+        return;
+    };
+    let (user, password) = ("dockgate", "right-horse-battery");
+    let server = NatsServer::start_with(
+        &bin,
+        NatsOptions {
+            auth: Some(NatsAuth::User(user.into(), password.into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    let jet = Jet::connect_with(
+        &server.url(),
+        ConnectOptions::new().user_and_password(user.into(), password.into()),
+    )
+    .await;
+    jet.create_stream(stream_config(STREAM, &["dockgate.>"]))
+        .await;
+    let secrets = tempfile::tempdir().expect("a tempdir for the password files");
+    let wrong = secrets.path().join("nats-password");
+    write_file(&wrong, "wrong-staple\n");
+    let sink = NatsSink::new("backbone", &server.url(), STREAM)
+        .retry_max("500ms")
+        .with(&format!(
+            "[sinks.backbone.auth]\nusername = {user:?}\npassword_file = {:?}\n",
+            wrong.display().to_string()
+        ));
+    let daemon = Daemon::start(setup(&[&sink])).await;
+    let body: Vec<Value> = (0..20)
+        .map(|i| {
+            event(
+                "pick.confirmed",
+                &format!("SO-{}", i % 5),
+                json!({ "i": i }),
+            )
+        })
+        .collect();
+    let mut acked = daemon.post_events(&json!(body), None).await.ids();
+
+    let s = wait_state(&daemon, "backbone", "paused").await;
+    let reason = s["paused_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.to_lowercase().contains("unauthorized"),
+        "paused_reason: {s}"
+    );
+    // Probed while paused: the server keeps seeing logins fail.
+    let failed = || server.log().matches("authentication error").count();
+    let first = failed();
+    wait_until(
+        secs(20),
+        "the paused sink tried to log in 3 more times",
+        async || failed() >= first + 3,
+    )
+    .await;
+    let s = daemon.sink_status("backbone").await;
+    assert_eq!(s["state"], "paused", "{s}");
+    assert_eq!(s["dead"], 0, "no dead letters for a login refused: {s}");
+    assert_eq!(s["pending"], 20, "events stay pending: {s}");
+    assert_eq!(jet.count(STREAM).await, 0);
+    assert_eq!(
+        metric_total(&daemon.metrics().await, "dockgate_sink_paused"),
+        1.0
+    );
+    acked.extend(
+        daemon
+            .post_events(&event("pick.confirmed", "SO-1", json!({ "i": 20 })), None)
+            .await
+            .ids(),
+    );
+
+    // The operator puts the right password in a new file and reloads (secret files are read
+    // when a sink starts).
+    let right = secrets.path().join("nats-password.new");
+    write_file(&right, &format!("{password}\n"));
+    let config = std::fs::read_to_string(daemon.config_path()).expect("reading the config");
+    let fixed = config
+        .replacen("version = 1\n", "version = 2\n", 1)
+        .replace(&wrong.display().to_string(), &right.display().to_string());
+    write_file(daemon.config_path(), &fixed);
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &daemon.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+
+    jet.wait_count(STREAM, acked.len() as u64, secs(30)).await;
+    wait_drained(&daemon, "backbone", secs(20)).await;
+    check_stream(&jet, STREAM, &acked).await;
+    // The sink the reload started delivers: the gauge a dashboard alerts on must say so too.
+    assert_eq!(
+        metric_total(&daemon.metrics().await, "dockgate_sink_paused"),
+        0.0,
+        "dockgate_sink_paused once the reloaded sink has delivered everything"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_logs_the_sink_in() {
+    let Some(bin) = nats_or_skip("a_token_logs_the_sink_in") else {
+        return;
+    };
+    let token = "s3cret-token-of-the-backbone";
+    let server = NatsServer::start_with(
+        &bin,
+        NatsOptions {
+            auth: Some(NatsAuth::Token(token.into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    let jet = Jet::connect_with(&server.url(), ConnectOptions::new().token(token.into())).await;
+    jet.create_stream(stream_config(STREAM, &["dockgate.>"]))
+        .await;
+    let secrets = tempfile::tempdir().expect("a tempdir for the token file");
+    let file = secrets.path().join("nats-token");
+    write_file(&file, &format!("{token}\n"));
+    let sink = NatsSink::new("backbone", &server.url(), STREAM).with(&format!(
+        "[sinks.backbone.auth]\ntoken_file = {:?}\n",
+        file.display().to_string()
+    ));
+    let daemon = Daemon::start(setup(&[&sink])).await;
+    let body: Vec<Value> = (0..10)
+        .map(|i| {
+            event(
+                "shipment.loaded",
+                &format!("SSCC-{}", i % 3),
+                json!({ "i": i }),
+            )
+        })
+        .collect();
+    let acked = daemon.post_events(&json!(body), None).await.ids();
+    jet.wait_count(STREAM, acked.len() as u64, secs(20)).await;
+    wait_drained(&daemon, "backbone", secs(20)).await;
+    check_stream(&jet, STREAM, &acked).await;
+}
+
+/// The user NKey of the NATS documentation's NKey example (a test key, public knowledge).
+const NKEY_SEED: &str = "SUACSSL3UAHUDXKFSNVUZRF5UHPMWZ6BFDTJ7M6USDXIEDNPPQYYYCU3VY";
+const NKEY_PUBLIC: &str = "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_nkey_seed_logs_the_sink_in() {
+    let Some(bin) = nats_or_skip("an_nkey_seed_logs_the_sink_in") else {
+        return;
+    };
+    let server = NatsServer::start_with(
+        &bin,
+        NatsOptions {
+            auth: Some(NatsAuth::Nkey(NKEY_PUBLIC.into())),
+            ..Default::default()
+        },
+    )
+    .await;
+    let jet = Jet::connect_with(&server.url(), ConnectOptions::with_nkey(NKEY_SEED.into())).await;
+    jet.create_stream(stream_config(STREAM, &["dockgate.>"]))
+        .await;
+    let secrets = tempfile::tempdir().expect("a tempdir for the seed file");
+    let file = secrets.path().join("nats-user.nk");
+    write_file(&file, &format!("{NKEY_SEED}\n"));
+    let sink = NatsSink::new("backbone", &server.url(), STREAM).with(&format!(
+        "[sinks.backbone.auth]\nnkey_seed_file = {:?}\n",
+        file.display().to_string()
+    ));
+    let daemon = Daemon::start(setup(&[&sink])).await;
+    let body: Vec<Value> = (0..10)
+        .map(|i| {
+            event(
+                "pack.completed",
+                &format!("SO-{}", i % 3),
+                json!({ "i": i }),
+            )
+        })
+        .collect();
+    let acked = daemon.post_events(&json!(body), None).await.ids();
+    jet.wait_count(STREAM, acked.len() as u64, secs(20)).await;
+    wait_drained(&daemon, "backbone", secs(20)).await;
+    check_stream(&jet, STREAM, &acked).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_with_a_company_ca_is_trusted_with_ca_file_and_only_then() {
+    let Some(bin) = nats_or_skip("tls_with_a_company_ca") else {
+        return;
+    };
+    let pki = make_pki("dockgate hil NATS CA", &["127.0.0.1", "localhost"]);
+    let server = NatsServer::start_with(
+        &bin,
+        NatsOptions {
+            tls: Some((
+                pki.cert_pem.clone(),
+                pki.key_pem.clone(),
+                pki.ca_pem.clone(),
+            )),
+            ..Default::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("a tempdir for the CA file");
+    let ca = dir.path().join("company-ca.pem");
+    write_file(&ca, &pki.ca_pem);
+    let jet = Jet::connect_with(
+        &server.url(),
+        ConnectOptions::new()
+            .add_root_certificates(ca.clone())
+            .require_tls(true),
+    )
+    .await;
+    jet.create_stream(stream_config(STREAM, &["dockgate.>"]))
+        .await;
+    let trusting = NatsSink::new("backbone", &server.url(), STREAM).with(&format!(
+        "[sinks.backbone.tls]\nca_file = {:?}\n",
+        ca.display().to_string()
+    ));
+    let untrusting = NatsSink::new("untrusting", &server.url(), STREAM);
+    let daemon = Daemon::start(setup(&[&trusting, &untrusting])).await;
+    let body: Vec<Value> = (0..10)
+        .map(|i| {
+            event(
+                "receipt.confirmed",
+                &format!("SSCC-{}", i % 3),
+                json!({ "i": i }),
+            )
+        })
+        .collect();
+    let acked = daemon.post_events(&json!(body), None).await.ids();
+    jet.wait_count(STREAM, acked.len() as u64, secs(20)).await;
+    wait_drained(&daemon, "backbone", secs(20)).await;
+    // Without the CA the server is not trusted: nothing of that sink arrives.
+    let s = wait_for(
+        secs(20),
+        "the untrusting sink names the certificate",
+        async || {
+            let s = daemon.sink_status("untrusting").await;
+            match s["last_error"].as_str() {
+                Some(e) if e.to_lowercase().contains("certificate") => Ok(s),
+                _ => Err(s.to_string()),
+            }
+        },
+    )
+    .await;
+    assert_eq!(s["pending"], 10, "{s}");
+    check_stream(&jet, STREAM, &acked).await;
+}
