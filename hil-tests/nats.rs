@@ -6,7 +6,7 @@
 //! mid-publish, messages the stream refuses (too large: dead-lettered and replayed; sealed), a
 //! subject another stream captures (paused until the config names it); and in [`auth`], a
 //! wrong password (paused, then fixed by a reload) and logins by token, NKey and TLS with a
-//! company CA.
+//! company CA; in [`fleet`], a site behind a leaf node cut off from the centre.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,6 +19,7 @@ use crate::harness::nats::*;
 use crate::harness::*;
 
 mod auth;
+mod fleet;
 
 const STREAM: &str = "DOCKGATE";
 

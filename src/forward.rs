@@ -215,6 +215,9 @@ impl SinkWorker {
             .max_requests_per_second
             .map(|r| Duration::from_secs_f64(1.0 / r));
         let sink = self.name.to_string();
+        // A new worker (a start, a reload that changed the sink) is not paused until it sees a
+        // refusal itself; the previous worker's pause must not stay on the gauge.
+        metrics::gauge!("dockgate_sink_paused", "sink" => sink.clone()).set(0.0);
 
         loop {
             // Read more only once the hand is half empty: fewer, larger reads under load.
@@ -377,7 +380,7 @@ impl SinkWorker {
                             metrics::counter!("dockgate_delivery_failures_total", "sink" => sink.clone(), "reason" => reason).increment(1);
                             if paused.is_none() {
                                 error!(error = %answer.detail, probe_every = ?cfg.retry_max,
-                                    "Sink paused: the receiver (or its OAuth2 token endpoint) rejects our credentials or URL; events stay queued. Fix the sink configuration.");
+                                    "Sink paused: the receiver (or its OAuth2 token endpoint) rejects our credentials, permissions or URL; events stay queued. Fix the sink configuration.");
                                 metrics::gauge!("dockgate_sink_paused", "sink" => sink.clone()).set(1.0);
                             }
                             paused = Some(reason);

@@ -81,6 +81,14 @@ pub struct NatsOptions {
     pub auth: Option<NatsAuth>,
     /// Certificate and key (PEM) of a TLS listener, with the CA (PEM) that signed them.
     pub tls: Option<(String, String, String)>,
+    /// A hub: the port it takes leaf node connections on.
+    pub leafnode_port: Option<u16>,
+    /// The JetStream domain of this server (a hub's, so clients of a leaf node reach its
+    /// stream API).
+    pub domain: Option<String>,
+    /// A leaf node of the hub taking leaf connections on this port: no JetStream of its own,
+    /// the hub's streams reached through it.
+    pub leaf_of: Option<u16>,
 }
 
 /// Ports of one node and its cluster routes.
@@ -134,12 +142,30 @@ impl NatsServer {
         std::fs::create_dir(&store).expect("creating the JetStream store directory");
         let mut conf = format!(
             "server_name: {name:?}\nlisten: \"127.0.0.1:{port}\"\nhttp: \"127.0.0.1:{monitor}\"\n\
-             logtime: true\njetstream {{\n  store_dir: {store:?}\n}}\n",
+             logtime: true\n",
             name = node.name,
             port = node.port,
             monitor = node.monitor,
-            store = store.display().to_string(),
         );
+        match options.leaf_of {
+            None => conf.push_str(&format!(
+                "jetstream {{\n  store_dir: {:?}\n{}}}\n",
+                store.display().to_string(),
+                options
+                    .domain
+                    .as_ref()
+                    .map(|d| format!("  domain: {d:?}\n"))
+                    .unwrap_or_default()
+            )),
+            Some(hub) => conf.push_str(&format!(
+                "leafnodes {{\n  remotes: [ {{ url: \"nats-leaf://127.0.0.1:{hub}\" }} ]\n}}\n"
+            )),
+        }
+        if let Some(port) = options.leafnode_port {
+            conf.push_str(&format!(
+                "leafnodes {{\n  listen: \"127.0.0.1:{port}\"\n}}\n"
+            ));
+        }
         if let Some((own, others)) = &node.cluster {
             let routes: Vec<String> = others
                 .iter()

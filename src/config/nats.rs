@@ -64,6 +64,17 @@ pub(super) fn validate(
         Some(_) => {}
     }
 
+    if let Some(domain) = sink.domain.as_deref() {
+        if !is_stream_name(domain) {
+            bad(
+                key("domain"),
+                format!(
+                    "{domain:?} is not a JetStream domain (no spaces, '.', '*', '>', '/' or '\\')"
+                ),
+            );
+        }
+    }
+
     let subject = sink.subject.as_deref().unwrap_or(DEFAULT_NATS_SUBJECT);
     if let Err(why) = check_subject_template(subject) {
         bad(key("subject"), format!("{subject:?}: {why}"));
@@ -105,7 +116,7 @@ pub(super) fn validate(
     }
 }
 
-/// Whether `name` can name a JetStream stream.
+/// Whether `name` can name a JetStream stream (or domain).
 fn is_stream_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 255

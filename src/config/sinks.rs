@@ -20,6 +20,9 @@ pub struct SinkConfig {
     pub url: String,
     /// `type = "nats"`: the JetStream stream that must acknowledge every message.
     pub stream: Option<String>,
+    /// `type = "nats"`: the JetStream domain of the servers holding `stream`, when they are
+    /// reached through a leaf node (`dockgate doctor` asks the stream API there).
+    pub domain: Option<String>,
     /// `type = "nats"`: the subject each event is published on; `{site}`, `{type}` and
     /// `{subject}` are replaced (default [`DEFAULT_NATS_SUBJECT`]).
     pub subject: Option<String>,
@@ -364,6 +367,7 @@ fn validate_http(
     }
     for (field, set) in [
         ("stream", sink.stream.is_some()),
+        ("domain", sink.domain.is_some()),
         ("subject", sink.subject.is_some()),
         ("auth.token_file", sink.auth.token_file.is_some()),
         ("auth.nkey_seed_file", sink.auth.nkey_seed_file.is_some()),

@@ -47,6 +47,8 @@ struct Inner {
     name: String,
     servers: Vec<String>,
     stream: String,
+    /// The JetStream domain of the stream's servers, if set.
+    domain: Option<String>,
     subject: SubjectTemplate,
     timeout: Duration,
     retry_max: Duration,
@@ -70,6 +72,8 @@ pub struct Probe {
     pub server_name: String,
     /// Its version.
     pub version: String,
+    /// Whether it runs JetStream itself (a leaf node in front of the stream's servers does not).
+    pub jetstream: bool,
     /// The stream's settings, or why they could not be read.
     pub stream: Result<StreamFacts, String>,
 }
@@ -174,6 +178,7 @@ impl NatsSink {
                 name: name.to_owned(),
                 servers: servers(&config.url).map(str::to_owned).collect(),
                 stream,
+                domain: config.domain.clone(),
                 subject: SubjectTemplate::parse(template, site),
                 timeout: config.timeout,
                 retry_max: config.retry_max,
@@ -310,6 +315,7 @@ impl NatsSink {
             server: self.inner.servers.join(","),
             server_name: info.server_name,
             version: info.version,
+            jetstream: info.jetstream,
             stream,
         })
     }
@@ -341,7 +347,12 @@ impl NatsSink {
             info!(servers = %self.inner.servers.join(","), server = %client.server_info().server_name,
                 "Connected to NATS.");
         }
-        let mut js = jetstream::new(client);
+        // Publishes go by subject either way; the domain is for the stream API, which is
+        // not extended over a leaf node without one.
+        let mut js = match &self.inner.domain {
+            Some(domain) => jetstream::with_domain(client, domain),
+            None => jetstream::new(client),
+        };
         js.set_timeout(self.inner.timeout);
         *slot = Some(js.clone());
         Ok(js)
@@ -425,7 +436,7 @@ impl NatsSink {
             (PublishErrorKind::StreamNotFound, _) => (
                 Verdict::Retry { reason: "nats_no_stream", retry_after: None },
                 format!(
-                    "no stream takes subject {subject} (no responders): create stream {} with this sink's subjects, or correct the sink's subject",
+                    "no stream answered for subject {subject} (no responders): stream {} is missing, does not take this subject, or has no leader for the moment (a cluster failover); `dockgate doctor` tells which",
                     self.inner.stream
                 ),
             ),
@@ -510,7 +521,22 @@ fn wrong_stream(got: &str, want: &str) -> Answer {
 }
 
 fn connect_failed(e: &async_nats::ConnectError, servers: &[String]) -> Answer {
-    let (verdict, hint) = match e.kind() {
+    // rustls' refusals of a server certificate reach us as I/O errors.
+    let text = e.to_string();
+    let tls_refused = [
+        "certificate",
+        "UnknownIssuer",
+        "NotValidForName",
+        "handshake",
+    ]
+    .iter()
+    .any(|w| text.contains(w));
+    let kind = if tls_refused {
+        ConnectErrorKind::Tls
+    } else {
+        e.kind()
+    };
+    let (verdict, hint) = match kind {
         ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => (
             Verdict::Pause {
                 reason: "nats_unauthorized",
@@ -522,7 +548,7 @@ fn connect_failed(e: &async_nats::ConnectError, servers: &[String]) -> Answer {
                 reason: "nats_tls",
                 retry_after: None,
             },
-            ": check tls.ca_file and the server's certificate",
+            ": check tls.ca_file (the CA that signed the server's certificate) and the name in the url",
         ),
         _ => (
             Verdict::Retry {
@@ -535,7 +561,7 @@ fn connect_failed(e: &async_nats::ConnectError, servers: &[String]) -> Answer {
     Answer {
         verdict,
         status: None,
-        detail: format!("connecting to {}: {e}{hint}", servers.join(",")),
+        detail: format!("connecting to {}: {text}{hint}", servers.join(",")),
         excerpt: String::new(),
     }
 }

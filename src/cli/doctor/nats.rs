@@ -54,12 +54,20 @@ pub(super) async fn sink(
     let facts = match probe.stream {
         Ok(f) => f,
         Err(why) => {
+            let fix = if config.domain.is_none() && !probe.jetstream {
+                format!(
+                    "{} runs no JetStream itself (a leaf node?): set sinks.{name}.domain to the JetStream domain of the servers that hold stream {stream}",
+                    probe.server_name
+                )
+            } else {
+                format!(
+                    "create stream {stream}, correct sinks.{name}.stream (or domain), or restore the link to the servers that hold it"
+                )
+            };
             out.push(Finding::fail(
                 subject("stream"),
                 format!("stream {stream}: {why}"),
-                format!(
-                    "create stream {stream} (with JetStream on), or correct sinks.{name}.stream"
-                ),
+                fix,
             ));
             return out;
         }
