@@ -367,12 +367,19 @@ async fn the_packaged_configurations_examples_are_valid_when_uncommented() {
     write_file(&file, &uncommented(&shipped));
     let out = dockgate(&["config", "validate", &file.display().to_string()]).await;
     out.assert_ok();
-    // Every station has its example: serial pick, MQTT pack, return, count and dock, HTTP ship.
+    // Every station has its example: serial pick, MQTT pack, return, count and dock, HTTP ship;
+    // and a NATS backbone beside the ERPs.
     assert!(
-        out.stdout.contains("3 sinks, 6 devices"),
+        out.stdout.contains("4 sinks, 6 devices"),
         "the examples changed: {out:#?}"
     );
-    for table in ["[mqtt]", "[barcodes]", "[config_push]", "[sinks.erp.tls]"] {
+    for table in [
+        "[mqtt]",
+        "[barcodes]",
+        "[config_push]",
+        "[sinks.erp.tls]",
+        "[sinks.backbone.auth]",
+    ] {
         assert!(
             uncommented(&shipped).lines().any(|l| l == table),
             "no {table} example"
