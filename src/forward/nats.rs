@@ -575,8 +575,17 @@ fn read_secret(path: &std::path::Path) -> Result<String, SinkBuildError> {
         })
 }
 
+/// The stored CloudEvent as a payload, shared with the ledger's read-ahead instead of copied.
 fn bytes_of(json: &Arc<str>) -> bytes::Bytes {
-    bytes::Bytes::copy_from_slice(json.as_bytes())
+    bytes::Bytes::from_owner(SharedJson(json.clone()))
+}
+
+struct SharedJson(Arc<str>);
+
+impl AsRef<[u8]> for SharedJson {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
 
 /// A parsed subject template: literal text and placeholders, `{site}` filled in already.
