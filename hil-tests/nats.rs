@@ -140,6 +140,35 @@ async fn check_stream(jet: &Jet, stream: &str, acked: &[String]) -> Vec<StreamMs
     msgs
 }
 
+/// `n` events of `event_type` spread over `subjects` subjects `{prefix}-0`, `{prefix}-1`, …,
+/// as one POST body.
+fn events_over(n: usize, event_type: &str, prefix: &str, subjects: usize) -> Value {
+    (0..n)
+        .map(|i| {
+            event(
+                event_type,
+                &format!("{prefix}-{}", i % subjects),
+                json!({ "i": i }),
+            )
+        })
+        .collect()
+}
+
+/// What an operator does to correct a sink: edit the config file (its version bumped) and send
+/// SIGHUP.
+fn reload_with(daemon: &Daemon, edit: impl FnOnce(String) -> String) {
+    let config = std::fs::read_to_string(daemon.config_path()).expect("reading the config");
+    write_file(
+        daemon.config_path(),
+        &edit(config.replacen("version = 1\n", "version = 2\n", 1)),
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &daemon.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+}
+
 /// The subject `{subject}` makes of an event's subject.
 fn subject_token(subject: &str) -> String {
     subject.replace(['.', ' ', '*', '>'], "_")
@@ -602,15 +631,7 @@ async fn a_subject_stored_by_another_stream_pauses_the_sink_until_the_config_is_
         &NatsSink::new("backbone", &server.url(), STREAM).retry_max("500ms")
     ]))
     .await;
-    let body: Vec<Value> = (0..6)
-        .map(|i| {
-            event(
-                "pick.confirmed",
-                &format!("SO-{}", i % 2),
-                json!({ "i": i }),
-            )
-        })
-        .collect();
+    let body = events_over(6, "pick.confirmed", "SO", 2);
     let acked = daemon.post_events(&json!(body), None).await.ids();
     let s = wait_state(&daemon, "backbone", "paused").await;
     assert_eq!(s["paused_reason"], "nats_wrong_stream", "{s}");
@@ -622,16 +643,9 @@ async fn a_subject_stored_by_another_stream_pauses_the_sink_until_the_config_is_
         "nothing stored by the other stream"
     );
 
-    let config = std::fs::read_to_string(daemon.config_path()).expect("reading the config");
-    let fixed = config
-        .replacen("version = 1\n", "version = 2\n", 1)
-        .replace("stream = \"DOCKGATE\"", "stream = \"AUDIT\"");
-    write_file(daemon.config_path(), &fixed);
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &daemon.pid().to_string()])
-        .status()
-        .expect("kill -HUP");
-    assert!(status.success());
+    reload_with(&daemon, |c| {
+        c.replace("stream = \"DOCKGATE\"", "stream = \"AUDIT\"")
+    });
     jet.wait_count("AUDIT", acked.len() as u64, secs(20)).await;
     wait_drained(&daemon, "backbone", secs(20)).await;
     check_stream(&jet, "AUDIT", &acked).await;

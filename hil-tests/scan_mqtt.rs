@@ -2,7 +2,8 @@
 //! `kill -9` of the daemon with messages in flight (each input exactly one event; two
 //! identical scans are two events); a backlog delivered as one burst is applied in arrival
 //! order; a flood of 1000 messages is committed and acknowledged; PUBACKs lost in a network
-//! cut do not make second events; operator feedback on the device's feedback topic.
+//! cut do not make second events; operator feedback on the device's feedback topic, and a stop
+//! in the middle of a flood still answers every scan it committed.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
@@ -526,4 +527,55 @@ async fn mqtt_scans_get_operator_feedback() {
         exception[0].event
     );
     eprintln!("feedback: three round trips in {:?}", started.elapsed());
+}
+
+/// dockgate stopped while scans pour in: every scan the stopping session committed still gets
+/// its feedback and its PUBACK before the session closes, so none comes back as a redelivery
+/// the operator was never answered for (a redelivered scan is a duplicate and gets no second
+/// feedback). Across the stop and the next start each scan is answered exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_in_the_middle_of_a_flood_still_answers_every_committed_scan() {
+    const DEVICE: &str = "pick-09";
+    const TOPIC: &str = "scanners/pick-09";
+    const N: usize = 1000;
+    let erp = StandIn::start("erp", Mode::Ok).await;
+    let broker = Broker::start().await;
+    let mut daemon = start_mqtt_pick(&erp, &broker, DEVICE, TOPIC).await;
+    let feedback_topic = format!("dockgate/{SITE}/devices/{DEVICE}/feedback");
+    let terminal = MqttClient::connect(&broker, "terminal-pick-09").await;
+    terminal.subscribe(&feedback_topic).await;
+    let scanner = MqttClient::connect(&broker, "scanner-pick-09").await;
+    let gtin = gtin14("0950600013435");
+    scan(&daemon, &scanner, TOPIC, "SO-9009").await;
+
+    let items = (0..N)
+        .map(|n| gs1_item(&gtin, "251231", &format!("S{n:04}")).into_bytes())
+        .collect();
+    let flood = scanner.publish_all(TOPIC, items);
+    let stop = async {
+        wait_until(secs(20), "a part of the flood is committed", async || {
+            committed(&daemon).await >= 40
+        })
+        .await;
+        assert!(daemon.terminate().await.success());
+    };
+    tokio::join!(flood, stop);
+    daemon.restart().await;
+
+    let answered = || terminal.received(&feedback_topic).len();
+    wait_for(
+        secs(30),
+        "every scan answered, across the stop",
+        async || match answered() {
+            n if n > N => Ok(()),
+            n => Err(format!("{n} feedback messages for {} scans", N + 1)),
+        },
+    )
+    .await;
+    let confirmed = wait_type(&erp, "pick.confirmed", N).await;
+    assert_eq!(confirmed.len(), N);
+    assert_eq!(distinct_delivered(&erp).len(), N);
+    // Nothing answered twice either.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(answered(), N + 1, "one feedback per scan");
 }

@@ -3,9 +3,9 @@
 //! company CA in `tls.ca_file` and only then.
 
 use async_nats::ConnectOptions;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::{check_stream, setup, wait_drained, wait_state, STREAM};
+use super::{check_stream, events_over, reload_with, setup, wait_drained, wait_state, STREAM};
 use crate::harness::nats::*;
 use crate::harness::*;
 
@@ -40,15 +40,7 @@ async fn a_wrong_password_pauses_the_sink_and_a_reload_with_the_right_one_delive
             wrong.display().to_string()
         ));
     let daemon = Daemon::start(setup(&[&sink])).await;
-    let body: Vec<Value> = (0..20)
-        .map(|i| {
-            event(
-                "pick.confirmed",
-                &format!("SO-{}", i % 5),
-                json!({ "i": i }),
-            )
-        })
-        .collect();
+    let body = events_over(20, "pick.confirmed", "SO", 5);
     let mut acked = daemon.post_events(&json!(body), None).await.ids();
 
     let s = wait_state(&daemon, "backbone", "paused").await;
@@ -86,16 +78,9 @@ async fn a_wrong_password_pauses_the_sink_and_a_reload_with_the_right_one_delive
     // when a sink starts).
     let right = secrets.path().join("nats-password.new");
     write_file(&right, &format!("{password}\n"));
-    let config = std::fs::read_to_string(daemon.config_path()).expect("reading the config");
-    let fixed = config
-        .replacen("version = 1\n", "version = 2\n", 1)
-        .replace(&wrong.display().to_string(), &right.display().to_string());
-    write_file(daemon.config_path(), &fixed);
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &daemon.pid().to_string()])
-        .status()
-        .expect("kill -HUP");
-    assert!(status.success());
+    reload_with(&daemon, |c| {
+        c.replace(&wrong.display().to_string(), &right.display().to_string())
+    });
 
     jet.wait_count(STREAM, acked.len() as u64, secs(30)).await;
     wait_drained(&daemon, "backbone", secs(20)).await;
@@ -133,15 +118,7 @@ async fn a_token_logs_the_sink_in() {
         file.display().to_string()
     ));
     let daemon = Daemon::start(setup(&[&sink])).await;
-    let body: Vec<Value> = (0..10)
-        .map(|i| {
-            event(
-                "shipment.loaded",
-                &format!("SSCC-{}", i % 3),
-                json!({ "i": i }),
-            )
-        })
-        .collect();
+    let body = events_over(10, "shipment.loaded", "SSCC", 3);
     let acked = daemon.post_events(&json!(body), None).await.ids();
     jet.wait_count(STREAM, acked.len() as u64, secs(20)).await;
     wait_drained(&daemon, "backbone", secs(20)).await;
@@ -176,15 +153,7 @@ async fn an_nkey_seed_logs_the_sink_in() {
         file.display().to_string()
     ));
     let daemon = Daemon::start(setup(&[&sink])).await;
-    let body: Vec<Value> = (0..10)
-        .map(|i| {
-            event(
-                "pack.completed",
-                &format!("SO-{}", i % 3),
-                json!({ "i": i }),
-            )
-        })
-        .collect();
+    let body = events_over(10, "pack.completed", "SO", 3);
     let acked = daemon.post_events(&json!(body), None).await.ids();
     jet.wait_count(STREAM, acked.len() as u64, secs(20)).await;
     wait_drained(&daemon, "backbone", secs(20)).await;
@@ -227,15 +196,7 @@ async fn tls_with_a_company_ca_is_trusted_with_ca_file_and_only_then() {
     ));
     let untrusting = NatsSink::new("untrusting", &server.url(), STREAM);
     let daemon = Daemon::start(setup(&[&trusting, &untrusting])).await;
-    let body: Vec<Value> = (0..10)
-        .map(|i| {
-            event(
-                "receipt.confirmed",
-                &format!("SSCC-{}", i % 3),
-                json!({ "i": i }),
-            )
-        })
-        .collect();
+    let body = events_over(10, "receipt.confirmed", "SSCC", 3);
     let acked = daemon.post_events(&json!(body), None).await.ids();
     jet.wait_count(STREAM, acked.len() as u64, secs(20)).await;
     wait_drained(&daemon, "backbone", secs(20)).await;

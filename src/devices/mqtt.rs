@@ -19,8 +19,9 @@ mod subscribe;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, Outgoing, QoS};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
@@ -38,6 +39,10 @@ use crate::config::{Config, MqttConfig};
 /// Requests (PUBACKs, subscriptions, feedback) queued for the event loop. The loop never waits
 /// on the ledger, so this only has to cover the broker's in-flight window.
 const REQUEST_QUEUE: usize = 4096;
+
+/// How long a stopping session may take to write the PUBACKs and feedback of what it took in
+/// and disconnect; past that it is dropped and the broker redelivers what was not acknowledged.
+const FINISH_WITHIN: Duration = Duration::from_secs(2);
 
 /// Client options for a tool that publishes on a broker once (`dockgate config push`): the
 /// URL, credentials and TLS of `m` as the daemon reads them, but a clean session and
@@ -133,6 +138,7 @@ impl MqttInput {
         let mut backoff = Backoff::devices();
         // The last failure logged: a different one is logged again, a repeat is not.
         let mut logged: Option<String> = None;
+        let mut connected = false;
         info!(broker = %self.options.broker_address().0, devices = self.topics.len(), "Connecting to the site broker.");
         loop {
             let event = tokio::select! {
@@ -143,6 +149,7 @@ impl MqttInput {
                 Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                     backoff.reset();
                     logged = None;
+                    connected = true;
                     info!(
                         session_present = ack.session_present,
                         "Connected to the site broker."
@@ -178,6 +185,7 @@ impl MqttInput {
                 }
                 Ok(_) => {}
                 Err(error) => {
+                    connected = false;
                     let reason = self.settings.describe(&error);
                     if logged.as_deref() != Some(reason.as_str()) {
                         warn!(error = %reason, "Site broker connection failed; retrying.");
@@ -192,7 +200,42 @@ impl MqttInput {
             }
         }
         drop(unacked_tx);
-        let _ = acker.await;
+        self.finish(acker, connected).await;
         self.topics.set_up(false, Some("stopped".into()));
+    }
+
+    /// At a stop or a reload: keeps the connection going until the messages already taken in
+    /// are committed and acknowledged, so their feedback and PUBACKs reach the broker, then
+    /// disconnects. Messages arriving meanwhile are not taken (never acknowledged, the broker
+    /// redelivers them to the next session). Bounded by [`FINISH_WITHIN`].
+    async fn finish(&mut self, mut acker: tokio::task::JoinHandle<()>, connected: bool) {
+        let deadline = tokio::time::sleep(FINISH_WITHIN);
+        tokio::pin!(deadline);
+        let mut acked = false;
+        let mut disconnecting = false;
+        loop {
+            if acked && !disconnecting {
+                if !connected || self.client.try_disconnect().is_err() {
+                    return;
+                }
+                disconnecting = true;
+            }
+            tokio::select! {
+                _ = &mut deadline => break,
+                _ = &mut acker, if !acked => acked = true,
+                event = self.eventloop.poll(), if connected => match event {
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                    Ok(_) => {}
+                    // The connection is gone: nothing more can be written.
+                    Err(_) if acked => return,
+                    Err(_) => break,
+                },
+            }
+        }
+        if !acked {
+            // Still waiting for a commit or a full request queue: what it holds is not
+            // acknowledged and comes back from the broker.
+            acker.abort();
+        }
     }
 }

@@ -39,8 +39,8 @@ impl Pending {
     }
 }
 
-/// Runs until the session stops sending messages, or the intake closes. Messages still
-/// waiting then are not acknowledged: the broker redelivers them to the next session.
+/// Runs until the session stops sending messages and those it sent are acknowledged, or the
+/// intake closes. A message not acknowledged then comes back to the next session.
 pub(super) async fn acknowledge(
     client: AsyncClient,
     intake: IntakeHandle,
@@ -48,7 +48,11 @@ pub(super) async fn acknowledge(
     mut rx: mpsc::UnboundedReceiver<Unacked>,
 ) {
     let mut waiting: VecDeque<(Publish, Pending)> = VecDeque::new();
+    let mut open = true;
     loop {
+        if !open && waiting.is_empty() {
+            return;
+        }
         tokio::select! {
             // The oldest message is done with: acknowledge it (later ones wait behind it, so
             // PUBACKs keep the arrival order).
@@ -67,9 +71,12 @@ pub(super) async fn acknowledge(
             }
             // A new message from the session: hand it over at once, so inputs commit in
             // groups rather than one round trip each.
-            next = rx.recv() => {
+            // Once the session stops (dockgate stopping, the session replaced), what it sent
+            // is still committed and acknowledged: its feedback and PUBACKs go out before the
+            // session disconnects, so none of it comes back as a redelivery nobody was told of.
+            next = rx.recv(), if open => {
                 match next {
-                    None => return,
+                    None => open = false,
                     Some(Unacked::Input { publish, input }) => match intake.submit(input).await {
                         Ok(answer) => waiting.push_back((publish, Pending::Input(answer))),
                         Err(_) => return,
