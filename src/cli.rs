@@ -38,6 +38,7 @@ use serde_json::Value;
 use crate::config::DEFAULT_CONFIG_PATH;
 use crate::control::admin::ReplayRequest;
 use crate::control::status::{dead_letter_commands, human_age, Status};
+use crate::telemetry::{print_stderr, Severity};
 
 /// dockgate: warehouse edge gateway.
 #[derive(Debug, Parser)]
@@ -175,7 +176,7 @@ pub fn run(cli: Cli) -> ExitCode {
             return match config::keygen(args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("dockgate: {e:#}");
+                    print_stderr(Severity::Error, format_args!("dockgate: {e:#}"));
                     ExitCode::FAILURE
                 }
             };
@@ -188,7 +189,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
                 Err(e) => {
-                    eprintln!("dockgate: {e:#}");
+                    print_stderr(Severity::Error, format_args!("dockgate: {e:#}"));
                     ExitCode::FAILURE
                 }
             };
@@ -201,7 +202,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
                 Err(e) => {
-                    eprintln!("dockgate: {e:#}");
+                    print_stderr(Severity::Error, format_args!("dockgate: {e:#}"));
                     ExitCode::FAILURE
                 }
             };
@@ -214,7 +215,10 @@ pub fn run(cli: Cli) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("dockgate: cannot start the async runtime: {e}");
+            print_stderr(
+                Severity::Error,
+                format_args!("dockgate: cannot start the async runtime: {e}"),
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -223,13 +227,13 @@ pub fn run(cli: Cli) -> ExitCode {
             let (startup, local_problem) = match crate::control::config_push::startup(&cli.config) {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("{e}");
+                    print_stderr(Severity::Error, &e);
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
             if let Some(problem) = &local_problem {
                 // Also in the log; here for whoever watches the terminal or ExecStartPre.
-                eprintln!("{problem}");
+                print_stderr(Severity::Warning, problem);
             }
             // A template that does not compile is a configuration error like any other.
             if config::print_template_problems(&startup.config) {
@@ -251,7 +255,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("dockgate: {e:#}");
+            print_stderr(Severity::Error, format_args!("dockgate: {e:#}"));
             ExitCode::FAILURE
         }
     }

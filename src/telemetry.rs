@@ -44,6 +44,47 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// How bad a line written straight to stderr is, when that is read by the journal.
+#[derive(Clone, Copy)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// Writes `text` to stderr; when stderr is the journal (a systemd service), each line carries
+/// the syslog priority prefix journald reads (`<3>` error, `<4>` warning), so that why the
+/// daemon did not start shows in `journalctl -p err` and not at info level.
+pub fn print_stderr(severity: Severity, text: impl std::fmt::Display) {
+    let text = text.to_string();
+    if !stderr_is_journal() {
+        eprintln!("{text}");
+        return;
+    }
+    let prefix = match severity {
+        Severity::Error => "<3>",
+        Severity::Warning => "<4>",
+    };
+    for line in text.lines() {
+        eprintln!("{prefix}{line}");
+    }
+}
+
+/// Whether stderr is the stream systemd connected to the journal: `JOURNAL_STREAM` names its
+/// device and inode (a child whose stderr was redirected elsewhere inherits the variable).
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    match std::fs::metadata("/proc/self/fd/2") {
+        Ok(m) => dev.parse() == Ok(m.dev()) && ino.parse() == Ok(m.ino()),
+        Err(_) => false,
+    }
+}
+
 /// Starts logging to `file` instead (`dockgate demo`, which draws on the terminal): the same
 /// filter, plain text, written by a thread of its own so no task waits on the disk. Logging
 /// lasts while the returned guard lives; dropping it writes what is left.

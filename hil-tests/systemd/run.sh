@@ -6,7 +6,7 @@
 # there and checks what the unit promises against that systemd: first install, start with
 # Type=notify readiness after the buffer's recovery, reload, the watchdog, the journal's
 # fields, a sink token given as a LoadCredential=, serial ports and the state directory inside
-# the sandbox, upgrade and purge.
+# the sandbox, a start that fails (its reason at error priority), upgrade and purge.
 #
 #   hil-tests/systemd/run.sh            (as root; .ci/run runs it after the main suite)
 #
@@ -477,6 +477,22 @@ ct journalctl -u dockgate --no-pager -o cat | grep -q "Watchdog timeout" || fail
 ok "watchdog: SIGSTOP of $pid1 -> 'Watchdog timeout', restarted as MainPID $pid2 within $((SECONDS - t0))s, NRestarts $(prop NRestarts), /ready 200"
 # A pty stays exclusive (TIOCEXCL) after its holder was killed, while its other end is open, so
 # scanner-01 is busy from here on; a real port is released with its last close.
+
+# --- A start that fails ----------------------------------------------------------------------
+# A sink whose token file is missing: the file is valid, so this version runs and fails to
+# start (exit 1), which only stderr can tell; it must reach the journal at error priority.
+{ config 4; printf '[sinks.audit]\nurl = "http://127.0.0.1:9/audit"\n[sinks.audit.auth]\nbearer_token_file = "/etc/dockgate/audit.token"\n'; } |
+  ct sh -c 'cat > /etc/dockgate/dockgate.toml'
+! ct systemctl restart dockgate 2>/dev/null || fail "dockgate started without the audit sink's token file"
+start_error() { ct journalctl -u dockgate --no-pager -o cat -p err | grep 'audit.token'; }
+wait_until 10 "why the start failed, in journalctl -p err" start_error
+why=$(start_error | tail -n 1)
+config 3 | ct sh -c 'cat > /etc/dockgate/dockgate.toml'
+ct systemctl reset-failed dockgate
+ct systemctl start dockgate || fail "dockgate did not start again with the corrected config"
+wait_until 30 "dockgate ready again" equals 200 http_code GET /ready
+pid2=$(prop MainPID)
+ok "a start that fails (a token file missing): \`journalctl -p err\` says why: '$why'; started again once corrected"
 
 # --- Upgrade ----------------------------------------------------------------------------------
 ids_before=$(ct dockgate events --sink erp --state pending --json | json 'json.dumps(sorted(e["id"] for e in d))')

@@ -16,6 +16,7 @@ use super::{admin_call, Cli};
 use crate::config::{Config, MqttConfig};
 use crate::control::config_push::{config_topic, status_topic, ChangeStatus, PushMessage};
 use crate::devices::mqtt;
+use crate::telemetry::{print_stderr, Severity};
 
 /// `dockgate config ...`.
 #[derive(Debug, Subcommand)]
@@ -96,9 +97,12 @@ pub fn validate(file: &Path) -> ExitCode {
         Ok(config) => {
             let (problems, absent) = crate::forward::mapping::check(&config);
             for where_ in &absent {
-                eprintln!(
-                    "{}: not checked, not on this machine: {where_}",
-                    file.display()
+                print_stderr(
+                    Severity::Warning,
+                    format_args!(
+                        "{}: not checked, not on this machine: {where_}",
+                        file.display()
+                    ),
                 );
             }
             if print_problems(&problems) {
@@ -115,7 +119,7 @@ pub fn validate(file: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{e}");
+            print_stderr(Severity::Error, &e);
             ExitCode::FAILURE
         }
     }
@@ -134,7 +138,7 @@ fn print_problems(problems: &[(std::path::PathBuf, crate::config::Problem)]) -> 
             path: path.clone(),
             problems: vec![problem.clone()],
         };
-        eprintln!("{e}");
+        print_stderr(Severity::Error, &e);
     }
     !problems.is_empty()
 }
