@@ -101,7 +101,8 @@ pub enum Command {
     /// Without the daemon: the configuration it would start with and the files it names, the data directory and its free space, the clock, each sink
     /// reached (DNS, TCP, TLS with the sink's trust and client certificate, and a probe with
     /// its credentials: `OPTIONS` marked `X-Dockgate-Probe: 1`, never a delivery; a NATS sink:
-    /// a login with its credentials and TLS, and its stream looked up), the site broker (login with its credentials and TLS) and each serial port, for the user the
+    /// a login with its credentials and TLS, its stream looked up, and a publish the stream
+    /// refuses unstored), the site broker (login with its credentials and TLS) and each serial port, for the user the
     /// daemon runs as. One line per check, PASS, WARN or FAIL with what to do; exits non-zero
     /// when a check failed. Never writes to the buffer. Run it as root for the whole picture.
     Doctor(DoctorArgs),

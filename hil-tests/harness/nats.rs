@@ -89,6 +89,11 @@ pub struct NatsOptions {
     /// A leaf node of the hub taking leaf connections on this port: no JetStream of its own,
     /// the hub's streams reached through it.
     pub leaf_of: Option<u16>,
+    /// A leaf node: the user and password its link to the hub logs in with.
+    pub leaf_user: Option<(String, String)>,
+    /// Server configuration put in as it is (an `accounts { ... }` block with users and their
+    /// permissions, as docs/fleet.md has the centre's).
+    pub extra: Option<String>,
 }
 
 /// Ports of one node and its cluster routes.
@@ -158,7 +163,12 @@ impl NatsServer {
                     .unwrap_or_default()
             )),
             Some(hub) => conf.push_str(&format!(
-                "leafnodes {{\n  remotes: [ {{ url: \"nats-leaf://127.0.0.1:{hub}\" }} ]\n}}\n"
+                "leafnodes {{\n  remotes: [ {{ url: \"nats-leaf://{}127.0.0.1:{hub}\" }} ]\n}}\n",
+                options
+                    .leaf_user
+                    .as_ref()
+                    .map(|(u, p)| format!("{u}:{p}@"))
+                    .unwrap_or_default()
             )),
         }
         if let Some(port) = options.leafnode_port {
@@ -188,6 +198,10 @@ impl NatsServer {
             Some(NatsAuth::Nkey(public)) => conf.push_str(&format!(
                 "authorization {{\n  users: [{{ nkey: {public:?} }}]\n}}\n"
             )),
+        }
+        if let Some(extra) = &options.extra {
+            conf.push_str(extra);
+            conf.push('\n');
         }
         if let Some((cert, key, _)) = &options.tls {
             let cert_path = dir.path().join("server.pem");
@@ -381,6 +395,13 @@ impl NatsServer {
             .expect("kill: the NATS server is not running");
         child.kill().expect("sending SIGKILL to nats-server");
         child.wait().expect("reaping nats-server");
+    }
+
+    /// Changes the configuration file that the next [`Self::restart`] reads, as an operator
+    /// corrects it.
+    pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(&self.config_path).expect("reading the NATS config");
+        std::fs::write(&self.config_path, edit(text)).expect("writing the NATS config");
     }
 
     /// Starts the server again on the same ports and store (stopping it first if it runs);

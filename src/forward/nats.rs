@@ -36,6 +36,10 @@ use subject::SubjectTemplate;
 /// The header that carries the event's subject (its order key) beside the NATS subject.
 pub const SUBJECT_HEADER: &str = "Dockgate-Subject";
 
+/// The stream `dockgate doctor`'s probe expects: no stream has this name, so the one that takes
+/// the subject refuses the probe unstored.
+const PROBE_STREAM: &str = "dockgate-doctor-probe-never-stored";
+
 /// How long after the server reported a permissions or authorization error a publish that
 /// got no acknowledgement is put down to it (the server drops such a publish unanswered).
 const SERVER_ERROR_WINDOW: Duration = Duration::from_secs(30);
@@ -323,6 +327,29 @@ impl NatsSink {
         })
     }
 
+    /// What `dockgate doctor` sends to see that a publish to `subject` reaches the stream: a
+    /// message expecting a stream of another name, which JetStream refuses without storing it.
+    /// That refusal proves the way there (the permissions of the user logged in, a leaf node's
+    /// link, the stream's subjects); any other outcome is what a delivery would meet.
+    pub async fn publish_probe(&self, subject: &str) -> Result<(), Answer> {
+        let js = self.context().await?;
+        let message = PublishMessage::build()
+            .payload(bytes::Bytes::from_static(
+                b"dockgate doctor: a probe, never stored",
+            ))
+            .expected_stream(PROBE_STREAM);
+        let ack = js
+            .send_publish(subject.to_owned(), message)
+            .await
+            .map_err(|e| self.publish_failed(e, subject))?;
+        match ack.await {
+            Err(e) if code_of(&e) == Some(ErrorCode::STREAM_NOT_MATCH) => Ok(()),
+            Err(e) => Err(self.publish_failed(e, subject)),
+            // Stored after all: only by a stream of the probe's name.
+            Ok(ack) => Err(wrong_stream(&ack.stream, &self.inner.stream)),
+        }
+    }
+
     /// The NATS subject of an event of `event_type` and `subject`.
     pub fn subject_of(&self, event_type: &str, subject: &str) -> String {
         self.inner.subject.render_parts(event_type, subject)
@@ -417,9 +444,7 @@ impl NatsSink {
 
     /// Classifies a failed publish or acknowledgement of a message to `subject`.
     fn publish_failed(&self, e: jetstream::context::PublishError, subject: &str) -> Answer {
-        let code = std::error::Error::source(&e)
-            .and_then(|s| s.downcast_ref::<jetstream::Error>())
-            .map(|j| j.error_code());
+        let code = code_of(&e);
         let (verdict, detail) = match (e.kind(), code) {
             (PublishErrorKind::MaxPayloadExceeded, _) => (
                 Verdict::Refused { reason: "nats_too_large" },
@@ -439,7 +464,7 @@ impl NatsSink {
             (PublishErrorKind::StreamNotFound, _) => (
                 Verdict::Retry { reason: "nats_no_stream", retry_after: None },
                 format!(
-                    "no stream answered for subject {subject} (no responders): stream {} is missing, does not take this subject, or has no leader for the moment (a cluster failover); `dockgate doctor` tells which",
+                    "no stream answered for subject {subject} (no responders): stream {} is missing or does not take this subject, the user this sink or its leaf node logs in as may not publish it (is site.id right?), a leaf node's link is down, or the stream has no leader for the moment (a cluster failover); `dockgate doctor` tells which",
                     self.inner.stream
                 ),
             ),
@@ -486,6 +511,13 @@ impl NatsSink {
 
 /// The wait before reconnect attempt `attempts`: at once, then doubling from 2 ms up to 4 s
 /// (the client's own curve), never longer than the sink's `retry_max`.
+/// The JetStream error code of a refused publish, if the stream gave one.
+fn code_of(e: &jetstream::context::PublishError) -> Option<ErrorCode> {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<jetstream::Error>())
+        .map(|j| j.error_code())
+}
+
 fn reconnect_delay(attempts: usize, retry_max: Duration) -> Duration {
     if attempts <= 1 {
         return Duration::ZERO;

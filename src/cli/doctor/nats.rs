@@ -1,6 +1,7 @@
 //! The checks of a sink of `type = "nats"`, through the sink's own client: the servers reached
 //! with its credentials and TLS (`connect`), then its stream looked up and compared with what
-//! the sink publishes (`stream`). Nothing is published.
+//! the sink publishes (`stream`), then a publish to one of its subjects that the stream
+//! refuses unstored (`publish`): nothing is stored.
 
 use std::time::Duration;
 
@@ -87,6 +88,7 @@ pub(super) async fn sink(
             format!("{detail}; none of them takes {sample}, what a {sample_type} event goes to"),
             format!("add the sink's subjects to stream {stream}, or correct sinks.{name}.subject"),
         ));
+        return out;
     } else if facts.duplicate_window < Duration::from_secs(60) {
         out.push(Finding::warn(
             subject("stream"),
@@ -96,7 +98,45 @@ pub(super) async fn sink(
     } else {
         out.push(Finding::pass(subject("stream"), detail));
     }
+    out.push(publish(&client, name, site, &sample, stream, timeout).await);
     out
+}
+
+/// The `publish` line: whether a publish to `sample` reaches the stream, by a probe the
+/// stream refuses without storing it.
+async fn publish(
+    client: &NatsSink,
+    name: &str,
+    site: &str,
+    sample: &str,
+    stream: &str,
+    timeout: Duration,
+) -> Finding {
+    let line = format!("sink {name} publish");
+    match tokio::time::timeout(timeout, client.publish_probe(sample)).await {
+        Ok(Ok(())) => Finding::pass(
+            line,
+            format!("a publish to {sample} reaches stream {stream} (a probe it refuses unstored)"),
+        ),
+        Ok(Err(answer)) => {
+            let fix = match answer.verdict {
+                Verdict::Pause { .. } => format!(
+                    "allow {sample} in the publish permissions of the user sinks.{name}.auth logs in as (is site.id {site} right?)"
+                ),
+                _ => format!(
+                    "allow {sample} in the publish permissions of the user this sink or its leaf node logs in as (is site.id {site} right?), and check that a leaf node's link is up (its log names a refused one)"
+                ),
+            };
+            Finding::fail(line, answer.detail, fix)
+        }
+        Err(_) => Finding::fail(
+            line,
+            format!("a publish to {sample}: no answer within {}", human(timeout)),
+            format!(
+                "allow {sample} in the publish permissions of the user this sink or its leaf node logs in as (is site.id {site} right?)"
+            ),
+        ),
+    }
 }
 
 /// An event type the sink takes, from its first `events` glob, for the subject it would go to.
