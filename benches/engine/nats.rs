@@ -159,29 +159,15 @@ pub(crate) async fn nats(rep: &mut Report, set: &Settings, sync: Sync, load: &Ar
     let m = Meter::start(d.pid);
     let server_cpu0 = process_cpu(&server.pid().to_string());
     let p = post_all(&d.admin, load.clone(), 2).await;
-    let done = server.wait_for(&js, set.events as u64).await;
-    let usage = m.stop();
-    let server_cpu = process_cpu(&server.pid().to_string()) - server_cpu0;
-    d.perf_stop();
-    let secs = done.map_or(f64::NAN, |t| (t - p.first_send).as_secs_f64());
-    let note = match done {
-        Some(_) => format!(
-            "(nats-server CPU {:.1} µs/ev)",
-            server_cpu * 1e6 / set.events as f64
-        ),
-        None => format!("(TIMEOUT: {} in the stream)", server.messages(&js).await),
+    let window = Window {
+        key: "nats e2e 2",
+        scenario: "end to end, NATS sink, batch 100, 2 conns",
+        from: p.first_send,
+        note: "",
     };
-    let rss = peak_rss_kib(d.pid);
-    rep.add(
-        "nats e2e 2",
-        "end to end, NATS sink, batch 100, 2 conns".into(),
-        sync,
-        set.events,
-        secs,
-        usage,
-        rss,
-        note,
-    );
+    window
+        .measure(rep, set, sync, &server, &js, &mut d, &m, server_cpu0)
+        .await;
     d.stop();
     drop(js);
 
@@ -211,29 +197,64 @@ pub(crate) async fn nats(rep: &mut Report, set: &Settings, sync: Sync, load: &Ar
     };
     // From when the server takes connections again (its JetStream recovery is its own).
     let m = Meter::start(d.pid);
-    let up_at = Instant::now();
-    let done = server.wait_for(&js, set.events as u64).await;
-    let usage = m.stop();
-    let server_cpu = process_cpu(&server.pid().to_string()) - server_cpu0;
-    d.perf_stop();
-    let secs = done.map_or(f64::NAN, |t| (t - up_at).as_secs_f64());
-    let note = match done {
-        Some(_) => format!(
-            "(from the server's return; nats-server CPU {:.1} µs/ev)",
-            server_cpu * 1e6 / set.events as f64
-        ),
-        None => format!("(TIMEOUT: {} in the stream)", server.messages(&js).await),
+    let window = Window {
+        key: "nats drain 100",
+        scenario: "drain after outage, NATS sink, batch 100",
+        from: Instant::now(),
+        note: "from the server's return; ",
     };
-    let rss = peak_rss_kib(d.pid);
-    rep.add(
-        "nats drain 100",
-        "drain after outage, NATS sink, batch 100".into(),
-        sync,
-        set.events,
-        secs,
-        usage,
-        rss,
-        note,
-    );
+    window
+        .measure(rep, set, sync, &server, &js, &mut d, &m, server_cpu0)
+        .await;
     d.stop();
+}
+
+/// One measured window: from `from` until the stream holds the whole load.
+struct Window {
+    key: &'static str,
+    scenario: &'static str,
+    from: Instant,
+    /// Put before the server's CPU in the row's note.
+    note: &'static str,
+}
+
+impl Window {
+    /// Waits for the stream to hold the load and adds the row, with the server's CPU per event
+    /// since `server_cpu0`.
+    #[allow(clippy::too_many_arguments)]
+    async fn measure(
+        &self,
+        rep: &mut Report,
+        set: &Settings,
+        sync: Sync,
+        server: &Server,
+        js: &async_nats::jetstream::Context,
+        d: &mut Daemon,
+        m: &Meter,
+        server_cpu0: f64,
+    ) {
+        let done = server.wait_for(js, set.events as u64).await;
+        let usage = m.stop();
+        let server_cpu = process_cpu(&server.pid().to_string()) - server_cpu0;
+        d.perf_stop();
+        let secs = done.map_or(f64::NAN, |t| (t - self.from).as_secs_f64());
+        let note = match done {
+            Some(_) => format!(
+                "({}nats-server CPU {:.1} µs/ev)",
+                self.note,
+                server_cpu * 1e6 / set.events as f64
+            ),
+            None => format!("(TIMEOUT: {} in the stream)", server.messages(js).await),
+        };
+        rep.add(
+            self.key,
+            self.scenario.into(),
+            sync,
+            set.events,
+            secs,
+            usage,
+            peak_rss_kib(d.pid),
+            note,
+        );
+    }
 }
