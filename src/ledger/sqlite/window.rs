@@ -24,10 +24,12 @@ use foldhash::{HashMap, HashSet};
 use crate::ledger::{Commits, InHand, Plan, Ready, Sendable};
 use crate::model::priority_of;
 
-/// Most events a window holds.
-pub(super) const MAX_EVENTS: usize = 8192;
+/// Most events a window holds: with their ids, subjects and bodies 2–3 MB at ~310 B an event.
+/// Twice this held the peak RSS of a drain above 30 MB for no faster sending (docs/benchmarks.md,
+/// session 8); it is also how far ahead priority reaches.
+pub(super) const MAX_EVENTS: usize = 4096;
 /// Most bytes of CloudEvents bodies a window holds.
-const MAX_BYTES: usize = 6 << 20;
+const MAX_BYTES: usize = 3 << 20;
 
 /// What a sink's window knows is settled once an outcome is, for the writer to record.
 #[derive(Debug, Clone)]
