@@ -120,6 +120,12 @@ async fn publish(
         ),
         Ok(Err(answer)) => {
             let fix = match answer.verdict {
+                Verdict::Refused { .. } => format!(
+                    "stream {stream} refuses every publish (sealed, or a limit of its own): central IT must change it"
+                ),
+                Verdict::Pause { reason: "nats_wrong_stream" } => format!(
+                    "another stream stored the probe: correct sinks.{name}.stream or the streams' subjects"
+                ),
                 Verdict::Pause { .. } => format!(
                     "allow {sample} in the publish permissions of the user sinks.{name}.auth logs in as (is site.id {site} right?)"
                 ),
