@@ -93,28 +93,32 @@ async fn a_wrong_password_pauses_the_sink_and_a_reload_with_the_right_one_delive
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_token_logs_the_sink_in() {
-    let Some(bin) = nats_or_skip("a_token_logs_the_sink_in") else {
-        return;
-    };
-    let token = "s3cret-token-of-the-backbone";
+/// A server requiring `auth`, the test's own client logging in with `client`, and a sink whose
+/// `[auth]` has `key` = a file holding `secret`: the sink logs in, and every event arrives once,
+/// in order.
+async fn the_sink_logs_in_with(
+    bin: &std::path::Path,
+    auth: NatsAuth,
+    client: ConnectOptions,
+    key: &str,
+    secret: &str,
+) {
     let server = NatsServer::start_with(
-        &bin,
+        bin,
         NatsOptions {
-            auth: Some(NatsAuth::Token(token.into())),
+            auth: Some(auth),
             ..Default::default()
         },
     )
     .await;
-    let jet = Jet::connect_with(&server.url(), ConnectOptions::new().token(token.into())).await;
+    let jet = Jet::connect_with(&server.url(), client).await;
     jet.create_stream(stream_config(STREAM, &["dockgate.>"]))
         .await;
-    let secrets = tempfile::tempdir().expect("a tempdir for the token file");
-    let file = secrets.path().join("nats-token");
-    write_file(&file, &format!("{token}\n"));
+    let secrets = tempfile::tempdir().expect("a tempdir for the secret file");
+    let file = secrets.path().join("nats-secret");
+    write_file(&file, &format!("{secret}\n"));
     let sink = NatsSink::new("backbone", &server.url(), STREAM).with(&format!(
-        "[sinks.backbone.auth]\ntoken_file = {:?}\n",
+        "[sinks.backbone.auth]\n{key} = {:?}\n",
         file.display().to_string()
     ));
     let daemon = Daemon::start(setup(&[&sink])).await;
@@ -123,6 +127,22 @@ async fn a_token_logs_the_sink_in() {
     jet.wait_count(STREAM, acked.len() as u64, secs(20)).await;
     wait_drained(&daemon, "backbone", secs(20)).await;
     check_stream(&jet, STREAM, &acked).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_logs_the_sink_in() {
+    let Some(bin) = nats_or_skip("a_token_logs_the_sink_in") else {
+        return;
+    };
+    let token = "s3cret-token-of-the-backbone";
+    the_sink_logs_in_with(
+        &bin,
+        NatsAuth::Token(token.into()),
+        ConnectOptions::new().token(token.into()),
+        "token_file",
+        token,
+    )
+    .await;
 }
 
 /// The user NKey of the NATS documentation's NKey example (a test key, public knowledge).
@@ -134,30 +154,14 @@ async fn an_nkey_seed_logs_the_sink_in() {
     let Some(bin) = nats_or_skip("an_nkey_seed_logs_the_sink_in") else {
         return;
     };
-    let server = NatsServer::start_with(
+    the_sink_logs_in_with(
         &bin,
-        NatsOptions {
-            auth: Some(NatsAuth::Nkey(NKEY_PUBLIC.into())),
-            ..Default::default()
-        },
+        NatsAuth::Nkey(NKEY_PUBLIC.into()),
+        ConnectOptions::with_nkey(NKEY_SEED.into()),
+        "nkey_seed_file",
+        NKEY_SEED,
     )
     .await;
-    let jet = Jet::connect_with(&server.url(), ConnectOptions::with_nkey(NKEY_SEED.into())).await;
-    jet.create_stream(stream_config(STREAM, &["dockgate.>"]))
-        .await;
-    let secrets = tempfile::tempdir().expect("a tempdir for the seed file");
-    let file = secrets.path().join("nats-user.nk");
-    write_file(&file, &format!("{NKEY_SEED}\n"));
-    let sink = NatsSink::new("backbone", &server.url(), STREAM).with(&format!(
-        "[sinks.backbone.auth]\nnkey_seed_file = {:?}\n",
-        file.display().to_string()
-    ));
-    let daemon = Daemon::start(setup(&[&sink])).await;
-    let body = events_over(10, "pack.completed", "SO", 3);
-    let acked = daemon.post_events(&json!(body), None).await.ids();
-    jet.wait_count(STREAM, acked.len() as u64, secs(20)).await;
-    wait_drained(&daemon, "backbone", secs(20)).await;
-    check_stream(&jet, STREAM, &acked).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

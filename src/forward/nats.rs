@@ -225,24 +225,26 @@ impl NatsSink {
         let waves = seen.values().copied().max().unwrap_or(0);
         let mut duplicates = 0usize;
         for wave in 0..waves {
-            let mut acks: Vec<(String, PublishAckFuture)> = Vec::new();
+            // The NATS subject of event i, rendered again only for a failure's text.
+            let subject_of = |i: usize| {
+                self.inner
+                    .subject
+                    .render(&batch.json[i], &batch.subjects[i])
+            };
+            let mut acks: Vec<(usize, PublishAckFuture)> = Vec::new();
             for i in (0..batch.json.len()).filter(|i| rank[*i] == wave) {
                 let message = match self.message(batch, i, mapping) {
                     Ok(m) => m,
                     Err(answer) => return answer,
                 };
-                let subject = self
-                    .inner
-                    .subject
-                    .render(&batch.json[i], &batch.subjects[i]);
-                match js.send_publish(subject.clone(), message).await {
-                    Ok(ack) => acks.push((subject, ack)),
-                    Err(e) => return self.publish_failed(e, &subject),
+                match js.send_publish(subject_of(i), message).await {
+                    Ok(ack) => acks.push((i, ack)),
+                    Err(e) => return self.publish_failed(e, &subject_of(i)),
                 }
             }
             // Every acknowledgement of the wave is awaited before the next wave goes out.
             let mut failed: Option<Answer> = None;
-            for (subject, ack) in acks {
+            for (i, ack) in acks {
                 match ack.await {
                     Ok(ack) if ack.stream == self.inner.stream => {
                         duplicates += ack.duplicate as usize
@@ -250,7 +252,7 @@ impl NatsSink {
                     Ok(ack) => {
                         failed = worse(failed, wrong_stream(&ack.stream, &self.inner.stream));
                     }
-                    Err(e) => failed = worse(failed, self.publish_failed(e, &subject)),
+                    Err(e) => failed = worse(failed, self.publish_failed(e, &subject_of(i))),
                 }
             }
             if let Some(answer) = failed {
@@ -509,8 +511,6 @@ impl NatsSink {
     }
 }
 
-/// The wait before reconnect attempt `attempts`: at once, then doubling from 2 ms up to 4 s
-/// (the client's own curve), never longer than the sink's `retry_max`.
 /// The JetStream error code of a refused publish, if the stream gave one.
 fn code_of(e: &jetstream::context::PublishError) -> Option<ErrorCode> {
     std::error::Error::source(e)
@@ -518,6 +518,8 @@ fn code_of(e: &jetstream::context::PublishError) -> Option<ErrorCode> {
         .map(|j| j.error_code())
 }
 
+/// The wait before reconnect attempt `attempts`: at once, then doubling from 2 ms up to 4 s
+/// (the client's own curve), never longer than the sink's `retry_max`.
 fn reconnect_delay(attempts: usize, retry_max: Duration) -> Duration {
     if attempts <= 1 {
         return Duration::ZERO;
