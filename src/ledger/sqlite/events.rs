@@ -40,6 +40,8 @@ pub(super) struct Core {
     /// Input was refused for room, and nothing was delivered or expired since.
     pub room_refused: bool,
     body: String,
+    /// The last `time` rendered, by its milliseconds: the events of one POST share it.
+    stamp: (i64, String),
 }
 
 impl Core {
@@ -62,6 +64,7 @@ impl Core {
             resets: 0,
             room_refused: false,
             body: String::with_capacity(1024),
+            stamp: (i64::MIN, rfc3339_ms(i64::MIN)),
         })
     }
 
@@ -183,6 +186,9 @@ impl Core {
             .get_or_insert_with(|| RecordBuilder::new(seq, telemetry, now));
         let uuid = uuid::Uuid::now_v7();
         let id = uuid.to_string();
+        if self.stamp.0 != event.time_ms {
+            self.stamp = (event.time_ms, rfc3339_ms(event.time_ms));
+        }
         self.body.clear();
         write_cloudevent(
             &mut self.body,
@@ -190,7 +196,7 @@ impl Core {
             &event.source,
             &event.event_type,
             &event.subject,
-            &rfc3339_ms(event.time_ms),
+            &self.stamp.1,
             seq,
             event.data.get(),
         );

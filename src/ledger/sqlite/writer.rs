@@ -175,6 +175,11 @@ impl Writer {
             }
             self.core.flush_record()?;
             self.core.save_last_sequence()?;
+            // Measured inside the transaction, where the pages it wrote already count: three
+            // PRAGMAs after the commit would each open a read transaction of their own.
+            if let Err(error) = self.core.capacity.refresh(&self.core.conn) {
+                warn!(error = %error, "Measuring buffer size failed.");
+            }
             self.core.conn.execute_batch("COMMIT")
         })();
         if let Err(error) = result {
@@ -196,11 +201,6 @@ impl Writer {
             return;
         }
         self.core.committed_seq = self.core.last_seq;
-        if let Err(error) = self.core.capacity.refresh(&self.core.conn) {
-            warn!(error = %error, "Measuring buffer size failed.");
-        }
-        self.checkpointer.committed();
-        self.checkpointer.bound_wal(&self.core.conn);
         // Announced before the replies go, so whoever hears of the commit from a reply reads
         // at least this generation (a replay's caller reading what it put back, say).
         self.announced.generation += 1;
@@ -213,6 +213,10 @@ impl Writer {
         for reply in replies {
             reply.send();
         }
+        // After the replies: waking the checkpointer, and a WAL restart when one is due, are
+        // nothing the callers wait for.
+        self.checkpointer.committed();
+        self.checkpointer.bound_wal(&self.core.conn);
         tally.emit();
     }
 
