@@ -1,8 +1,10 @@
 //! (a) The ERP is down (500, then hanging, then resetting connections) while 2,000 events
 //! arrive; the healthy CRM keeps receiving its events during the outage; once the ERP is back
 //! every event reaches it, none twice under different keys, each subject in sequence order.
+//! A restart while the ERP is down keeps the sink's last delivery on status.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -174,4 +176,78 @@ async fn erp_outage_under_load_loses_nothing_and_keeps_order() {
         );
         last_sequence = sequence;
     }
+}
+
+/// Supervisors read whether shipments reach the ERP from the sink's last delivery: a restart
+/// while the ERP is down must show the delivery from before it, not "none yet", and the ERP's
+/// refusals after the restart as the current error.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_while_the_erp_is_down_keeps_the_last_delivery_on_status() {
+    let erp = StandIn::start("erp", Mode::Ok).await;
+    let mut daemon = Daemon::start(Setup::new(vec![SinkSpec::new("erp", &erp)])).await;
+    let first = daemon
+        .post_events(
+            &event("shipment.loaded", "SO-0001", json!({ "k": 1 })),
+            None,
+        )
+        .await
+        .ids();
+    erp.wait_received(&first, secs(20), "the first shipment")
+        .await;
+    let mut delivered_at = Value::Null;
+    wait_until(secs(10), "status shows the delivery", async || {
+        delivered_at = daemon.sink("erp").await["last_delivery_at"].clone();
+        delivered_at.is_string()
+    })
+    .await;
+
+    erp.set_mode(Mode::Status(503));
+    assert!(daemon.terminate().await.success(), "a clean stop");
+    daemon.restart().await;
+    let refused_before = erp.count(&Outcome::Answered(503));
+    daemon
+        .post_events(
+            &event("shipment.loaded", "SO-0002", json!({ "k": 2 })),
+            None,
+        )
+        .await
+        .ids();
+    wait_until(
+        secs(20),
+        "the ERP refused the second shipment",
+        async || erp.count(&Outcome::Answered(503)) > refused_before,
+    )
+    .await;
+    wait_until(secs(10), "status shows the refusal", async || {
+        daemon.sink("erp").await["last_error"].is_string()
+    })
+    .await;
+    let sink = daemon.sink("erp").await;
+    // The worker stamps a delivery at the answer, its receipt at the commit just after.
+    let at = |v: &Value| {
+        v.as_str()
+            .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+            .unwrap_or_else(|| panic!("not an RFC 3339 time: {v}"))
+    };
+    let (before, after) = (at(&delivered_at), at(&sink["last_delivery_at"]));
+    let apart = after
+        .duration_since(before)
+        .or_else(|_| before.duration_since(after))
+        .unwrap_or_default();
+    assert!(
+        apart < Duration::from_secs(1),
+        "the last delivery survives the restart ({delivered_at} before it): {sink}"
+    );
+
+    let out = daemon.run_cli(&["status"]).await;
+    out.assert_ok();
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("erp"))
+        .unwrap_or_else(|| panic!("no erp line: {out:#?}"));
+    assert!(
+        !line.contains("none yet") && line.contains("503") && !line.contains("past:"),
+        "the sink's line shows an earlier delivery and the current refusal: {line}"
+    );
 }

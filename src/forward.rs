@@ -218,6 +218,16 @@ impl SinkWorker {
         // A new worker (a start, a reload that changed the sink) is not paused until it sees a
         // refusal itself; the previous worker's pause must not stay on the gauge.
         metrics::gauge!("dockgate_sink_paused", "sink" => sink.clone()).set(0.0);
+        // After a restart or a reload the last delivery is the receipts' (a supervisor asking
+        // whether shipments reach the ERP must not read "none yet" while it is down).
+        match self.reader.last_delivery().await {
+            Ok(Some(ms)) => self.update_status(|s| {
+                s.last_delivery_at
+                    .get_or_insert_with(|| crate::model::rfc3339_ms(ms));
+            }),
+            Ok(None) => {}
+            Err(error) => warn!(error = %Chain(&error), "Reading the last delivery failed."),
+        }
 
         loop {
             // Read more only once the hand is half empty: fewer, larger reads under load.

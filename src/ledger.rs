@@ -471,4 +471,10 @@ impl SinkReader {
     pub fn commits(&self) -> watch::Receiver<Commits> {
         self.ledger.commits()
     }
+
+    /// When the sink last had a request delivered (ms since the epoch), by its receipts; None
+    /// when it never had, or the receipts are past retention.
+    pub async fn last_delivery(&self) -> Result<Option<i64>, LedgerError> {
+        self.ledger.reads.last_delivery(self.sink.clone()).await
+    }
 }

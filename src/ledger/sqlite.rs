@@ -347,6 +347,13 @@ impl Reads {
         .await
     }
 
+    pub(super) async fn last_delivery(&self, sink: Arc<str>) -> Result<Option<i64>, LedgerError> {
+        self.run("read the last delivery", move |c| {
+            read::last_delivery(c, &sink)
+        })
+        .await
+    }
+
     /// Reads what a sink's window asks for.
     pub(super) async fn fill(
         &self,
