@@ -155,6 +155,16 @@ async fn cli_status_events_and_replay_against_the_daemon() {
         Some(vec!["ship-07", "http", "ship", "up"]),
         "{out:#?}"
     );
+    // Reopened every 0.5 s, doubling: in 2 s at least two more attempts fail the same way,
+    // and the problem keeps the time it began.
+    let began = daemon.device("pick-09").await["last_error_at"].clone();
+    assert!(began.is_string(), "the missing port is the device's error");
+    tokio::time::sleep(secs(2)).await;
+    let pick_09 = daemon.device("pick-09").await;
+    assert_eq!(
+        pick_09["last_error_at"], began,
+        "a port still missing keeps the time it went missing: {pick_09}"
+    );
     let out = daemon.run_cli(&["status", "--json"]).await;
     out.assert_ok();
     let st: Value = serde_json::from_str(&out.stdout).expect("status --json is JSON");

@@ -64,6 +64,17 @@ impl DeviceSnapshot {
         self.last_error_at = Some(crate::model::rfc3339_ms(crate::model::now_ms()));
     }
 
+    /// The device is down because of `error`. A problem that repeats while the device stays
+    /// down (a port still missing at every reopen) keeps the time it began, so its age says
+    /// how long the device has been down for it.
+    pub fn note_down(&mut self, error: String) {
+        let ongoing = !self.up && self.last_error.as_deref() == Some(error.as_str());
+        self.up = false;
+        if !ongoing {
+            self.note_error(error);
+        }
+    }
+
     /// The status API's copy.
     pub fn report(&self) -> DeviceSnapshotReport {
         DeviceSnapshotReport {
@@ -75,5 +86,36 @@ impl DeviceSnapshot {
             rejected: self.rejected,
             reconnects: self.reconnects,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_that_repeats_while_down_keeps_the_time_it_began() {
+        let mut s = DeviceSnapshot::default();
+        s.note_down("cannot open /dev/ttyX".into());
+        assert!(!s.up && s.last_error_at.is_some());
+        s.last_error_at = Some("2020-01-01T00:00:00.000Z".into());
+        s.note_down("cannot open /dev/ttyX".into());
+        assert_eq!(
+            s.last_error_at.as_deref(),
+            Some("2020-01-01T00:00:00.000Z"),
+            "the same problem again, still down: its time stays"
+        );
+        s.note_down("cannot open /dev/ttyX: permission denied".into());
+        assert_ne!(s.last_error_at.as_deref(), Some("2020-01-01T00:00:00.000Z"));
+
+        s.up = true;
+        s.last_error_at = Some("2020-01-01T00:00:00.000Z".into());
+        s.note_down("cannot open /dev/ttyX: permission denied".into());
+        assert!(!s.up);
+        assert_ne!(
+            s.last_error_at.as_deref(),
+            Some("2020-01-01T00:00:00.000Z"),
+            "up in between: the same text is a new problem"
+        );
     }
 }

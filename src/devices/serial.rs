@@ -124,10 +124,7 @@ impl Reader {
             // Config validation refuses this; stay down rather than fail.
             let error = "no path configured for this serial device".to_string();
             tracing::error!("{error}");
-            update(&self.status, |s| {
-                s.up = false;
-                s.note_error(error);
-            });
+            update(&self.status, |s| s.note_down(error));
             return std::future::pending().await;
         };
         let mut backoff = Backoff::devices();
@@ -172,8 +169,7 @@ impl Reader {
                             );
                             warned = true;
                             update(&self.status, |s| {
-                                s.up = false;
-                                s.note_error(format!("device lost: {why}"));
+                                s.note_down(format!("device lost: {why}"));
                             });
                         }
                     }
@@ -186,10 +182,7 @@ impl Reader {
                         tracing::warn!("{error}; retrying with backoff");
                         warned = true;
                     }
-                    update(&self.status, |s| {
-                        s.up = false;
-                        s.note_error(error);
-                    });
+                    update(&self.status, |s| s.note_down(error));
                 }
             }
             tokio::select! {

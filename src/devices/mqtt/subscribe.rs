@@ -99,9 +99,14 @@ impl Topics {
                 if up && !s.up && s.last_error.is_some() {
                     s.reconnects += 1;
                 }
-                s.up = up;
-                if let Some(error) = &error {
-                    s.note_error(error.clone());
+                match &error {
+                    Some(error) if !up => s.note_down(error.clone()),
+                    _ => {
+                        s.up = up;
+                        if let Some(error) = &error {
+                            s.note_error(error.clone());
+                        }
+                    }
                 }
             }
             metrics::gauge!("dockgate_device_up", "device" => id.to_string()).set(if up {
