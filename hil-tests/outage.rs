@@ -223,7 +223,8 @@ async fn a_restart_while_the_erp_is_down_keeps_the_last_delivery_on_status() {
     })
     .await;
     let sink = daemon.sink("erp").await;
-    // The worker stamps a delivery at the answer, its receipt at the commit just after.
+    // The receipt is stamped in the writer's transaction, the worker's time once that commit
+    // has returned: a few milliseconds apart.
     let at = |v: &Value| {
         v.as_str()
             .and_then(|t| humantime::parse_rfc3339_weak(t).ok())

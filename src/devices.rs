@@ -22,7 +22,7 @@ pub struct DeviceSnapshot {
     pub up: bool,
     /// Last problem (open failure, unplug, rejected input).
     pub last_error: Option<String>,
-    /// RFC 3339 time of the last problem.
+    /// RFC 3339 time the last problem began (a repeat while down keeps it).
     pub last_error_at: Option<String>,
     /// RFC 3339 time of the last input.
     pub last_input_at: Option<String>,

@@ -212,8 +212,9 @@ pub(super) fn status(conn: &Connection, sinks: &[String]) -> rusqlite::Result<Le
 /// When `sink` last had a request delivered (ms since the epoch), from its receipts: what a
 /// new worker shows as its last delivery until it delivers one itself. Taken from the receipts
 /// of its highest sequences, by the index: over all of them it took 210 ms for 700,000 (a week
-/// of batch-1 deliveries at a busy site). Priority reorders within far fewer; a replay of old
-/// events delivered last is missed, and the delivery before it shows.
+/// of batch-1 deliveries at a busy site). Priority reorders within a read-ahead (up to 4,096
+/// events), so at batch 1 the latest may be missed for one of the same drain, a moment earlier;
+/// a replay of old events delivered last is missed, and the delivery before it shows.
 pub(super) fn last_delivery(conn: &Connection, sink: &str) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached(
         "SELECT max(delivered_ms) FROM
@@ -224,7 +225,7 @@ pub(super) fn last_delivery(conn: &Connection, sink: &str) -> rusqlite::Result<O
 
 /// Bytes held by live pages of the database file.
 pub(super) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
-    // Runs after every commit: cached statements, not three fresh parses.
+    // Runs in every commit: cached statements, not three fresh parses.
     let pragma = |sql: &str| -> rusqlite::Result<i64> {
         conn.prepare_cached(sql)?.query_row([], |r| r.get(0))
     };
