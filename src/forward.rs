@@ -219,11 +219,13 @@ impl SinkWorker {
         // refusal itself; the previous worker's pause must not stay on the gauge.
         metrics::gauge!("dockgate_sink_paused", "sink" => sink.clone()).set(0.0);
         // After a restart or a reload the last delivery is the receipts' (a supervisor asking
-        // whether shipments reach the ERP must not read "none yet" while it is down).
+        // whether shipments reach the ERP must not read "none yet" while it is down). Never in
+        // the future: a clock stepped back since would show a live outage as over.
         match self.reader.last_delivery().await {
             Ok(Some(ms)) => self.update_status(|s| {
-                s.last_delivery_at
-                    .get_or_insert_with(|| crate::model::rfc3339_ms(ms));
+                s.last_delivery_at.get_or_insert_with(|| {
+                    crate::model::rfc3339_ms(ms.min(crate::model::now_ms()))
+                });
             }),
             Ok(None) => {}
             Err(error) => warn!(error = %Chain(&error), "Reading the last delivery failed."),

@@ -212,15 +212,17 @@ pub(super) fn status(conn: &Connection, sinks: &[String]) -> rusqlite::Result<Le
 /// When `sink` last had a request delivered (ms since the epoch), from its receipts: what a
 /// new worker shows as its last delivery until it delivers one itself. Taken from the receipts
 /// of its highest sequences, by the index: over all of them it took 210 ms for 700,000 (a week
-/// of batch-1 deliveries at a busy site). Priority reorders within a read-ahead (up to 4,096
-/// events), so at batch 1 the latest may be missed for one of the same drain, a moment earlier;
-/// a replay of old events delivered last is missed, and the delivery before it shows.
+/// of batch-1 deliveries at a busy site). Priority reorders only within one read (up to
+/// `window::MAX_EVENTS` events, so as many receipts at batch 1), which these cover; a replay of
+/// old events delivered last is missed, and the delivery before it shows.
 pub(super) fn last_delivery(conn: &Connection, sink: &str) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached(
         "SELECT max(delivered_ms) FROM
-           (SELECT delivered_ms FROM receipts WHERE sink = ?1 ORDER BY last_seq DESC LIMIT 1000)",
+           (SELECT delivered_ms FROM receipts WHERE sink = ?1 ORDER BY last_seq DESC LIMIT ?2)",
     )?
-    .query_row([sink], |r| r.get(0))
+    .query_row(params![sink, super::window::MAX_EVENTS as i64], |r| {
+        r.get(0)
+    })
 }
 
 /// Bytes held by live pages of the database file.
