@@ -201,6 +201,9 @@ impl Writer {
             return;
         }
         self.core.committed_seq = self.core.last_seq;
+        // A WAL restart, when one is due, goes before the announcement: the sink reads it
+        // wakes would hold the old WAL and make the restart wait for them.
+        self.checkpointer.bound_wal(&self.core.conn);
         // Announced before the replies go, so whoever hears of the commit from a reply reads
         // at least this generation (a replay's caller reading what it put back, say).
         self.announced.generation += 1;
@@ -213,10 +216,8 @@ impl Writer {
         for reply in replies {
             reply.send();
         }
-        // After the replies: waking the checkpointer, and a WAL restart when one is due, are
-        // nothing the callers wait for.
+        // After the replies: waking the checkpointer is nothing the callers wait for.
         self.checkpointer.committed();
-        self.checkpointer.bound_wal(&self.core.conn);
         tally.emit();
     }
 
@@ -224,6 +225,10 @@ impl Writer {
     fn forget_uncommitted(&mut self) {
         if let Err(error) = self.core.forget_uncommitted() {
             error!(error = %error, "Reloading the writer's state after a rollback failed.");
+        }
+        // The size measured inside the transaction counted the pages it rolled back.
+        if let Err(error) = self.core.capacity.refresh(&self.core.conn) {
+            warn!(error = %error, "Measuring buffer size failed.");
         }
         match Sessions::load(&self.core.conn) {
             Ok(sessions) => self.sessions = sessions,
