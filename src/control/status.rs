@@ -303,7 +303,9 @@ pub async fn collect(
         config_version: config.version,
         config_origin: live.origin.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
-        uptime_seconds: started.elapsed().as_secs(),
+        // Rounded like the ages beside it, so a problem from the first second is not older
+        // than the daemon.
+        uptime_seconds: started.elapsed().as_secs_f64().round() as u64,
         buffer: BufferStatus {
             used_bytes: used,
             max_bytes: max,
