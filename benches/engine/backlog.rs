@@ -79,7 +79,7 @@ pub(crate) async fn backlog(set: &Settings, sync: Sync) {
         drained as f64 / DRAIN_WATCH.as_secs_f64(),
         rss_drain as f64 / 1024.0
     );
-    d.stop();
+    d.stop().await;
 }
 
 /// Bytes of the files in `dir` (the buffer, its WAL and shared memory).

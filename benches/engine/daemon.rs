@@ -172,9 +172,11 @@ impl Daemon {
         }
     }
 
-    /// SIGTERM, then wait (a clean stop checkpoints the WAL).
-    pub(crate) fn stop(mut self) {
-        self.terminate();
+    /// SIGTERM, then wait (a clean stop checkpoints the WAL). The wait is on a blocking
+    /// thread: the sink stand-in shares the bench's one runtime thread, and a daemon stopping
+    /// with requests in flight (after a TIMEOUT) waits for their answers.
+    pub(crate) async fn stop(mut self) {
+        let _ = tokio::task::spawn_blocking(move || self.terminate()).await;
     }
 
     fn terminate(&mut self) {

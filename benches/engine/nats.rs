@@ -168,7 +168,7 @@ pub(crate) async fn nats(rep: &mut Report, set: &Settings, sync: Sync, load: &Ar
     window
         .measure(rep, set, sync, &server, &js, &mut d, &m, server_cpu0)
         .await;
-    d.stop();
+    d.stop().await;
     drop(js);
 
     // Drain after an outage: a fresh server and stream, stopped while the load is ingested.
@@ -206,7 +206,7 @@ pub(crate) async fn nats(rep: &mut Report, set: &Settings, sync: Sync, load: &Ar
     window
         .measure(rep, set, sync, &server, &js, &mut d, &m, server_cpu0)
         .await;
-    d.stop();
+    d.stop().await;
 }
 
 /// One measured window: from `from` until the stream holds the whole load.

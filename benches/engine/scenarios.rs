@@ -49,7 +49,7 @@ pub(crate) async fn ingest(rep: &mut Report, set: &Settings, sync: Sync, load: &
             rss,
             note,
         );
-        d.stop();
+        d.stop().await;
     }
 }
 
@@ -137,7 +137,7 @@ pub(crate) async fn end_to_end(
             rss,
             note,
         );
-        d.stop();
+        d.stop().await;
     }
 }
 
@@ -213,7 +213,7 @@ pub(crate) async fn drain(rep: &mut Report, set: &Settings, sync: Sync, load: &A
             rss,
             note,
         );
-        d.stop();
+        d.stop().await;
     }
 }
 
@@ -299,5 +299,5 @@ pub(crate) async fn latency(rep: &mut Report, set: &Settings, sync: Sync) {
         rss,
         note,
     );
-    d.stop();
+    d.stop().await;
 }
