@@ -16,7 +16,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 
 use super::log::decode_seqs;
 use super::record::{self, parse_sink_counts};
-use super::schema::CURRENT_VERSION;
+use super::schema::{CURRENT_VERSION, LOG_VERSION};
 use crate::ledger::{BufferCheck, CheckFinding, SinkCounts};
 
 /// Most examples named per kind of inconsistency.
@@ -93,7 +93,7 @@ fn check_readable(path: &Path) -> rusqlite::Result<BufferCheck> {
         return Ok(report);
     }
     counts(&conn, layout, &mut report)?;
-    if layout < CURRENT_VERSION {
+    if layout < LOG_VERSION {
         report.findings.push(CheckFinding::ok(
             format!("layout {layout}"),
             Some(format!(
@@ -102,10 +102,17 @@ fn check_readable(path: &Path) -> rusqlite::Result<BufferCheck> {
             )),
         ));
     } else {
-        report.findings.push(CheckFinding::ok(
-            format!("layout {layout}"),
-            Some("this dockgate's".to_owned()),
-        ));
+        let said = if layout < CURRENT_VERSION {
+            format!(
+                "older than this dockgate's ({CURRENT_VERSION}), with the same log; brought up to \
+                 date when dockgate starts on it"
+            )
+        } else {
+            "this dockgate's".to_owned()
+        };
+        report
+            .findings
+            .push(CheckFinding::ok(format!("layout {layout}"), Some(said)));
         consistency(&conn, &mut report)?;
     }
     snapshot.commit()?;
@@ -137,7 +144,7 @@ fn count(conn: &Connection, sql: &str) -> rusqlite::Result<i64> {
 fn counts(conn: &Connection, layout: i64, report: &mut BufferCheck) -> rusqlite::Result<()> {
     report.inputs = count(conn, "SELECT COUNT(*) FROM inputs")? as u64;
     report.quarantined = count(conn, "SELECT COUNT(*) FROM rejected")? as u64;
-    if layout < 7 {
+    if layout < LOG_VERSION {
         return counts_before_the_log(conn, report);
     }
     report.events = count(

@@ -7,8 +7,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 use tracing::warn;
+use uuid::Uuid;
 
 use super::exceptions::Blocked;
 use super::prune::{self, Capacity};
@@ -86,16 +88,15 @@ impl Core {
         tally: &mut Tally,
     ) -> rusqlite::Result<Result<Vec<String>, IngestError>> {
         if let Some(k) = &key {
-            let known: Option<(Vec<u8>, String)> = self
+            let known: Option<(Vec<u8>, Vec<String>)> = self
                 .conn
                 .prepare_cached("SELECT body_hash, ids FROM idempotency_keys WHERE key = ?1")?
-                .query_row([&k.key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row([&k.key], |r| Ok((r.get(0)?, stored_ids(r.get_ref(1)?))))
                 .optional()?;
             if let Some((hash, ids)) = known {
                 if hash != k.body_hash {
                     return Ok(Err(IngestError::KeyConflict));
                 }
-                let ids: Vec<String> = serde_json::from_str(&ids).unwrap_or_default();
                 return Ok(Ok(ids));
             }
         }
@@ -109,14 +110,14 @@ impl Core {
             ids.push(self.insert_event(event, now, tally)?);
         }
         if let Some(k) = key {
-            let json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+            let packed: Vec<u8> = ids.iter().flat_map(|id| *id.as_bytes()).collect();
             self.conn
                 .prepare_cached(
                     "INSERT INTO idempotency_keys (key, body_hash, ids, created_ms) VALUES (?1, ?2, ?3, ?4)",
                 )?
-                .execute(params![k.key, &k.body_hash[..], json, now])?;
+                .execute(params![k.key, &k.body_hash[..], packed, now])?;
         }
-        Ok(Ok(ids))
+        Ok(Ok(ids.iter().map(Uuid::to_string).collect()))
     }
 
     /// Makes room for `needed` bytes of input (DESIGN §4 order); `Err` when nothing more may go.
@@ -175,7 +176,7 @@ impl Core {
         event: &NewEvent,
         now: i64,
         tally: &mut Tally,
-    ) -> rusqlite::Result<String> {
+    ) -> rusqlite::Result<Uuid> {
         let telemetry = is_telemetry(&event.event_type);
         if !self.record.as_ref().is_some_and(|r| r.takes(telemetry)) {
             self.flush_record()?;
@@ -184,15 +185,16 @@ impl Core {
         let record = self
             .record
             .get_or_insert_with(|| RecordBuilder::new(seq, telemetry, now));
-        let uuid = uuid::Uuid::now_v7();
-        let id = uuid.to_string();
+        let uuid = Uuid::now_v7();
+        let mut text = Uuid::encode_buffer();
+        let id: &str = uuid.hyphenated().encode_lower(&mut text);
         if self.stamp.0 != event.time_ms {
             self.stamp = (event.time_ms, rfc3339_ms(event.time_ms));
         }
         self.body.clear();
         write_cloudevent(
             &mut self.body,
-            &id,
+            id,
             &event.source,
             &event.event_type,
             &event.subject,
@@ -228,7 +230,7 @@ impl Core {
         record.push(mask, &event.subject, &event.event_type, &uuid, &self.body);
         self.last_seq = seq;
         tally.ingested(&event.source, &event.event_type);
-        Ok(id)
+        Ok(uuid)
     }
 
     /// Writes the record being filled, if any; before the commit, and before anything in the
@@ -332,5 +334,19 @@ impl Tally {
             metrics::counter!("dockgate_ingest_refused_total", "reason" => "buffer_full")
                 .increment(self.refused);
         }
+    }
+}
+
+/// The event ids kept under an idempotency key: 16 bytes each, or a JSON array of strings in
+/// rows from before layout 8.
+fn stored_ids(value: ValueRef<'_>) -> Vec<String> {
+    match value {
+        ValueRef::Blob(packed) => packed
+            .chunks_exact(16)
+            .filter_map(|b| Uuid::from_slice(b).ok())
+            .map(|u| u.to_string())
+            .collect(),
+        ValueRef::Text(json) => serde_json::from_slice(json).unwrap_or_default(),
+        _ => Vec::new(),
     }
 }

@@ -193,7 +193,7 @@ fn commit_emitted(
             time_ms: e.time_ms.unwrap_or(time_ms),
             data,
         };
-        ids.push(core.insert_event(&event, now, tally)?);
+        ids.push(core.insert_event(&event, now, tally)?.to_string());
     }
     Ok(ids)
 }

@@ -3,8 +3,9 @@
 
 use rusqlite::Connection;
 
-/// Migrations in order; `MIGRATIONS[i]` brings a buffer from version `i` to `i + 1`. The last
-/// step, to layout 7, is Rust code ([`super::migrate7`]): it builds the log's records.
+/// Migrations in order; `MIGRATIONS[i]` brings a buffer from version `i` to `i + 1`. The step
+/// to layout 7 is Rust code ([`super::migrate7`]): it builds the log's records. Then come
+/// [`AFTER_LOG`].
 const MIGRATIONS: &[&str] = &[
     // 1: events, their per-sink deliveries, and API idempotency keys.
     r#"
@@ -246,8 +247,34 @@ pub(super) const LAYOUT_7: &str = r#"
     ) WITHOUT ROWID;
 "#;
 
+/// Steps after the log, in order: `AFTER_LOG[i]` brings a buffer from version `7 + i` to
+/// `8 + i`.
+const AFTER_LOG: &[&str] = &[
+    // 8: idempotency keys in an ordinary table, their ids 16 bytes each. Without a rowid,
+    // every key's row of some kilobytes (the ids of a POST of 100) sat in the tree searched by
+    // key, one row to a page: the lookup and the insert of every keyed POST were a tenth of
+    // the writer's time. Now the rows are appended and the key's index is small. Rows from
+    // before keep their ids as a JSON array (TEXT), which is read as before.
+    r#"
+    CREATE TABLE idempotency_keys_8 (
+        key        TEXT    NOT NULL UNIQUE,
+        body_hash  BLOB    NOT NULL,
+        ids        BLOB    NOT NULL, -- the event ids, 16 bytes each (TEXT: a JSON array)
+        created_ms INTEGER NOT NULL
+    );
+    INSERT INTO idempotency_keys_8 (key, body_hash, ids, created_ms)
+        SELECT key, body_hash, ids, created_ms FROM idempotency_keys ORDER BY created_ms;
+    DROP TABLE idempotency_keys;
+    ALTER TABLE idempotency_keys_8 RENAME TO idempotency_keys;
+    CREATE INDEX idempotency_created ON idempotency_keys(created_ms);
+    "#,
+];
+
+/// The layout that brought the log ([`LAYOUT_7`]).
+pub(super) const LOG_VERSION: i64 = MIGRATIONS.len() as i64 + 1;
+
 /// Schema version this build writes.
-pub(super) const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64 + 1;
+pub(super) const CURRENT_VERSION: i64 = LOG_VERSION + AFTER_LOG.len() as i64;
 
 /// Errors while bringing a buffer to the current schema.
 #[derive(Debug, thiserror::Error)]
@@ -274,6 +301,11 @@ pub(super) enum SchemaError {
 
 /// Runs the migrations this buffer has not seen yet.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
+    migrate_to(conn, CURRENT_VERSION)
+}
+
+/// Brings the buffer up to layout `target` (the tests make buffers of older layouts).
+pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), SchemaError> {
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(SchemaError::Version)?;
@@ -281,12 +313,17 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
         return Err(SchemaError::TooNew { found });
     }
     let started = std::time::Instant::now();
-    for version in (found + 1)..=CURRENT_VERSION {
+    let target = target.min(CURRENT_VERSION);
+    for version in (found + 1)..=target {
         let wrap = |source| SchemaError::Migration { version, source };
         let tx = conn.transaction().map_err(wrap)?;
-        match MIGRATIONS.get(version as usize - 1) {
-            Some(sql) => tx.execute_batch(sql).map_err(wrap)?,
-            None => super::migrate7::run(&tx).map_err(wrap)?,
+        if version == LOG_VERSION {
+            super::migrate7::run(&tx).map_err(wrap)?;
+        } else if let Some(sql) = MIGRATIONS
+            .get(version as usize - 1)
+            .or_else(|| AFTER_LOG.get((version - LOG_VERSION - 1) as usize))
+        {
+            tx.execute_batch(sql).map_err(wrap)?;
         }
         tx.pragma_update(None, "user_version", version)
             .map_err(wrap)?;
@@ -297,15 +334,15 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
         // list; a new buffer starts without them (and `integrity_check` then sees every page).
         conn.execute_batch("VACUUM")
             .map_err(|source| SchemaError::Migration {
-                version: CURRENT_VERSION,
+                version: target,
                 source,
             })?;
     }
     // A new buffer starts at 0 and says nothing; an upgraded one says what was done.
-    if found > 0 && found < CURRENT_VERSION {
+    if found > 0 && found < target {
         tracing::info!(
             from = found,
-            to = CURRENT_VERSION,
+            to = target,
             took_ms = started.elapsed().as_millis() as u64,
             "Buffer brought up to this dockgate's layout."
         );

@@ -224,6 +224,74 @@ fn the_sequence_at_a_time_is_found_across_gaps() {
 }
 
 #[tokio::test]
+async fn idempotency_keys_of_layout_7_answer_the_same_ids_after_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(BUFFER_FILE);
+    {
+        let mut c = Connection::open(&path).unwrap();
+        schema::migrate_to(&mut c, 7).unwrap();
+        // Layout 7 kept the ids of a key as a JSON array.
+        c.execute(
+            "INSERT INTO idempotency_keys (key, body_hash, ids, created_ms)
+             VALUES ('k-old', ?1, '[\"01a00000-0000-7000-8000-000000000001\"]', ?2)",
+            rusqlite::params![&[7u8; 32][..], crate::model::now_ms()],
+        )
+        .unwrap();
+    }
+    let (handle, _thread) = open_in(dir.path(), "").unwrap();
+    let key = |k: &str, h: u8| {
+        Some(crate::ledger::IdempotencyKey {
+            key: k.into(),
+            body_hash: [h; 32],
+        })
+    };
+    let old = handle
+        .submit_events(vec![event("pick.confirmed", "SO-1")], key("k-old", 7))
+        .await
+        .unwrap();
+    assert_eq!(old, vec!["01a00000-0000-7000-8000-000000000001"]);
+    let conflict = handle
+        .submit_events(vec![event("pick.confirmed", "SO-1")], key("k-old", 8))
+        .await;
+    assert!(matches!(
+        conflict,
+        Err(crate::ledger::IngestError::KeyConflict)
+    ));
+
+    let events = vec![
+        event("pick.confirmed", "SO-2"),
+        event("pick.confirmed", "SO-3"),
+    ];
+    let first = handle
+        .submit_events(events.clone(), key("k-new", 1))
+        .await
+        .unwrap();
+    let again = handle.submit_events(events, key("k-new", 1)).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(
+        first, again,
+        "a retried POST gets the ids it got the first time"
+    );
+    let c = open_reader(&path).unwrap();
+    let (version, kind, bytes): (i64, String, i64) = c
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version), typeof(ids), length(ids)
+             FROM idempotency_keys WHERE key = 'k-new'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (version, kind.as_str(), bytes),
+        (schema::CURRENT_VERSION, "blob", 32)
+    );
+    let events: i64 = c
+        .query_row("SELECT max(last_seq) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(events, 2, "neither retry stored its events again");
+}
+
+#[tokio::test]
 async fn an_event_is_found_by_its_id_without_an_index() {
     let b = Buffer::open("");
     let mut ids = Vec::new();
