@@ -6,7 +6,7 @@
 use std::cell::Cell;
 use std::ffi::c_int;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -94,7 +94,8 @@ impl Checkpointer {
         }
     }
 
-    /// Stops the thread after its current checkpoint.
+    /// Stops the thread after its current checkpoint, or the rest of its spacing (at most
+    /// `SPACING`).
     pub fn stop(&mut self) {
         self.nudge.take();
         if let Some(thread) = self.thread.take() {
@@ -126,22 +127,18 @@ fn run(path: PathBuf, rx: Receiver<()>) {
         warn!(error = %error, "Setting the checkpoint cache size failed.");
     }
     let mut last = Instant::now() - SPACING;
-    let mut pending = false;
     loop {
-        let wait = if pending {
-            SPACING.saturating_sub(last.elapsed())
-        } else {
-            Duration::from_secs(3600)
-        };
-        match rx.recv_timeout(wait) {
-            Ok(()) => pending = true,
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+        // Idle until a commit.
+        if rx.recv().is_err() {
+            return;
         }
-        if !pending || last.elapsed() < SPACING {
-            continue;
+        // Then asleep until the spacing is over, not woken by the commits meanwhile: the
+        // channel holds one nudge, so theirs fail at once in the writer and wake no one
+        // (before, every commit woke this thread to find it was too early).
+        std::thread::sleep(SPACING.saturating_sub(last.elapsed()));
+        if let Err(TryRecvError::Disconnected) = rx.try_recv() {
+            return;
         }
-        pending = false;
         last = Instant::now();
         if let Err(error) = checkpoint(&conn, "PASSIVE") {
             warn!(error = %error, "Buffer checkpoint failed.");
