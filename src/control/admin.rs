@@ -19,7 +19,6 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -367,7 +366,7 @@ async fn post_events(
         Some(v) => match v.to_str() {
             Ok(k) if !k.trim().is_empty() && k.len() <= 255 => Some(IdempotencyKey {
                 key: k.trim().trim_matches('"').to_owned(),
-                body_hash: Sha256::digest(&body).into(),
+                body: body.clone(),
             }),
             _ => {
                 return fail(

@@ -205,7 +205,7 @@ async fn idempotency_key_returns_the_same_ids_or_conflicts() {
     let key = |h: u8| {
         Some(IdempotencyKey {
             key: "k-1".into(),
-            body_hash: [h; 32],
+            body: bytes::Bytes::from(vec![h; 64]),
         })
     };
     let submit = |e, k| l.handle.submit_events(vec![e], k);

@@ -14,8 +14,26 @@ use crate::workflow::Feedback;
 pub struct IdempotencyKey {
     /// The key as sent.
     pub key: String,
-    /// SHA-256 of the request body.
-    pub body_hash: [u8; 32],
+    /// The request body, which a retry under the same key must repeat.
+    pub body: bytes::Bytes,
+}
+
+impl IdempotencyKey {
+    /// What is kept of the body to recognise a retry: its XXH3-128 hash.
+    pub fn body_hash(&self) -> [u8; 16] {
+        xxhash_rust::xxh3::xxh3_128(&self.body).to_be_bytes()
+    }
+
+    /// Whether `stored`, the hash kept under this key, is of this body. Keys stored by releases
+    /// before December 2026 kept a SHA-256 hash (32 bytes).
+    pub fn same_body(&self, stored: &[u8]) -> bool {
+        use sha2::{Digest, Sha256};
+        if stored.len() == 32 {
+            stored == Sha256::digest(&self.body).as_slice()
+        } else {
+            stored == self.body_hash()
+        }
+    }
 }
 
 /// What became of one device input, told only after the commit.

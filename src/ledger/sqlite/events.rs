@@ -94,7 +94,7 @@ impl Core {
                 .query_row([&k.key], |r| Ok((r.get(0)?, stored_ids(r.get_ref(1)?))))
                 .optional()?;
             if let Some((hash, ids)) = known {
-                if hash != k.body_hash {
+                if !k.same_body(&hash) {
                     return Ok(Err(IngestError::KeyConflict));
                 }
                 return Ok(Ok(ids));
@@ -115,7 +115,7 @@ impl Core {
                 .prepare_cached(
                     "INSERT INTO idempotency_keys (key, body_hash, ids, created_ms) VALUES (?1, ?2, ?3, ?4)",
                 )?
-                .execute(params![k.key, &k.body_hash[..], packed, now])?;
+                .execute(params![k.key, &k.body_hash()[..], packed, now])?;
         }
         Ok(Ok(ids.iter().map(Uuid::to_string).collect()))
     }

@@ -224,17 +224,21 @@ fn the_sequence_at_a_time_is_found_across_gaps() {
 }
 
 #[tokio::test]
-async fn idempotency_keys_of_layout_7_answer_the_same_ids_after_the_upgrade() {
+async fn idempotency_keys_of_layout_7_answer_the_same_ids_and_conflicts_after_the_upgrade() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(BUFFER_FILE);
     {
         let mut c = Connection::open(&path).unwrap();
         schema::migrate_to(&mut c, 7).unwrap();
-        // Layout 7 kept the ids of a key as a JSON array.
+        // Layout 7 kept the ids of a key as a JSON array, and its hash was SHA-256.
+        use sha2::Digest;
         c.execute(
             "INSERT INTO idempotency_keys (key, body_hash, ids, created_ms)
              VALUES ('k-old', ?1, '[\"01a00000-0000-7000-8000-000000000001\"]', ?2)",
-            rusqlite::params![&[7u8; 32][..], crate::model::now_ms()],
+            rusqlite::params![
+                sha2::Sha256::digest([7u8; 64]).as_slice(),
+                crate::model::now_ms()
+            ],
         )
         .unwrap();
     }
@@ -242,7 +246,7 @@ async fn idempotency_keys_of_layout_7_answer_the_same_ids_after_the_upgrade() {
     let key = |k: &str, h: u8| {
         Some(crate::ledger::IdempotencyKey {
             key: k.into(),
-            body_hash: [h; 32],
+            body: bytes::Bytes::from(vec![h; 64]),
         })
     };
     let old = handle
@@ -285,6 +289,14 @@ async fn idempotency_keys_of_layout_7_answer_the_same_ids_after_the_upgrade() {
         (version, kind.as_str(), bytes),
         (schema::CURRENT_VERSION, "blob", 32)
     );
+    let hash: Vec<u8> = c
+        .query_row(
+            "SELECT body_hash FROM idempotency_keys WHERE key = 'k-new'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(hash.len(), 16, "new keys keep an XXH3-128 hash of the body");
     let events: i64 = c
         .query_row("SELECT max(last_seq) FROM records", [], |r| r.get(0))
         .unwrap();
