@@ -364,10 +364,10 @@ async fn post_events(
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => match v.to_str() {
-            Ok(k) if !k.trim().is_empty() && k.len() <= 255 => Some(IdempotencyKey {
-                key: k.trim().trim_matches('"').to_owned(),
-                body: body.clone(),
-            }),
+            Ok(k) if !k.trim().is_empty() && k.len() <= 255 => Some(IdempotencyKey::new(
+                k.trim().trim_matches('"').to_owned(),
+                body.clone(),
+            )),
             _ => {
                 return fail(
                     StatusCode::BAD_REQUEST,

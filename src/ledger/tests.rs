@@ -203,10 +203,10 @@ async fn sequences_are_never_reused_across_a_restart() {
 async fn idempotency_key_returns_the_same_ids_or_conflicts() {
     let l = Ledger::open("");
     let key = |h: u8| {
-        Some(IdempotencyKey {
-            key: "k-1".into(),
-            body: bytes::Bytes::from(vec![h; 64]),
-        })
+        Some(IdempotencyKey::new(
+            "k-1".into(),
+            bytes::Bytes::from(vec![h; 64]),
+        ))
     };
     let submit = |e, k| l.handle.submit_events(vec![e], k);
     let first = submit(event("pick.confirmed", "SO-1"), key(1))

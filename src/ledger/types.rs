@@ -14,24 +14,32 @@ use crate::workflow::Feedback;
 pub struct IdempotencyKey {
     /// The key as sent.
     pub key: String,
-    /// The request body, which a retry under the same key must repeat.
+    /// What is kept of the body to recognise a retry: its XXH3-128 hash.
+    pub body_hash: [u8; 16],
+    /// The request body, for keys stored before layout 8 under SHA-256 (shared with the
+    /// request, so it costs no copy; it lives until the writer has looked the key up).
     pub body: bytes::Bytes,
 }
 
 impl IdempotencyKey {
-    /// What is kept of the body to recognise a retry: its XXH3-128 hash.
-    pub fn body_hash(&self) -> [u8; 16] {
-        xxhash_rust::xxh3::xxh3_128(&self.body).to_be_bytes()
+    /// The key of a request with this body; hashed here, on the caller's thread, not the
+    /// writer's.
+    pub fn new(key: String, body: bytes::Bytes) -> Self {
+        Self {
+            key,
+            body_hash: xxhash_rust::xxh3::xxh3_128(&body).to_be_bytes(),
+            body,
+        }
     }
 
-    /// Whether `stored`, the hash kept under this key, is of this body. Keys stored by releases
-    /// before December 2026 kept a SHA-256 hash (32 bytes).
+    /// Whether `stored`, the hash kept under this key, is of this body. Keys stored before
+    /// layout 8 kept a SHA-256 hash (32 bytes).
     pub fn same_body(&self, stored: &[u8]) -> bool {
         use sha2::{Digest, Sha256};
         if stored.len() == 32 {
             stored == Sha256::digest(&self.body).as_slice()
         } else {
-            stored == self.body_hash()
+            stored == self.body_hash
         }
     }
 }

@@ -212,9 +212,10 @@ pub(super) fn status(conn: &Connection, sinks: &[String]) -> rusqlite::Result<Le
 /// When `sink` last had a request delivered (ms since the epoch), from its receipts: what a
 /// new worker shows as its last delivery until it delivers one itself. Taken from the receipts
 /// of its highest sequences, by the index: over all of them it took 210 ms for 700,000 (a week
-/// of batch-1 deliveries at a busy site). Priority reorders only within one read (up to
-/// `window::MAX_EVENTS` events, so as many receipts at batch 1), which these cover; a replay of
-/// old events delivered last is missed, and the delivery before it shows.
+/// of batch-1 deliveries at a busy site). As many receipts as one read holds (at batch 1, one
+/// per event): priority reorders within a read, and a low-priority event kept in the window
+/// across many reads, or a replay of old events, delivered last may fall outside them; then
+/// the time shown is of an earlier delivery, never a later one.
 pub(super) fn last_delivery(conn: &Connection, sink: &str) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached(
         "SELECT max(delivered_ms) FROM

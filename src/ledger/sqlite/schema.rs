@@ -294,6 +294,12 @@ pub(super) enum SchemaError {
         #[source]
         source: rusqlite::Error,
     },
+    /// This build has no step to that layout (a gap in its lists of migrations).
+    #[error("no migration step to buffer schema version {version} in this dockgate")]
+    NoStep {
+        /// Version that has no step.
+        version: i64,
+    },
     /// Reading `user_version` failed.
     #[error("reading buffer schema version")]
     Version(#[source] rusqlite::Error),
@@ -324,6 +330,8 @@ pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), Schem
             .or_else(|| AFTER_LOG.get((version - LOG_VERSION - 1) as usize))
         {
             tx.execute_batch(sql).map_err(wrap)?;
+        } else {
+            return Err(SchemaError::NoStep { version });
         }
         tx.pragma_update(None, "user_version", version)
             .map_err(wrap)?;

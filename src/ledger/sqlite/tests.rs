@@ -244,10 +244,10 @@ async fn idempotency_keys_of_layout_7_answer_the_same_ids_and_conflicts_after_th
     }
     let (handle, _thread) = open_in(dir.path(), "").unwrap();
     let key = |k: &str, h: u8| {
-        Some(crate::ledger::IdempotencyKey {
-            key: k.into(),
-            body: bytes::Bytes::from(vec![h; 64]),
-        })
+        Some(crate::ledger::IdempotencyKey::new(
+            k.into(),
+            bytes::Bytes::from(vec![h; 64]),
+        ))
     };
     let old = handle
         .submit_events(vec![event("pick.confirmed", "SO-1")], key("k-old", 7))
@@ -301,6 +301,35 @@ async fn idempotency_keys_of_layout_7_answer_the_same_ids_and_conflicts_after_th
         .query_row("SELECT max(last_seq) FROM records", [], |r| r.get(0))
         .unwrap();
     assert_eq!(events, 2, "neither retry stored its events again");
+}
+
+#[test]
+fn a_buffer_of_layout_7_is_checked_row_by_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(BUFFER_FILE);
+    let mut c = Connection::open(&path).unwrap();
+    schema::migrate_to(&mut c, 7).unwrap();
+    drop(c);
+    let report = check::check(&path).unwrap();
+    let layout = report.findings.iter().find(|f| f.what == "layout 7");
+    assert!(
+        layout.is_some_and(|f| f.ok && f.detail.as_deref().is_some_and(|d| d.contains("same log"))),
+        "{:?}",
+        report.findings
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.what.starts_with("the log")),
+        "its log is checked as this layout's: {:?}",
+        report.findings
+    );
+    assert!(
+        report.findings.iter().all(|f| f.ok),
+        "{:?}",
+        report.findings
+    );
 }
 
 #[tokio::test]
