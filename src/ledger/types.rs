@@ -14,11 +14,11 @@ use crate::workflow::Feedback;
 pub struct IdempotencyKey {
     /// The key as sent.
     pub key: String,
-    /// What is kept of the body to recognise a retry: its XXH3-128 hash.
-    pub body_hash: [u8; 16],
+    /// Of `body`, so only [`IdempotencyKey::new`] makes one.
+    body_hash: [u8; 16],
     /// The request body, for keys stored before layout 8 under SHA-256 (shared with the
     /// request, so it costs no copy; it lives until the writer has looked the key up).
-    pub body: bytes::Bytes,
+    body: bytes::Bytes,
 }
 
 impl IdempotencyKey {
@@ -30,6 +30,11 @@ impl IdempotencyKey {
             body_hash: xxhash_rust::xxh3::xxh3_128(&body).to_be_bytes(),
             body,
         }
+    }
+
+    /// What is kept of the body to recognise a retry: its XXH3-128 hash.
+    pub fn body_hash(&self) -> &[u8; 16] {
+        &self.body_hash
     }
 
     /// Whether `stored`, the hash kept under this key, is of this body. Keys stored before

@@ -115,7 +115,7 @@ impl Core {
                 .prepare_cached(
                     "INSERT INTO idempotency_keys (key, body_hash, ids, created_ms) VALUES (?1, ?2, ?3, ?4)",
                 )?
-                .execute(params![k.key, &k.body_hash[..], packed, now])?;
+                .execute(params![k.key, &k.body_hash()[..], packed, now])?;
         }
         Ok(Ok(ids.iter().map(Uuid::to_string).collect()))
     }

@@ -325,13 +325,14 @@ pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), Schem
         let tx = conn.transaction().map_err(wrap)?;
         if version == LOG_VERSION {
             super::migrate7::run(&tx).map_err(wrap)?;
-        } else if let Some(sql) = MIGRATIONS
-            .get(version as usize - 1)
-            .or_else(|| AFTER_LOG.get((version - LOG_VERSION - 1) as usize))
-        {
-            tx.execute_batch(sql).map_err(wrap)?;
         } else {
-            return Err(SchemaError::NoStep { version });
+            let sql = if version < LOG_VERSION {
+                MIGRATIONS.get(version as usize - 1)
+            } else {
+                AFTER_LOG.get((version - LOG_VERSION - 1) as usize)
+            };
+            let sql = sql.ok_or(SchemaError::NoStep { version })?;
+            tx.execute_batch(sql).map_err(wrap)?;
         }
         tx.pragma_update(None, "user_version", version)
             .map_err(wrap)?;

@@ -202,9 +202,9 @@ impl Writer {
         }
         self.core.committed_seq = self.core.last_seq;
         // A WAL restart, when one is due (the WAL past `RESTART_PAGES`), goes before the
-        // announcement: the sink reads it wakes would hold
-        // the old WAL and make the restart wait for them. The callers wait for it meanwhile,
-        // as they did before the replies moved ahead of the checkpointer's nudge.
+        // announcement: the sink reads it wakes would hold the old WAL and make the restart
+        // wait for them. The callers wait for it meanwhile, as they did before the replies
+        // moved ahead of the checkpointer's nudge.
         self.checkpointer.bound_wal(&self.core.conn);
         // Announced before the replies go, so whoever hears of the commit from a reply reads
         // at least this generation (a replay's caller reading what it put back, say).
