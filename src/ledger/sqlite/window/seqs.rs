@@ -7,17 +7,20 @@ use std::collections::VecDeque;
 
 /// A map from sequence number to `V`, sorted. Removal leaves a hole, closed at either end at
 /// once and in the middle once holes outnumber entries, so memory stays within twice the
-/// entries.
+/// entries. The keys are kept apart from the values so that a lookup's binary search reads
+/// 8 bytes a step, not a whole entry: a window of 4,096 is 32 KB of keys.
 #[derive(Debug)]
 pub(super) struct SeqMap<V> {
-    slots: VecDeque<(i64, Option<V>)>,
+    seqs: VecDeque<i64>,
+    values: VecDeque<Option<V>>,
     live: usize,
 }
 
 impl<V> Default for SeqMap<V> {
     fn default() -> Self {
         Self {
-            slots: VecDeque::new(),
+            seqs: VecDeque::new(),
+            values: VecDeque::new(),
             live: 0,
         }
     }
@@ -33,12 +36,12 @@ impl<V> SeqMap<V> {
     }
 
     fn find(&self, seq: i64) -> Result<usize, usize> {
-        self.slots.binary_search_by_key(&seq, |(s, _)| *s)
+        self.seqs.binary_search(&seq)
     }
 
     pub fn get(&self, seq: i64) -> Option<&V> {
         let i = self.find(seq).ok()?;
-        self.slots[i].1.as_ref()
+        self.values[i].as_ref()
     }
 
     pub fn contains(&self, seq: i64) -> bool {
@@ -47,13 +50,17 @@ impl<V> SeqMap<V> {
 
     /// Inserts `value` unless `seq` is there already; returns whether it went in.
     pub fn insert(&mut self, seq: i64, value: V) -> bool {
-        if self.slots.back().is_none_or(|(last, _)| *last < seq) {
-            self.slots.push_back((seq, Some(value)));
+        if self.seqs.back().is_none_or(|last| *last < seq) {
+            self.seqs.push_back(seq);
+            self.values.push_back(Some(value));
         } else {
             match self.find(seq) {
-                Ok(i) if self.slots[i].1.is_some() => return false,
-                Ok(i) => self.slots[i].1 = Some(value),
-                Err(i) => self.slots.insert(i, (seq, Some(value))),
+                Ok(i) if self.values[i].is_some() => return false,
+                Ok(i) => self.values[i] = Some(value),
+                Err(i) => {
+                    self.seqs.insert(i, seq);
+                    self.values.insert(i, Some(value));
+                }
             }
         }
         self.live += 1;
@@ -62,24 +69,29 @@ impl<V> SeqMap<V> {
 
     pub fn remove(&mut self, seq: i64) -> Option<V> {
         let i = self.find(seq).ok()?;
-        let value = self.slots[i].1.take()?;
+        let value = self.values[i].take()?;
         self.live -= 1;
-        while self.slots.front().is_some_and(|(_, v)| v.is_none()) {
-            self.slots.pop_front();
+        while self.values.front().is_some_and(Option::is_none) {
+            self.values.pop_front();
+            self.seqs.pop_front();
         }
-        while self.slots.back().is_some_and(|(_, v)| v.is_none()) {
-            self.slots.pop_back();
+        while self.values.back().is_some_and(Option::is_none) {
+            self.values.pop_back();
+            self.seqs.pop_back();
         }
-        if self.slots.len() > 2 * self.live + 64 {
-            self.slots.retain(|(_, v)| v.is_some());
+        if self.seqs.len() > 2 * self.live + 64 {
+            let mut live = self.values.iter().map(Option::is_some);
+            self.seqs.retain(|_| live.next().unwrap_or(false));
+            self.values.retain(Option::is_some);
         }
         Some(value)
     }
 
     /// Entries in ascending sequence order.
     pub fn iter(&self) -> impl Iterator<Item = (i64, &V)> {
-        self.slots
+        self.seqs
             .iter()
+            .zip(&self.values)
             .filter_map(|(s, v)| v.as_ref().map(|v| (*s, v)))
     }
 }
@@ -143,7 +155,7 @@ mod tests {
         for s in [1, 2, 3, 4, 5, 8] {
             m.remove(s);
         }
-        assert!(m.is_empty() && m.slots.is_empty());
+        assert!(m.is_empty() && m.seqs.is_empty() && m.values.is_empty());
     }
 
     #[test]
@@ -158,8 +170,10 @@ mod tests {
         }
         // 0 stays (a slow subject's head) while everything behind it comes and goes.
         assert_eq!(m.len(), 2);
-        assert!(m.slots.len() <= 2 * 2 + 64 + 1, "{} slots", m.slots.len());
+        assert!(m.seqs.len() <= 2 * 2 + 64 + 1, "{} slots", m.seqs.len());
+        assert_eq!(m.seqs.len(), m.values.len());
         assert!(m.contains(0) && m.contains(9_999));
+        assert_eq!(m.iter().map(|(s, _)| s).collect::<Vec<_>>(), vec![0, 9_999]);
     }
 
     #[test]
