@@ -68,7 +68,7 @@ async fn html_answers_are_not_acknowledgements() {
         daemon.events("erp", "delivered").await.is_empty(),
         "an HTML page was taken as a delivery"
     );
-    let s = daemon.sink_status("erp").await;
+    let s = daemon.sink("erp").await;
     assert_eq!(s["pending"], 3, "events stay pending: {s}");
     assert_eq!(
         s["dead"], 0,

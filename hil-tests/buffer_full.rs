@@ -124,7 +124,7 @@ async fn full_buffer_drops_telemetry_first_and_never_an_acknowledged_business_ev
     )
     .await;
     wait_until(secs(20), "the ERP backlog is empty", async || {
-        daemon.sink_status("erp").await["pending"] == 0
+        daemon.sink("erp").await["pending"] == 0
     })
     .await;
     erp.check_subject_order().unwrap();

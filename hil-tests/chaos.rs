@@ -129,7 +129,7 @@ async fn random_receiver_faults_under_load_lose_nothing_and_keep_order() {
             secs(30),
             &format!("the {sink} backlog is empty"),
             async || {
-                let s = daemon.sink_status(sink).await;
+                let s = daemon.sink(sink).await;
                 if s["pending"] == 0 && s["held"] == 0 && s["dead"] == 0 {
                     Ok(())
                 } else {

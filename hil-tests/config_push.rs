@@ -356,7 +356,7 @@ async fn a_removed_sink_keeps_its_events_visible_until_it_is_added_back() {
         "the removed sink's event is still listed: {pending:?}"
     );
     assert_eq!(pending[0]["id"], waiting.as_str());
-    let crm_status = daemon.sink_status("crm").await;
+    let crm_status = daemon.sink("crm").await;
     assert_eq!(crm_status["state"], "removed", "{crm_status}");
     let replay = daemon.replay(&json!({"sink": "crm", "since": "1h"})).await;
     assert!(

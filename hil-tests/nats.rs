@@ -97,7 +97,7 @@ async fn wait_drained(daemon: &Daemon, name: &str, timeout: Duration) {
         timeout,
         &format!("sink {name} has delivered everything"),
         async || {
-            let s = daemon.sink_status(name).await;
+            let s = daemon.sink(name).await;
             if s["pending"] == 0 && s["held"] == 0 && s["dead"] == 0 && s["state"] == "ok" {
                 Ok(())
             } else {
@@ -111,7 +111,7 @@ async fn wait_drained(daemon: &Daemon, name: &str, timeout: Duration) {
 /// Waits until sink `name` shows `state`; returns its status.
 async fn wait_state(daemon: &Daemon, name: &str, state: &str) -> Value {
     wait_for(secs(30), &format!("sink {name} is {state}"), async || {
-        let s = daemon.sink_status(name).await;
+        let s = daemon.sink(name).await;
         if s["state"] == state {
             Ok(s)
         } else {
@@ -306,7 +306,7 @@ async fn a_server_stopped_under_load_gets_everything_once_in_order_after_its_res
     )
     .await;
     tokio::time::sleep(secs(4).saturating_sub(down.elapsed())).await;
-    let s = daemon.sink_status("backbone").await;
+    let s = daemon.sink("backbone").await;
     assert_eq!(s["dead"], 0, "nothing dead-lettered for an outage: {s}");
     assert!(s["pending"].as_u64().unwrap_or(0) > 0, "a backlog: {s}");
 
@@ -420,7 +420,7 @@ async fn kill_9_of_dockgate_mid_publish_leaves_each_event_once_in_the_stream() {
         acked_posts.load(Ordering::SeqCst) >= 100
     })
     .await;
-    let s = daemon.sink_status("backbone").await;
+    let s = daemon.sink("backbone").await;
     assert_eq!(s["state"], "retrying", "no stream yet: {s}");
     jet.create_stream(stream_config(STREAM, &["dockgate.>"]))
         .await;
@@ -553,7 +553,7 @@ async fn messages_the_stream_refuses_as_too_large_or_sealed_are_dead_lettered() 
         "the dead letter says why: {}",
         dead[0]
     );
-    let s = daemon.sink_status("backbone").await;
+    let s = daemon.sink("backbone").await;
     assert_eq!(
         (&s["dead"], &s["held"]),
         (&json!(1), &json!(2)),

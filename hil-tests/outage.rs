@@ -94,7 +94,7 @@ async fn erp_outage_under_load_loses_nothing_and_keeps_order() {
         erp.delivered().is_empty(),
         "the ERP accepted nothing while down"
     );
-    let erp_status = daemon.sink_status("erp").await;
+    let erp_status = daemon.sink("erp").await;
     assert_eq!(
         erp_status["state"], "retrying",
         "ERP sink during the outage: {erp_status}"
@@ -119,7 +119,7 @@ async fn erp_outage_under_load_loses_nothing_and_keeps_order() {
     )
     .await;
     wait_for(secs(30), "the ERP backlog is empty", async || {
-        let s = daemon.sink_status("erp").await;
+        let s = daemon.sink("erp").await;
         if s["pending"] == 0 && s["held"] == 0 && s["dead"] == 0 && s["state"] == "ok" {
             Ok(())
         } else {

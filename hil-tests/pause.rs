@@ -27,7 +27,7 @@ async fn unauthorized_pauses_the_sink_until_the_probe_succeeds() {
     let ids = daemon.post_events(&json!(body), None).await.ids();
 
     wait_for(secs(20), "the ERP sink is paused", async || {
-        let s = daemon.sink_status("erp").await;
+        let s = daemon.sink("erp").await;
         if s["state"] == "paused" {
             Ok(())
         } else {
@@ -41,7 +41,7 @@ async fn unauthorized_pauses_the_sink_until_the_probe_succeeds() {
         async || erp.count(&Outcome::Answered(401)) >= 3,
     )
     .await;
-    let s = daemon.sink_status("erp").await;
+    let s = daemon.sink("erp").await;
     assert_eq!(s["state"], "paused", "{s}");
     assert!(s["paused_reason"].is_string(), "paused_reason shown: {s}");
     assert_eq!(s["dead"], 0, "no dead letters for a 401: {s}");
@@ -71,7 +71,7 @@ async fn unauthorized_pauses_the_sink_until_the_probe_succeeds() {
         secs(20),
         "the sink is ok with an empty backlog",
         async || {
-            let s = daemon.sink_status("erp").await;
+            let s = daemon.sink("erp").await;
             if s["state"] == "ok" && s["pending"] == 0 && s["dead"] == 0 {
                 Ok(())
             } else {

@@ -110,7 +110,7 @@ async fn poison_event_is_dead_lettered_held_and_replayed_in_order() {
     let mut want_held = vec![first[2].clone(), later[0].clone()];
     want_held.sort();
     assert_eq!(held_ids, want_held, "held events: {held:?}");
-    let s = daemon.sink_status("erp").await;
+    let s = daemon.sink("erp").await;
     assert_eq!(
         (&s["dead"], &s["held"], &s["pending"]),
         (&json!(1), &json!(2), &json!(0)),
@@ -152,7 +152,7 @@ async fn poison_event_is_dead_lettered_held_and_replayed_in_order() {
     erp.check_subject_order().unwrap();
     erp.check_repeats_identical().unwrap();
     wait_for(secs(20), "the ERP backlog is back to 0", async || {
-        let s = daemon.sink_status("erp").await;
+        let s = daemon.sink("erp").await;
         if s["pending"] == 0 && s["held"] == 0 && s["dead"] == 0 {
             Ok(())
         } else {

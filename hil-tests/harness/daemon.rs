@@ -394,15 +394,6 @@ impl Daemon {
             .unwrap_or_else(|| panic!("rejected: not an array: {v}"))
     }
 
-    /// The status entry of one sink.
-    pub async fn sink_status(&self, sink: &str) -> Value {
-        let st = self.status().await;
-        st["sinks"]
-            .as_array()
-            .and_then(|a| a.iter().find(|s| s["name"] == sink).cloned())
-            .unwrap_or_else(|| panic!("no sink {sink} in status: {st}"))
-    }
-
     /// `GET /api/v1/events` for a sink and state (up to 10 000 rows).
     pub async fn events(&self, sink: &str, state: &str) -> Vec<Value> {
         let v = self

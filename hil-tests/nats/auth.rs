@@ -58,7 +58,7 @@ async fn a_wrong_password_pauses_the_sink_and_a_reload_with_the_right_one_delive
         async || failed() >= first + 3,
     )
     .await;
-    let s = daemon.sink_status("backbone").await;
+    let s = daemon.sink("backbone").await;
     assert_eq!(s["state"], "paused", "{s}");
     assert_eq!(s["dead"], 0, "no dead letters for a login refused: {s}");
     assert_eq!(s["pending"], 20, "events stay pending: {s}");
@@ -209,7 +209,7 @@ async fn tls_with_a_company_ca_is_trusted_with_ca_file_and_only_then() {
         secs(20),
         "the untrusting sink names the certificate",
         async || {
-            let s = daemon.sink_status("untrusting").await;
+            let s = daemon.sink("untrusting").await;
             match s["last_error"].as_str() {
                 Some(e) if e.to_lowercase().contains("certificate") => Ok(s),
                 _ => Err(s.to_string()),

@@ -118,7 +118,7 @@ async fn a_site_behind_a_leaf_node_keeps_its_events_while_the_centre_is_cut_off(
         "the stream line fails while the centre is cut off:\n{}",
         out.stdout
     );
-    let s = daemon.sink_status("backbone").await;
+    let s = daemon.sink("backbone").await;
     assert_eq!(s["dead"], 0, "nothing dead-lettered for a cut-off: {s}");
     assert!(s["pending"].as_u64().unwrap_or(0) > 0, "a backlog: {s}");
 
