@@ -252,17 +252,15 @@ pub(super) fn decode_part(
     for _ in 0..n_sinks {
         sinks.push(r.string().ok_or(bad("bad sink name"))?);
     }
-    // No bit at all when the sink has no event here: nothing is kept.
-    let wanted = match sink {
-        None => u64::MAX,
-        Some(s) => sinks.iter().position(|n| n == s).map_or(0, |i| 1u64 << i),
-    };
+    // Without a sink every event is kept, also one that no sink takes (mask 0); with one, no
+    // bit at all when the sink has no event here, so nothing is kept.
+    let wanted = sink.map(|s| sinks.iter().position(|n| n == s).map_or(0, |i| 1u64 << i));
     let mut events = Vec::new();
     let mut types: Vec<Arc<str>> = Vec::new();
     let mut seq = first_seq;
     while r.at < raw.len() {
         let mask = r.varint().ok_or(bad("truncated mask"))?;
-        if seq < from || mask & wanted == 0 {
+        if seq < from || wanted.is_some_and(|w| mask & w == 0) {
             for _ in 0..2 {
                 r.skip_str().ok_or(bad("truncated event"))?;
             }

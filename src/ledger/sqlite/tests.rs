@@ -303,6 +303,38 @@ async fn idempotency_keys_of_layout_7_answer_the_same_ids_and_conflicts_after_th
     assert_eq!(events, 2, "neither retry stored its events again");
 }
 
+/// An event that no sink takes (`events` filters) is stored, acknowledged and never sent: its
+/// record is as sound as any other.
+#[tokio::test]
+async fn a_buffer_with_events_no_sink_takes_is_sound() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "version = 1\n[site]\nid = \"wh-test\"\ndata_dir = \"{}\"\n\
+         [sinks.erp]\nurl = \"http://127.0.0.1:9/\"\nevents = [\"pick.*\"]\n",
+        dir.path().display()
+    );
+    let settings = LedgerSettings::from_config(&crate::config::Config::parse(&text).unwrap());
+    let (handle, _thread) =
+        crate::ledger::open(settings, crate::ledger::lock(dir.path()).unwrap()).unwrap();
+    handle
+        .submit_events(
+            vec![
+                event("pick.confirmed", "SO-1"),
+                event("dock.door_opened", "D01"),
+                event("pick.confirmed", "SO-1"),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    let report = check::check(&dir.path().join(BUFFER_FILE)).unwrap();
+    assert!(
+        report.findings.iter().all(|f| f.ok),
+        "{:?}",
+        report.findings
+    );
+}
+
 #[test]
 fn a_buffer_of_layout_7_is_checked_row_by_row() {
     let dir = tempfile::tempdir().unwrap();
