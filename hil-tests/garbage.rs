@@ -153,6 +153,18 @@ async fn garbage_is_quarantined_with_reasons_and_the_devices_keep_working() {
     let (_, raw) = find(MQTT, "invalid_json");
     assert!(raw.contains("data"), "{raw}");
 
+    // Each device's status counts its three: the reader's refusals and the workflow's.
+    for device in [SERIAL, MQTT] {
+        let st = daemon.device(device).await;
+        assert_eq!(st["rejected"], 3, "{device}: {st}");
+        assert!(
+            st["last_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("input rejected: ")),
+            "{device}: {st}"
+        );
+    }
+
     // The operator's view: `dockgate events --state rejected`.
     let out = daemon.run_cli(&["events", "--state", "rejected"]).await;
     out.assert_ok();

@@ -60,6 +60,8 @@ async fn http_device_scans_become_events_after_the_commit() {
     let rejected = daemon.rejected().await;
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert_eq!(rejected[0]["device"], "ship-07");
+    let st = daemon.device("ship-07").await;
+    assert_eq!(st["rejected"], 1, "counted in status: {st}");
 
     // The wrong device, or too much.
     assert_eq!(

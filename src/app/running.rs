@@ -387,6 +387,7 @@ impl Running {
                 .filter(|(_, d)| d.feedback)
                 .map(|(id, _)| Arc::from(id.as_str()))
                 .collect(),
+            statuses: self.statuses_of_all(&new),
         }));
 
         // 5. The new view, then the admin API on its new settings.
@@ -411,16 +412,21 @@ impl Running {
             .collect()
     }
 
-    fn publish_live(&self, origin: String) {
-        let config = self.config.clone();
-        let devices = config
+    /// The status views of all of `config`'s devices.
+    fn statuses_of_all<C: FromIterator<(Arc<str>, DeviceStatus)>>(&self, config: &Config) -> C {
+        config
             .devices
             .keys()
             .filter_map(|id| {
                 let id: Arc<str> = Arc::from(id.as_str());
                 self.devices.get(&id).map(|s| (id, s.clone()))
             })
-            .collect();
+            .collect()
+    }
+
+    fn publish_live(&self, origin: String) {
+        let config = self.config.clone();
+        let devices = self.statuses_of_all(&config);
         let sinks = self
             .sinks
             .iter()

@@ -1,7 +1,8 @@
 //! Intake: the one way device input reaches the ledger. Serial readers and the MQTT session
 //! hand their [`Input`]s to an [`IntakeHandle`]; one task commits them a group at a time in
 //! arrival order (so each station's workflow sees its inputs in the order they came), tells
-//! each submitter after the commit, and sends the operator feedback. The HTTP ingest endpoint
+//! each submitter after the commit, sends the operator feedback and counts refused inputs in
+//! their device's status. The HTTP ingest endpoint
 //! commits through the same handle ([`IntakeHandle::submit_once`]), one attempt each, with the
 //! same feedback.
 //!
@@ -11,13 +12,14 @@
 //! stop reading. An HTTP submitter never waits behind that queue: it is answered with the
 //! refusal at once, so its client retries (and the POST answers 503).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
+use super::DeviceStatus;
 use crate::backoff::Backoff;
 use crate::ledger::{IngestError, InputOutcome, LedgerError, LedgerHandle};
 use crate::model::{Chain, Input};
@@ -35,17 +37,28 @@ pub trait FeedbackOut: Send + Sync + 'static {
     fn publish(&self, device: &str, feedback: &Feedback);
 }
 
-/// Which devices get feedback, and where it goes (none without a site broker).
+/// Who is told of an input's outcome after its commit: the operator, on the devices that get
+/// feedback (none without a site broker), and the device's status.
 #[derive(Clone, Default)]
 pub struct FeedbackRoute {
     /// The broker's feedback topics.
     pub out: Option<Arc<dyn FeedbackOut>>,
     /// Devices with `feedback = true`.
     pub devices: HashSet<Arc<str>>,
+    /// Status views of the configured devices. Refused inputs are counted here, where the
+    /// refusals of every source meet: the reader's own (an overlong line, an oversized
+    /// message) and the workflow's (not UTF-8, control bytes, a dock message it cannot read).
+    pub statuses: HashMap<Arc<str>, DeviceStatus>,
 }
 
 impl FeedbackRoute {
-    fn send(&self, device: &Arc<str>, outcome: &InputOutcome) {
+    fn tell(&self, device: &Arc<str>, outcome: &InputOutcome) {
+        if let InputOutcome::Rejected { reason, detail } = outcome {
+            if let Some(Ok(mut s)) = self.statuses.get(device).map(|s| s.lock()) {
+                s.rejected += 1;
+                s.note_error(format!("input rejected: {reason} ({detail})"));
+            }
+        }
         let Some(out) = &self.out else {
             return;
         };
@@ -122,7 +135,7 @@ impl IntakeHandle {
         let outcome = outcomes
             .pop()
             .ok_or(IngestError::Ledger(LedgerError::Closed))?;
-        self.feedback.borrow().send(&device, &outcome);
+        self.feedback.borrow().tell(&device, &outcome);
         Ok(outcome)
     }
 
@@ -233,7 +246,7 @@ impl Intake {
             backoff.reset();
             let feedback = self.feedback.borrow().clone();
             for (s, outcome) in group.drain(..).zip(outcomes) {
-                feedback.send(&s.input.device, &outcome);
+                feedback.tell(&s.input.device, &outcome);
                 if let Some(reply) = s.reply {
                     let _ = reply.send(outcome);
                 }

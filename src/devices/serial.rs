@@ -229,9 +229,9 @@ impl Reader {
             }
         };
         self.inputs.increment(1);
+        // Counted (metric and status) by the ledger and the intake, with the workflow's own
+        // refusals; the reader only logs what it refused.
         if let Some(reason) = rejected {
-            metrics::counter!("dockgate_inputs_rejected_total", "device" => self.id.to_string(), "reason" => reason)
-                .increment(1);
             let start = bytes[..bytes.len().min(64)].escape_ascii().to_string();
             // A flood of bad lines must not flood the log: one WARN per 10 s, DEBUG otherwise.
             let now = tokio::time::Instant::now();
@@ -250,10 +250,6 @@ impl Reader {
         update(&self.status, |s| {
             s.inputs += 1;
             s.last_input_at = Some(rfc3339_ms(received_ms));
-            if let Some(reason) = rejected {
-                s.rejected += 1;
-                s.note_error(format!("input rejected: {reason}"));
-            }
         });
         self.intake
             .push(Input {

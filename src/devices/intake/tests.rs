@@ -1,5 +1,6 @@
 //! The intake against a real ledger: queued input is committed in order and told after the
-//! commit, with feedback for the devices that want it; a full buffer holds queued input and
+//! commit, with feedback for the devices that want it and refusals counted in the device's
+//! status; a full buffer holds queued input and
 //! retries it, while an HTTP submitter is answered with the refusal at once; once there is room
 //! again, what was held is committed.
 
@@ -30,15 +31,29 @@ struct Running {
     ledger: Ledger,
     handle: IntakeHandle,
     feedback: Arc<Recorded>,
+    statuses: HashMap<Arc<str>, DeviceStatus>,
     cancel: CancellationToken,
+}
+
+impl Running {
+    /// Device `id`'s count of refused inputs and its last error.
+    fn refused(&self, id: &str) -> (u64, Option<String>) {
+        let s = self.statuses[id].lock().unwrap();
+        (s.rejected, s.last_error.clone())
+    }
 }
 
 fn start(extra: &str) -> Running {
     let ledger = Ledger::open(&format!("{DEVICES}{extra}"));
     let feedback = Arc::new(Recorded::default());
+    let statuses: HashMap<Arc<str>, DeviceStatus> = ["scan-1", "web-1"]
+        .into_iter()
+        .map(|id| (Arc::from(id), DeviceStatus::default()))
+        .collect();
     let route = FeedbackRoute {
         out: Some(Arc::new(feedback.clone())),
         devices: HashSet::from([Arc::from("scan-1")]),
+        statuses: statuses.clone(),
     };
     // The sender may go: the receiver keeps reading the last value.
     let (_, route_rx) = watch::channel(Arc::new(route));
@@ -49,6 +64,7 @@ fn start(extra: &str) -> Running {
         ledger,
         handle,
         feedback,
+        statuses,
         cancel,
     }
 }
@@ -94,6 +110,10 @@ async fn queued_input_is_committed_in_order_and_told_after_the_commit() {
     let oks: Vec<bool> = seen.iter().map(|(_, f)| f.ok).collect();
     assert_eq!(oks, [true, false, true], "{seen:?}");
     assert!(seen[1].1.message.starts_with("Input not accepted"));
+    // The workflow's refusal is counted on the device, which the reader did not count.
+    let (rejected, error) = r.refused("scan-1");
+    assert_eq!(rejected, 1);
+    assert!(error.is_some_and(|e| e.starts_with("input rejected: invalid_utf8 (")));
 }
 
 #[tokio::test]
@@ -108,6 +128,21 @@ async fn http_input_gets_feedback_only_when_its_device_wants_it() {
     assert!(
         r.feedback.0.lock().unwrap().is_empty(),
         "web-1 is not among the feedback devices"
+    );
+    assert_eq!(r.refused("web-1"), (0, None));
+    let refused = r
+        .handle
+        .submit_once(input("web-1", b"\x1b[2J", None))
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, InputOutcome::Rejected { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(
+        r.refused("web-1").0,
+        1,
+        "an HTTP device's refusal is counted too"
     );
 }
 

@@ -71,10 +71,6 @@ impl Topics {
             if let Ok(mut s) = status.lock() {
                 s.inputs += 1;
                 s.last_input_at = Some(rfc3339_ms(received_ms));
-                if let Some(reason) = rejected {
-                    s.rejected += 1;
-                    s.note_error(format!("input rejected: {reason}"));
-                }
             }
         }
         metrics::counter!("dockgate_device_inputs_total", "device" => device.to_string())
