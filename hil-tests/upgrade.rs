@@ -74,6 +74,10 @@ async fn opens_with_everything_in_it(layout: u32) {
     let held = daemon.events("erp", "held").await;
     let pending = daemon.events("erp", "pending").await;
     assert_eq!(field(&delivered, "sequence"), ["1", "2", "6"]);
+    assert!(
+        delivered.iter().all(|e| e["attempts"] == 1),
+        "receipts from before attempts were counted say at least the delivered one: {delivered:?}"
+    );
     assert_eq!(field(&dead, "sequence"), ["3"]);
     assert_eq!(
         dead[0]["last_status"], 422,

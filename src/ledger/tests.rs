@@ -189,6 +189,42 @@ async fn ids_and_sequences_are_assigned_at_commit_and_routed() {
     assert_eq!(l.rows("erp").await.last().unwrap().0, 3);
 }
 
+/// The listing of delivered events shows how many attempts each took, also the failed ones
+/// from before a restart.
+#[tokio::test]
+async fn a_delivered_event_keeps_the_attempts_its_request_took() {
+    let l = Ledger::open("");
+    l.submit(vec![
+        event("pick.confirmed", "SO-1"),
+        event("pick.confirmed", "SO-2"),
+    ])
+    .await;
+    for _ in 0..2 {
+        let failed = Outcome::Failed {
+            key: "k-[1]".into(),
+            events: l.refs("erp", &[1]).await,
+            status: Some(503),
+            error: "HTTP 503".into(),
+        };
+        l.handle.sink("erp").record(failed).await.unwrap();
+    }
+    let l = l.reopen("").await;
+    l.deliver("erp", vec![1]).await;
+    l.deliver("erp", vec![2]).await;
+    let delivered = l.handle.events(EventFilter {
+        sink: Some("erp".into()),
+        state: Some(DeliveryState::Delivered),
+        limit: 10,
+    });
+    let attempts: Vec<(i64, i64)> = delivered
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.sequence, r.attempts))
+        .collect();
+    assert_eq!(attempts, vec![(1, 3), (2, 1)]);
+}
+
 #[tokio::test]
 async fn sequences_are_never_reused_across_a_restart() {
     let l = Ledger::open("");

@@ -199,7 +199,19 @@ fn write_receipt(
     let seqs: Vec<i64> = delivered.iter().map(|d| d.0).collect();
     let status = delivered[0].1;
     let at = delivered.iter().map(|d| d.2).max().unwrap_or(0);
-    super::outcomes::insert_receipt(tx, sink, "migrated", &seqs, status, at)?;
+    // Layout 7's receipts, which had no attempts yet.
+    tx.prepare_cached(
+        "INSERT INTO receipts (sink, key, first_seq, last_seq, seqs, status, delivered_ms)
+         VALUES (?1, 'migrated', ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        sink,
+        seqs[0],
+        seqs[seqs.len() - 1],
+        super::log::encode_seqs(&seqs),
+        status,
+        at
+    ])?;
     delivered.clear();
     Ok(())
 }

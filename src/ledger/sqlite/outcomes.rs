@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use tracing::info;
 
 use super::events::Core;
@@ -52,11 +52,18 @@ pub(super) fn record(
             events,
             status,
         } => {
-            forget_plan(&core.conn, sink, &key)?;
+            let failed = forget_plan(&core.conn, sink, &key)?;
             core.room_refused = false;
             let mut seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
             seqs.sort_unstable();
-            insert_receipt(&core.conn, sink, &key, &seqs, i64::from(status), now)?;
+            let receipt = Receipt {
+                key: &key,
+                seqs: &seqs,
+                status: i64::from(status),
+                attempts: failed + 1,
+                at: now,
+            };
+            insert_receipt(&core.conn, sink, &receipt)?;
         }
         Outcome::Failed {
             key,
@@ -132,30 +139,34 @@ pub(super) fn record(
     Ok(core.resets)
 }
 
-/// Writes the receipt of a delivered request.
-pub(super) fn insert_receipt(
-    conn: &Connection,
-    sink: &str,
-    key: &str,
-    seqs: &[i64],
+/// The receipt of a delivered request.
+struct Receipt<'a> {
+    key: &'a str,
+    /// Its events, ascending.
+    seqs: &'a [i64],
     status: i64,
+    /// Attempts it took, the delivered one included.
+    attempts: i64,
     at: i64,
-) -> rusqlite::Result<()> {
-    let (Some(first), Some(last)) = (seqs.first(), seqs.last()) else {
+}
+
+fn insert_receipt(conn: &Connection, sink: &str, r: &Receipt<'_>) -> rusqlite::Result<()> {
+    let (Some(first), Some(last)) = (r.seqs.first(), r.seqs.last()) else {
         return Ok(());
     };
     conn.prepare_cached(
-        "INSERT INTO receipts (sink, key, first_seq, last_seq, seqs, status, delivered_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO receipts (sink, key, first_seq, last_seq, seqs, status, delivered_ms, attempts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         sink,
-        key,
+        r.key,
         first,
         last,
-        encode_seqs(seqs),
-        status,
-        at
+        encode_seqs(r.seqs),
+        r.status,
+        r.at,
+        r.attempts
     ])?;
     Ok(())
 }
@@ -335,9 +346,12 @@ fn reset_rows(
     conn.execute(&sql, params)
 }
 
-/// Removes a planned request (no-op when there is none, as for a single event).
-fn forget_plan(conn: &Connection, sink: &str, key: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached("DELETE FROM requests WHERE sink = ?1 AND key = ?2")?
-        .execute(params![sink, key])?;
-    Ok(())
+/// Removes a planned request (no-op when there is none, as for a single event never
+/// refused); returns how many of its attempts had failed.
+fn forget_plan(conn: &Connection, sink: &str, key: &str) -> rusqlite::Result<i64> {
+    let failed = conn
+        .prepare_cached("DELETE FROM requests WHERE sink = ?1 AND key = ?2 RETURNING attempts")?
+        .query_row(params![sink, key], |r| r.get(0))
+        .optional()?;
+    Ok(failed.unwrap_or(0))
 }

@@ -399,7 +399,7 @@ fn delivered_of(
     out: &mut Vec<Found>,
 ) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
-        "SELECT first_seq, seqs, void_from, delivered_ms, status FROM receipts
+        "SELECT first_seq, seqs, void_from, delivered_ms, status, attempts FROM receipts
          WHERE sink = ?1 ORDER BY first_seq",
     )?;
     let mut rows = stmt.query([sink])?;
@@ -415,6 +415,8 @@ fn delivered_of(
         let void_from: Option<i64> = r.get(2)?;
         let at: i64 = r.get(3)?;
         let status: i64 = r.get(4)?;
+        // Receipts from before layout 9 did not count attempts: at least the delivered one.
+        let attempts: i64 = r.get::<_, Option<i64>>(5)?.unwrap_or(1);
         for seq in decode_seqs(first, r.get_ref(1)?.as_blob()?) {
             if void_from.is_some_and(|v| seq >= v) {
                 continue;
@@ -422,6 +424,7 @@ fn delivered_of(
             let mut f = Found::new(seq, sink, DeliveryState::Delivered);
             f.delivered_ms = Some(at);
             f.last_status = Some(status);
+            f.attempts = attempts;
             mine.push(f);
             if mine.len() <= limit {
                 highest = highest.max(seq);

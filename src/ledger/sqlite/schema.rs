@@ -268,6 +268,11 @@ const AFTER_LOG: &[&str] = &[
     ALTER TABLE idempotency_keys_8 RENAME TO idempotency_keys;
     CREATE INDEX idempotency_created ON idempotency_keys(created_ms);
     "#,
+    // 9: a receipt counts the attempts its request took, the one that was delivered included,
+    // so a listing of delivered events still shows their retries. NULL in receipts from before.
+    r#"
+    ALTER TABLE receipts ADD COLUMN attempts INTEGER;
+    "#,
 ];
 
 /// The layout that brought the log ([`LAYOUT_7`]).
