@@ -197,6 +197,7 @@ async fn cli_status_events_and_replay_against_the_daemon() {
         assert_eq!(r["state"], "delivered");
         assert_eq!(r["sink"], "erp");
         assert!(r["sequence"].is_i64(), "sequence in {r}");
+        assert_eq!(r["attempts"], 1, "delivered at the first attempt: {r}");
     }
     let out = daemon.run_cli(&["events", "--sink", "erp"]).await;
     out.assert_ok();
@@ -228,6 +229,19 @@ async fn cli_status_events_and_replay_against_the_daemon() {
         out.stderr.trim().lines().count(),
         1,
         "one-line reason: {out:#?}"
+    );
+    let unknown = "0193a0c4-7d1e-7c2a-9b1f-0000000005e0";
+    let out = daemon
+        .run_cli(&["replay", "--sink", "erp", "--event", unknown])
+        .await;
+    assert_ne!(
+        out.code,
+        Some(0),
+        "replay of an id not in the buffer: {out:#?}"
+    );
+    assert!(
+        out.stderr.contains("no event with this id"),
+        "says so: {out:#?}"
     );
 }
 

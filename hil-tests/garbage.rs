@@ -187,6 +187,16 @@ async fn garbage_is_quarantined_with_reasons_and_the_devices_keep_working() {
         );
     }
 
+    let one = daemon
+        .run_cli(&["events", "--state", "rejected", "--device", MQTT])
+        .await;
+    one.assert_ok();
+    assert_eq!(one.stdout.lines().count(), 3, "{MQTT}'s three: {one:#?}");
+    // A device selects quarantined inputs only: without the state it is refused, not ignored.
+    let wrong = daemon.run_cli(&["events", "--device", SERIAL]).await;
+    assert_ne!(wrong.code, Some(0), "{wrong:#?}");
+    assert!(wrong.stderr.contains("state rejected"), "{wrong:#?}");
+
     // Nothing but the three picks reached the ERP: garbage makes no business event.
     let all = distinct_delivered(&erp);
     assert!(

@@ -111,10 +111,10 @@ pub enum Command {
 /// `dockgate events`.
 #[derive(Debug, Args)]
 pub struct EventsArgs {
-    /// Only this sink.
+    /// Only this sink (not with `--state rejected`).
     #[arg(long)]
     pub sink: Option<String>,
-    /// Only this device (quarantined inputs).
+    /// Only this device's quarantined inputs (with `--state rejected`).
     #[arg(long)]
     pub device: Option<String>,
     /// Only this state (`rejected`: quarantined device inputs).
@@ -535,7 +535,15 @@ pub async fn replay(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<()> {
     )
     .await?;
     let n = value.get("replayed").and_then(Value::as_u64).unwrap_or(0);
-    out!("{n} events put back for delivery to {}", args.sink);
+    match &args.event {
+        Some(id) if n == 0 => out!(
+            "Event {id} is neither dead nor delivered on {}: nothing put back (it is pending or \
+             held there, or not routed to it; `dockgate events --sink {}` lists its events)",
+            args.sink,
+            args.sink
+        ),
+        _ => out!("{n} events put back for delivery to {}", args.sink),
+    }
     Ok(())
 }
 

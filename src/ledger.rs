@@ -334,6 +334,11 @@ impl LedgerHandle {
         self.reads.status(sinks, self.data_dir.clone()).await
     }
 
+    /// Whether the buffer holds an event with this id (not pruned yet).
+    pub async fn has_event(&self, id: String) -> Result<bool, LedgerError> {
+        self.reads.has_event(id).await
+    }
+
     /// Events matching `filter`, oldest first.
     pub async fn events(&self, filter: EventFilter) -> Result<Vec<EventRow>, LedgerError> {
         self.reads.events(filter).await

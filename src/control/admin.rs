@@ -211,10 +211,22 @@ async fn list_events(State(s): State<AdminState>, Query(q): Query<ListQuery>) ->
     let limit = q.limit.unwrap_or(100).min(MAX_LIST);
     if q.state.as_deref() == Some("rejected") {
         // Quarantined inputs are not deliveries: no sink, their own shape.
+        if q.sink.is_some() {
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "quarantined inputs (state rejected) belong to no sink; select them by device",
+            );
+        }
         return match s.ledger.rejected(q.device.clone(), limit).await {
             Ok(rows) => Json(rows).into_response(),
             Err(e) => unreadable(&e),
         };
+    }
+    if q.device.is_some() {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "device selects quarantined inputs: give it with state rejected",
+        );
     }
     let state = match q.state.as_deref() {
         None => None,
@@ -302,9 +314,26 @@ async fn replay(
             )
         }
     };
-    match s.ledger.replay(req.sink, selector).await {
-        Ok(n) => Json(json!({ "replayed": n })).into_response(),
-        Err(e) => fail(
+    let event = match &selector {
+        ReplaySelector::Event(id) => Some(id.clone()),
+        _ => None,
+    };
+    match (s.ledger.replay(req.sink, selector).await, event) {
+        // Nothing put back for an id the buffer does not hold: a mistyped or pruned id is an
+        // error, not a quiet 0.
+        (Ok(0), Some(id)) => match s.ledger.has_event(id).await {
+            Ok(true) => Json(json!({ "replayed": 0 })).into_response(),
+            Ok(false) => fail(
+                StatusCode::NOT_FOUND,
+                "no event with this id in the buffer (mistyped, or pruned after retention)",
+            ),
+            Err(e) => fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("replay failed: {}", Chain(&e)),
+            ),
+        },
+        (Ok(n), _) => Json(json!({ "replayed": n })).into_response(),
+        (Err(e), _) => fail(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("replay failed: {}", Chain(&e)),
         ),

@@ -327,6 +327,13 @@ impl Reads {
         .await
     }
 
+    pub(super) async fn has_event(&self, id: String) -> Result<bool, LedgerError> {
+        self.run("look an event up", move |c| {
+            Ok(log::seq_of_id(c, &id)?.is_some())
+        })
+        .await
+    }
+
     pub(super) async fn open_sinks(&self) -> Result<Vec<String>, LedgerError> {
         self.run("list its sinks", read::open_sinks).await
     }
