@@ -33,6 +33,17 @@ struct ScanJson {
     symbology: Option<String>,
 }
 
+/// The scanned text of a scan object: `symbology` in front of `data`, unless `data` starts
+/// with an AIM identifier already (some readers send it in both fields).
+fn joined(j: ScanJson) -> String {
+    match j.symbology {
+        Some(symbology) if decode::Aim::split(&j.data).0.is_none() => {
+            format!("{symbology}{}", j.data)
+        }
+        _ => j.data,
+    }
+}
+
 /// Reads, decodes and applies one input of device `dev`, which arrived at `received_ms`.
 pub fn fold(
     session: &mut Session,
@@ -68,7 +79,7 @@ pub fn fold(
     }
     let scanned = if text.starts_with('{') {
         match serde_json::from_str::<ScanJson>(text) {
-            Ok(j) => format!("{}{}", j.symbology.unwrap_or_default(), j.data),
+            Ok(j) => joined(j),
             Err(e) => return rejected("invalid_json", format!("not a scan object: {e}")),
         }
     } else {

@@ -53,8 +53,15 @@ fn text_and_scan_objects_are_the_same_scan() {
     let object = serde_json::json!({ "data": &ITEM_A[3..], "symbology": "]C1" }).to_string();
     let by_object = applied(json.fold(object.as_bytes(), T0 + 5_000));
 
+    // Some readers put the identifier in `data` as well as in `symbology`.
+    let mut both = Bench::new(Station::Pick);
+    both.quiet("SO-1");
+    let object = serde_json::json!({ "data": ITEM_A, "symbology": "]C1" }).to_string();
+    let by_both = applied(both.fold(object.as_bytes(), T0 + 5_000));
+
     assert_eq!(types(&by_text.events), [PICK_CONFIRMED]);
     assert_eq!(by_text.events, by_object.events);
+    assert_eq!(by_text.events, by_both.events);
     assert_eq!(by_text.events[0].data["gtin"], "09506000134352");
     assert_eq!(
         by_text.events[0].data["input"], ITEM_A,
