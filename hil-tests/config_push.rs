@@ -328,13 +328,22 @@ async fn bad_pushes_are_refused_with_their_reason_and_change_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_removed_sink_keeps_its_events_visible_until_it_is_added_back() {
     let erp = StandIn::start("erp", Mode::Ok).await;
-    let crm = StandIn::start("crm", Mode::Status(503)).await;
+    let crm = StandIn::start("crm", Mode::Ok).await;
     let broker = Broker::start().await;
     let signer = Signer::new(None);
     let sinks = vec![SinkSpec::new("erp", &erp), SinkSpec::new("crm", &crm)];
     let daemon = start(&broker, &signer, sinks, "").await;
     let listener = MqttClient::connect(&broker, "central-it").await;
     listener.subscribe(STATUS).await;
+    // One delivery to the CRM, then it fails.
+    let delivered = post(&daemon, "shipment.loaded", "SSCC-8").await;
+    crm.wait_received(
+        std::slice::from_ref(&delivered),
+        secs(10),
+        "the CRM's first event",
+    )
+    .await;
+    crm.set_mode(Mode::Status(503));
     let waiting = post(&daemon, "shipment.loaded", "SSCC-9").await;
     erp.wait_received(std::slice::from_ref(&waiting), secs(10), "the ERP's copy")
         .await;
@@ -358,10 +367,14 @@ async fn a_removed_sink_keeps_its_events_visible_until_it_is_added_back() {
     assert_eq!(pending[0]["id"], waiting.as_str());
     let crm_status = daemon.sink("crm").await;
     assert_eq!(crm_status["state"], "removed", "{crm_status}");
-    let replay = daemon.replay(&json!({"sink": "crm", "since": "1h"})).await;
     assert!(
-        replay["replayed"].is_number(),
-        "a removed sink's events can be replayed"
+        crm_status["last_delivery_at"].is_string(),
+        "its last delivery, from its receipts: {crm_status}"
+    );
+    let replay = daemon.replay(&json!({"sink": "crm", "since": "1h"})).await;
+    assert_eq!(
+        replay["replayed"], 1,
+        "a removed sink's events can be replayed (the delivered one; the other still waits)"
     );
 
     // Version 3 brings it back, answering now: the event that waited arrives, once.
@@ -370,12 +383,28 @@ async fn a_removed_sink_keeps_its_events_visible_until_it_is_added_back() {
     listener.publish_retained(CONFIG, signer.push(&v3)).await;
     wait_status(&listener, Some(3), "applied").await;
     crm.wait_received(
-        &[waiting],
+        std::slice::from_ref(&waiting),
         secs(20),
         "the waiting event, once the sink is back",
     )
     .await;
-    assert_eq!(crm.duplicates(), 0);
+    crm.wait_received(
+        std::slice::from_ref(&delivered),
+        secs(20),
+        "the replayed event",
+    )
+    .await;
+    let ids = crm.delivered_ids();
+    assert_eq!(
+        ids.iter().filter(|i| **i == waiting).count(),
+        1,
+        "the event that waited arrives once: {ids:?}"
+    );
+    assert_eq!(
+        ids.iter().filter(|i| **i == delivered).count(),
+        2,
+        "the replayed one again: {ids:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -290,7 +290,9 @@ pub async fn collect(
                 paused_reason: snap.paused_reason,
                 last_error: snap.last_error,
                 last_error_at: snap.last_error_at,
-                last_delivery_at: snap.last_delivery_at,
+                last_delivery_at: snap
+                    .last_delivery_at
+                    .or(b.removed_last_delivery_ms.map(rfc3339_ms)),
                 in_flight: snap.in_flight,
                 concurrency_limit: snap.concurrency_limit,
             }

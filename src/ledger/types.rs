@@ -232,6 +232,9 @@ pub struct Backlog {
     pub dead: u64,
     /// Age in seconds of the oldest pending event, if any.
     pub oldest_pending_age_seconds: Option<f64>,
+    /// When a request of a sink no longer configured was last delivered (ms since the epoch),
+    /// from its receipts; a configured sink's worker keeps its own.
+    pub removed_last_delivery_ms: Option<i64>,
 }
 
 /// What the ledger holds, for status and capacity forecasts.

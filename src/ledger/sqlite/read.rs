@@ -172,8 +172,9 @@ pub(super) fn status(conn: &Connection, sinks: &[String]) -> rusqlite::Result<Le
     }
     for other in known_sinks(conn)? {
         if !sinks.contains(&other) {
-            let b = backlog(conn, &other, now)?;
+            let mut b = backlog(conn, &other, now)?;
             if b.pending + b.held + b.dead > 0 {
+                b.removed_last_delivery_ms = last_delivery(conn, &other)?;
                 backlogs.push(b);
             }
         }
