@@ -294,13 +294,38 @@ async fn bad_pushes_are_refused_with_their_reason_and_change_nothing() {
             "{what} changed the version"
         );
     }
-    // SIGHUP re-reads the local file, version 1, below the pushed one: refused in the log,
-    // and nothing published, since central IT did not send it.
-    let hup = std::process::Command::new("kill")
-        .args(["-HUP", &daemon.pid().to_string()])
-        .status()
-        .expect("kill -HUP");
-    assert!(hup.success());
+    let hup = || {
+        let hup = std::process::Command::new("kill")
+            .args(["-HUP", &daemon.pid().to_string()])
+            .status()
+            .expect("kill -HUP");
+        assert!(hup.success());
+    };
+    // SIGHUP finds the local file as it was at start (sent only to read the trusted keys
+    // again, say): nothing new, no refusal to alert on.
+    hup();
+    wait_for(
+        secs(10),
+        "the unchanged local file passed over",
+        async || {
+            let log = daemon.log();
+            log.contains("The local file has not changed since it was last read")
+                .then_some(())
+                .ok_or_else(|| log.lines().rev().take(3).collect::<Vec<_>>().join("\n"))
+        },
+    )
+    .await;
+    let metrics = daemon.metrics().await;
+    assert!(
+        metrics.contains("dockgate_config_reloads_total{result=\"unchanged\"} 1")
+            && !metrics.contains("dockgate_config_reloads_total{result=\"rejected\"}"),
+        "{metrics}"
+    );
+    // Edited, still version 1, below the pushed one: refused in the log, and nothing
+    // published, since central IT did not send it.
+    let local = std::fs::read_to_string(daemon.config_path()).unwrap();
+    std::fs::write(daemon.config_path(), format!("{local}# edited\n")).unwrap();
+    hup();
     wait_for(secs(10), "the local file refused", async || {
         let log = daemon.log();
         log.lines()

@@ -132,6 +132,10 @@ pub struct ConfigChanges {
     keys: Option<TrustedKeys>,
     running: Arc<Config>,
     running_text: String,
+    /// The local file as last read (at start, or by the last reload): a reload that finds it
+    /// unchanged while a push runs has nothing new to decide, as when it is sent only to read
+    /// the trusted keys again.
+    local_seen: Option<String>,
     /// The running configuration is the local file's, not recorded yet.
     unrecorded_local: bool,
     /// An apply found the daemon stopping: nothing more is decided.
@@ -159,6 +163,11 @@ impl ConfigChanges {
         if let Some(keys) = &keys {
             info!(keys = %keys.ids().join(", "), "Configuration pushes are taken, signed by these keys.");
         }
+        let local_seen = if from_local {
+            Some(text.clone())
+        } else {
+            read_text(&local_path).ok()
+        };
         Ok(Self {
             site: config.site.id.clone(),
             data_dir: config.site.data_dir.clone(),
@@ -166,6 +175,7 @@ impl ConfigChanges {
             keys,
             running: config,
             running_text: text,
+            local_seen,
             unrecorded_local: from_local,
             stopping: false,
             apply,
@@ -343,6 +353,17 @@ impl ConfigChanges {
             self.count(Source::Local, "unchanged");
             return None;
         }
+        if self.local_seen.as_ref() == Some(&text) {
+            info!(
+                version = self.running.version,
+                file_version = version_of(&text),
+                "The local file has not changed since it was last read; the running \
+                 configuration stays."
+            );
+            self.count(Source::Local, "unchanged");
+            return None;
+        }
+        self.local_seen = Some(text.clone());
         Some(self.change(text, Source::Local, None).await)
     }
 
