@@ -279,7 +279,10 @@ impl Config {
         if !is_name(&self.site.id) {
             bad(
                 "site.id".into(),
-                "expected a non-empty id of letters, digits, '-', '_' or '.'".into(),
+                format!(
+                    "expected an id of letters, digits, '-', '_' or '.', got {:?}",
+                    self.site.id
+                ),
             );
         }
         if self.admin.listen.parse::<SocketAddr>().is_err() {
@@ -407,7 +410,29 @@ fn toml_problem(text: &str, error: &toml::de::Error) -> Problem {
     Problem {
         key,
         line,
-        message: plain_types(error.message().trim()),
+        message: suggest_field(&plain_types(error.message().trim())),
+    }
+}
+
+/// `unknown field `concurency`, expected one of ...` as `unknown field `concurency`; did you
+/// mean `concurrency`?` when one of the fields is that close; the list otherwise.
+fn suggest_field(message: &str) -> String {
+    let Some((field, rest)) = message
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split_once('`'))
+    else {
+        return message.to_owned();
+    };
+    let close = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|known| (strsim::damerau_levenshtein(field, known), known))
+        .filter(|(d, known)| *d <= 2 && *d < known.len())
+        .min_by_key(|(d, _)| *d);
+    match close {
+        Some((_, known)) => format!("unknown field `{field}`; did you mean `{known}`?"),
+        None => message.to_owned(),
     }
 }
 
@@ -537,6 +562,25 @@ mod tests {
         assert_eq!(problems[0].key, "sinks.erp.batchsize");
         assert!(
             problems[0].message.contains("unknown field"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_mistyped_key_gets_the_one_it_is_close_to() {
+        let text = format!("{MINIMAL}[sinks.erp]\nurl = \"http://x/\"\nconcurency = 3\n");
+        let problems = Config::parse(&text).unwrap_err();
+        assert_eq!(
+            problems[0].message,
+            "unknown field `concurency`; did you mean `concurrency`?"
+        );
+        // Nothing close: the list of what is known.
+        let text = format!("{MINIMAL}[sinks.erp]\nurl = \"http://x/\"\nzzzzzz = 3\n");
+        let problems = Config::parse(&text).unwrap_err();
+        assert!(
+            problems[0]
+                .message
+                .contains("expected one of `type`, `url`"),
             "{problems:?}"
         );
     }
