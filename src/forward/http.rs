@@ -31,19 +31,25 @@ pub const PROBE_USER_AGENT: &str = concat!("dockgate/", env!("CARGO_PKG_VERSION"
 #[derive(Debug, thiserror::Error)]
 pub enum SinkBuildError {
     /// A credential file could not be read.
-    #[error("reading credential file {path}")]
+    #[error("auth.{key} {path}: cannot be read")]
     Credential {
+        /// The key that names the file, e.g. `bearer_token_file`.
+        key: &'static str,
         /// File.
         path: String,
         /// Cause.
         #[source]
         source: std::io::Error,
     },
-    /// A credential is not usable in an HTTP header.
-    #[error("credential in {path} is not a valid HTTP header value")]
+    /// A credential is not usable (in an HTTP header, or as NATS credentials).
+    #[error("auth.{key} {path}: {problem}")]
     BadCredential {
+        /// The key that names the file.
+        key: &'static str,
         /// File.
         path: String,
+        /// What is wrong with it.
+        problem: &'static str,
     },
     /// A TLS file (`tls.ca_file`, a client certificate or key) is missing or unusable.
     #[error("{key} {path}: {problem}")]
@@ -141,15 +147,15 @@ impl SinkClient {
         let mut auth = HeaderMap::new();
         let a = &config.auth;
         if let Some(file) = &a.bearer_token_file {
-            let token = read_secret(file)?;
+            let token = read_secret("bearer_token_file", file)?;
             auth.insert(
                 AUTHORIZATION,
-                header_value(&format!("Bearer {token}"), file)?,
+                header_value(&format!("Bearer {token}"), "bearer_token_file", file)?,
             );
         }
         if let (Some(user), Some(file)) = (&a.username, &a.password_file) {
             // reqwest encodes basic auth; a throwaway request yields the header value.
-            let password = read_secret(file)?;
+            let password = read_secret("password_file", file)?;
             let probe = reqwest::Client::new()
                 .get(url.clone())
                 .basic_auth(user, Some(password))
@@ -159,13 +165,16 @@ impl SinkClient {
             }
         }
         if let (Some(name), Some(file)) = (&a.header_name, &a.header_value_file) {
+            // The name is in the configuration, which validation has checked.
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                 SinkBuildError::BadCredential {
-                    path: file.display().to_string(),
+                    key: "header_name",
+                    path: name.clone(),
+                    problem: "not a valid HTTP header name",
                 }
             })?;
-            let value = read_secret(file)?;
-            auth.insert(name, header_value(&value, file)?);
+            let value = read_secret("header_value_file", file)?;
+            auth.insert(name, header_value(&value, "header_value_file", file)?);
         }
         for v in auth.values_mut() {
             v.set_sensitive(true);
@@ -183,7 +192,7 @@ impl SinkClient {
                     client.clone(),
                     token_url,
                     id.clone(),
-                    read_secret(file)?,
+                    read_secret("oauth2_client_secret_file", file)?,
                     a.oauth2_scope.clone(),
                 )))
             }
@@ -504,18 +513,26 @@ fn excerpt(body: &[u8]) -> String {
     out
 }
 
-fn read_secret(path: &Path) -> Result<String, SinkBuildError> {
+/// The trimmed content of the credential file `path`, which the sink's `auth.<key>` names.
+pub(super) fn read_secret(key: &'static str, path: &Path) -> Result<String, SinkBuildError> {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_owned())
         .map_err(|source| SinkBuildError::Credential {
+            key,
             path: path.display().to_string(),
             source,
         })
 }
 
-fn header_value(value: &str, file: &Path) -> Result<HeaderValue, SinkBuildError> {
+fn header_value(
+    value: &str,
+    key: &'static str,
+    file: &Path,
+) -> Result<HeaderValue, SinkBuildError> {
     HeaderValue::from_str(value).map_err(|_| SinkBuildError::BadCredential {
+        key,
         path: file.display().to_string(),
+        problem: "not a valid HTTP header value",
     })
 }
 
@@ -528,5 +545,21 @@ mod tests {
         let e = excerpt(b"<html>\n\x01\"oops\"</html>");
         assert_eq!(e, "<html>\\n\\u{1}\"oops\"</html>");
         assert!(excerpt(&[b'a'; 10_000]).len() <= EXCERPT * 2);
+    }
+
+    #[test]
+    fn a_missing_credential_file_is_named_with_its_key() {
+        let text = "version = 1\n[site]\nid = \"wh-test\"\n\
+                    [sinks.erp]\nurl = \"http://127.0.0.1:9/\"\n\
+                    [sinks.erp.auth]\nbearer_token_file = \"/nonexistent/erp.token\"\n";
+        let config = crate::config::Config::parse(text).unwrap();
+        let Err(e) = SinkClient::build("erp", &config.sinks["erp"]) else {
+            panic!("built with a missing token file");
+        };
+        let said = crate::model::error_chain(&e);
+        assert!(
+            said.starts_with("auth.bearer_token_file /nonexistent/erp.token: cannot be read: "),
+            "{said}"
+        );
     }
 }

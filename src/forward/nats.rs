@@ -24,7 +24,7 @@ use foldhash::HashMap;
 use tracing::{info, warn};
 
 use super::batch::{id_of, Batch};
-use super::http::{Answer, SinkBuildError};
+use super::http::{read_secret, Answer, SinkBuildError};
 use super::mapping::Mapping;
 use super::retry::Verdict;
 use crate::config::nats::servers;
@@ -138,21 +138,24 @@ impl NatsSink {
     ) -> Result<Self, SinkBuildError> {
         let auth = &config.auth;
         let credential = if let (Some(user), Some(file)) = (&auth.username, &auth.password_file) {
-            Credential::UserPassword(user.clone(), read_secret(file)?)
+            Credential::UserPassword(user.clone(), read_secret("password_file", file)?)
         } else if let Some(file) = &auth.token_file {
-            Credential::Token(read_secret(file)?)
+            Credential::Token(read_secret("token_file", file)?)
         } else if let Some(file) = &auth.nkey_seed_file {
-            Credential::NkeySeed(read_secret(file)?)
+            Credential::NkeySeed(read_secret("nkey_seed_file", file)?)
         } else if let Some(file) = &auth.credentials_file {
             let creds =
                 std::fs::read_to_string(file).map_err(|source| SinkBuildError::Credential {
+                    key: "credentials_file",
                     path: file.display().to_string(),
                     source,
                 })?;
             // Checked now, so a broken file fails the start (or the reload), not every send.
             ConnectOptions::with_credentials(&creds).map_err(|_| {
                 SinkBuildError::BadCredential {
+                    key: "credentials_file",
                     path: file.display().to_string(),
+                    problem: "not a NATS .creds file (a JWT and an NKey seed)",
                 }
             })?;
             Credential::Creds(creds)
@@ -601,15 +604,6 @@ fn connect_failed(e: &async_nats::ConnectError, servers: &[String]) -> Answer {
         detail: format!("connecting to {}: {text}{hint}", servers.join(",")),
         excerpt: String::new(),
     }
-}
-
-fn read_secret(path: &std::path::Path) -> Result<String, SinkBuildError> {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_owned())
-        .map_err(|source| SinkBuildError::Credential {
-            path: path.display().to_string(),
-            source,
-        })
 }
 
 /// The stored CloudEvent as a payload, shared with the ledger's read-ahead instead of copied.

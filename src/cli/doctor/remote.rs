@@ -195,8 +195,8 @@ pub(super) fn build_failed(
                 "",
             )
         }
-        SinkBuildError::Credential { .. } | SinkBuildError::BadCredential { .. } => {
-            format!("fix the file that sinks.{name}.auth names")
+        SinkBuildError::Credential { key, .. } | SinkBuildError::BadCredential { key, .. } => {
+            format!("fix the file that sinks.{name}.auth.{key} names")
         }
         SinkBuildError::Tls { key, .. } => format!("fix sinks.{name}.{key}"),
         SinkBuildError::Proxy { .. } => format!("correct sinks.{name}.proxy"),

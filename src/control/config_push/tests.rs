@@ -253,7 +253,8 @@ async fn a_push_refused_for_good_is_no_news_when_it_comes_again_but_a_fixable_on
         rejected(&status, "not among the trusted keys");
     }
     let v3 = site.text(3, "");
-    *site.fail_apply.lock().unwrap() = Some("sink crm: reading credential file".into());
+    *site.fail_apply.lock().unwrap() =
+        Some("sink crm: auth.bearer_token_file /run/crm.token: cannot be read".into());
     rejected(&site.push(&v3).await, "not applied: sink crm");
     assert_eq!(site.push(&v3).await.status, "applied");
 }
