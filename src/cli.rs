@@ -47,7 +47,8 @@ pub struct Cli {
     /// Configuration file.
     #[arg(long, global = true, env = "DOCKGATE_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
     pub config: PathBuf,
-    /// Admin API of the running daemon (default: `admin.listen` of the configuration).
+    /// Admin API of the running daemon, for the commands that talk to it (status, events,
+    /// replay, config rollback); default: `admin.listen` of the configuration.
     #[arg(long, global = true, env = "DOCKGATE_ADMIN")]
     pub admin: Option<String>,
     /// What to do.
