@@ -3,7 +3,8 @@
 //! identical scans are two events); a backlog delivered as one burst is applied in arrival
 //! order; a flood of 1000 messages is committed and acknowledged; PUBACKs lost in a network
 //! cut do not make second events; operator feedback on the device's feedback topic, and a stop
-//! in the middle of a flood still answers every scan it committed.
+//! in the middle of a flood still answers every scan it committed; a second client with the
+//! daemon's client id is named in the log.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
@@ -578,4 +579,27 @@ async fn a_stop_in_the_middle_of_a_flood_still_answers_every_committed_scan() {
     // Nothing answered twice either.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(answered(), N + 1, "one feedback per scan");
+}
+
+/// Another client with the daemon's client id takes its session, and the daemon takes it
+/// back, over and over (a copied configuration on a second box): the log says what to check.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_client_with_the_same_client_id_is_named_in_the_log() {
+    let erp = StandIn::start("erp", Mode::Ok).await;
+    let broker = Broker::start().await;
+    let daemon = start_mqtt_pick(&erp, &broker, "pick-08", "scanners/pick-08").await;
+    let twin = MqttClient::connect(&broker, DAEMON_CLIENT_ID).await;
+    wait_for(secs(20), "the hint in the log", async || {
+        let log = daemon.log();
+        log.lines()
+            .any(|l| {
+                l.contains("Site broker connection failed")
+                    && l.contains("is another client connected with client id")
+                    && l.contains(DAEMON_CLIENT_ID)
+            })
+            .then_some(())
+            .ok_or_else(|| log.lines().rev().take(3).collect::<Vec<_>>().join("\n"))
+    })
+    .await;
+    drop(twin);
 }

@@ -44,6 +44,10 @@ const REQUEST_QUEUE: usize = 4096;
 /// and disconnect; past that it is dropped and the broker redelivers what was not acknowledged.
 const FINISH_WITHIN: Duration = Duration::from_secs(2);
 
+/// A connection the broker closes this soon after accepting it may have been taken over by
+/// another client with the same client id (MQTT gives the session to the newest connection).
+const TAKEN_OVER_WITHIN: Duration = Duration::from_secs(5);
+
 /// Client options for a tool that publishes on a broker once (`dockgate config push`): the
 /// URL, credentials and TLS of `m` as the daemon reads them, but a clean session and
 /// acknowledgements by the client library.
@@ -139,6 +143,7 @@ impl MqttInput {
         // The last failure logged: a different one is logged again, a repeat is not.
         let mut logged: Option<String> = None;
         let mut connected = false;
+        let mut connected_at: Option<tokio::time::Instant> = None;
         info!(broker = %self.options.broker_address().0, devices = self.topics.len(), "Connecting to the site broker.");
         loop {
             let event = tokio::select! {
@@ -150,6 +155,7 @@ impl MqttInput {
                     backoff.reset();
                     logged = None;
                     connected = true;
+                    connected_at = Some(tokio::time::Instant::now());
                     info!(
                         session_present = ack.session_present,
                         "Connected to the site broker."
@@ -186,7 +192,18 @@ impl MqttInput {
                 Ok(_) => {}
                 Err(error) => {
                     connected = false;
-                    let reason = self.settings.describe(&error);
+                    let mut reason = self.settings.describe(&error);
+                    if connected_at
+                        .take()
+                        .is_some_and(|at| at.elapsed() < TAKEN_OVER_WITHIN)
+                    {
+                        reason.push_str(&format!(
+                            " (closed soon after the broker accepted it: is another client \
+                             connected with client id {:?}? Two daemons with one mqtt.client_id \
+                             take the session from each other)",
+                            self.options.client_id()
+                        ));
+                    }
                     if logged.as_deref() != Some(reason.as_str()) {
                         warn!(error = %reason, "Site broker connection failed; retrying.");
                         logged = Some(reason.clone());
