@@ -334,7 +334,21 @@ impl Running {
             .await
             .map_err(|e| format!("the ledger: {}", Chain(&e)))?;
 
-        // 4. Start what is new.
+        // 4. Start what is new. Who is told of each input's outcome comes first: a session
+        // with messages waiting at the broker hands them over as soon as it connects.
+        if let Some(mqtt) = &new_mqtt {
+            self.feedback_out = Some(Arc::new(mqtt.feedback()));
+        }
+        self.feedback.send_replace(Arc::new(FeedbackRoute {
+            out: self.feedback_out.clone(),
+            devices: new
+                .devices
+                .iter()
+                .filter(|(_, d)| d.feedback)
+                .map(|(id, _)| Arc::from(id.as_str()))
+                .collect(),
+            statuses: self.statuses_of_all(&new),
+        }));
         for (name, (worker, status)) in new_sinks {
             let cancel = self.wiring.cancel.child_token();
             let join = self.wiring.tracker.spawn(worker.run(cancel.clone()));
@@ -359,7 +373,6 @@ impl Running {
             self.serial.insert(id.clone(), Task { cancel, join });
         }
         if let Some(mqtt) = new_mqtt {
-            self.feedback_out = Some(Arc::new(mqtt.feedback()));
             self.wiring
                 .status_out
                 .send_replace(Some(mqtt.status_publisher()));
@@ -379,16 +392,6 @@ impl Running {
         }
         self.http
             .send_replace(Arc::new(HttpMap::of(&new, http_statuses)));
-        self.feedback.send_replace(Arc::new(FeedbackRoute {
-            out: self.feedback_out.clone(),
-            devices: new
-                .devices
-                .iter()
-                .filter(|(_, d)| d.feedback)
-                .map(|(id, _)| Arc::from(id.as_str()))
-                .collect(),
-            statuses: self.statuses_of_all(&new),
-        }));
 
         // 5. The new view, then the admin API on its new settings.
         self.config = new.clone();
