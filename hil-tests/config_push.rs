@@ -294,16 +294,9 @@ async fn bad_pushes_are_refused_with_their_reason_and_change_nothing() {
             "{what} changed the version"
         );
     }
-    let hup = || {
-        let hup = std::process::Command::new("kill")
-            .args(["-HUP", &daemon.pid().to_string()])
-            .status()
-            .expect("kill -HUP");
-        assert!(hup.success());
-    };
     // SIGHUP finds the local file as it was at start (sent only to read the trusted keys
     // again, say): nothing new, no refusal to alert on.
-    hup();
+    daemon.reload();
     wait_for(
         secs(10),
         "the unchanged local file passed over",
@@ -325,7 +318,7 @@ async fn bad_pushes_are_refused_with_their_reason_and_change_nothing() {
     // published, since central IT did not send it.
     let local = std::fs::read_to_string(daemon.config_path()).unwrap();
     std::fs::write(daemon.config_path(), format!("{local}# edited\n")).unwrap();
-    hup();
+    daemon.reload();
     wait_for(secs(10), "the local file refused", async || {
         let log = daemon.log();
         log.lines()
@@ -472,21 +465,13 @@ async fn sighup_reloads_the_local_file_and_never_stops_the_daemon() {
     let broker = Broker::start().await;
     let signer = Signer::new(None);
     let daemon = start(&broker, &signer, vec![SinkSpec::new("erp", &erp)], "").await;
-    let pid = daemon.pid().to_string();
-    let hup = || {
-        let status = std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .expect("kill -HUP");
-        assert!(status.success());
-    };
     // An invalid edit: refused, the daemon lives on.
     let good = std::fs::read_to_string(daemon.config_path()).unwrap();
     write_file(
         daemon.config_path(),
         &good.replacen("version = 1\n", "version = 2\n[oops\n", 1),
     );
-    hup();
+    daemon.reload();
     wait_for(secs(10), "the refusal in the log", async || {
         daemon
             .log()
@@ -501,7 +486,7 @@ async fn sighup_reloads_the_local_file_and_never_stops_the_daemon() {
         daemon.config_path(),
         &good.replacen("version = 1\n", "version = 2\n", 1),
     );
-    hup();
+    daemon.reload();
     wait_for(secs(10), "version 2 from the local file", async || {
         (running_version(&daemon).await == 2)
             .then_some(())

@@ -162,11 +162,7 @@ fn reload_with(daemon: &Daemon, edit: impl FnOnce(String) -> String) {
         daemon.config_path(),
         &edit(config.replacen("version = 1\n", "version = 2\n", 1)),
     );
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &daemon.pid().to_string()])
-        .status()
-        .expect("kill -HUP");
-    assert!(status.success());
+    daemon.reload();
 }
 
 /// The subject `{subject}` makes of an event's subject.

@@ -303,7 +303,6 @@ async fn public_listener_follows_reloads_and_a_taken_address_changes_nothing() {
         .build()
         .unwrap();
     let original = std::fs::read_to_string(daemon.config_path()).unwrap();
-    let pid = daemon.pid().to_string();
     // Writes `version` with `public` as admin.public_listen (none: without), then SIGHUP.
     let reload = |version: u64, public: Option<&str>| {
         let mut text = original.replacen("version = 1\n", &format!("version = {version}\n"), 1);
@@ -315,11 +314,7 @@ async fn public_listener_follows_reloads_and_a_taken_address_changes_nothing() {
             text.insert_str(at, &format!("public_listen = {public:?}\n"));
         }
         write_file(daemon.config_path(), &text);
-        let hup = std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .expect("kill -HUP");
-        assert!(hup.success());
+        daemon.reload();
     };
     let version = async || daemon.status().await["config_version"].as_u64();
     let first = format!("127.0.0.1:{}", free_port());

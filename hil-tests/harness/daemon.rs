@@ -227,6 +227,15 @@ impl Daemon {
             .expect("pid: the daemon is not running")
     }
 
+    /// Sends SIGHUP, as `systemctl reload dockgate` does.
+    pub fn reload(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .expect("kill -HUP");
+        assert!(status.success(), "kill -HUP: {status}");
+    }
+
     /// Everything the daemon wrote to stderr so far (all runs).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
