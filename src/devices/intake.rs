@@ -2,9 +2,8 @@
 //! hand their [`Input`]s to an [`IntakeHandle`]; one task commits them a group at a time in
 //! arrival order (so each station's workflow sees its inputs in the order they came), tells
 //! each submitter after the commit, sends the operator feedback and counts refused inputs in
-//! their device's status. The HTTP ingest endpoint
-//! commits through the same handle ([`IntakeHandle::submit_once`]), one attempt each, with the
-//! same feedback.
+//! their device's status. The HTTP ingest endpoint commits through the same handle
+//! ([`IntakeHandle::submit_once`]), one attempt each, with the same feedback.
 //!
 //! A commit the ledger refuses (a full buffer, a failing disk) is retried with backoff for
 //! queued input, which cannot be refused back to its device (a serial line, an MQTT message not
