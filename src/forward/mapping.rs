@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use minijinja::{context, Environment, Error, ErrorKind, UndefinedBehavior, Value};
+use minijinja::value::Kwargs;
+use minijinja::{context, Environment, Error, ErrorKind, State, UndefinedBehavior, Value};
 
 use crate::config::{Config, Problem, SinkConfig, SinkFormat, SinkKind};
 
@@ -80,16 +81,34 @@ impl Mapping {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
-        env.add_filter("datetimeformat", minijinja_contrib::filters::datetimeformat);
-        env.add_filter("dateformat", minijinja_contrib::filters::dateformat);
-        env.add_filter("timeformat", minijinja_contrib::filters::timeformat);
-        env.add_filter("zfill", zfill);
-        env.add_filter("csv", csv);
+        // Strict undefined values fail where they are written, but a filter is handed them:
+        // each of these refuses one, so a missing field is not sent as "", "00000" or a
+        // lookup's default.
+        env.add_filter(
+            "datetimeformat",
+            |state: &State, v: Value, kwargs: Kwargs| {
+                minijinja_contrib::filters::datetimeformat(
+                    state,
+                    defined(v, "datetimeformat")?,
+                    kwargs,
+                )
+            },
+        );
+        env.add_filter("dateformat", |state: &State, v: Value, kwargs: Kwargs| {
+            minijinja_contrib::filters::dateformat(state, defined(v, "dateformat")?, kwargs)
+        });
+        env.add_filter("timeformat", |state: &State, v: Value, kwargs: Kwargs| {
+            minijinja_contrib::filters::timeformat(state, defined(v, "timeformat")?, kwargs)
+        });
+        env.add_filter("zfill", |v: Value, width: usize| {
+            Ok::<_, Error>(zfill(defined(v, "zfill")?, width))
+        });
+        env.add_filter("csv", |v: Value| Ok::<_, Error>(csv(defined(v, "csv")?)));
         let tables = Arc::new(config.lookup.clone());
         env.add_filter(
             "lookup",
             move |value: Value, table: String, default: Option<Value>| {
-                lookup(&tables, value, &table, default)
+                lookup(&tables, defined(value, "lookup")?, &table, default)
             },
         );
         env.add_template_owned(name.clone(), source)
@@ -246,6 +265,18 @@ fn describe(e: &Error) -> String {
         text.push_str(" (the event has no such field: use `| default(...)` or `is defined`)");
     }
     text
+}
+
+/// `value`, unless it is undefined (a field the event does not have): then the error that
+/// names `filter` and says how to give a default.
+fn defined(value: Value, filter: &str) -> Result<Value, Error> {
+    if value.is_undefined() {
+        return Err(Error::new(
+            ErrorKind::UndefinedError,
+            format!("undefined value given to `{filter}`"),
+        ));
+    }
+    Ok(value)
 }
 
 /// `{{ 42 | zfill(6) }}` → `000042`: left-padded with zeros to `width` characters.

@@ -71,6 +71,37 @@ fn a_missing_field_or_lookup_fails_the_render_with_its_reason() {
         err.contains("\"D99\" is not in lookup table \"plant\""),
         "{err}"
     );
+    // A missing field handed to a filter fails too, rather than going out as "", zeros or the
+    // lookup's default.
+    for filter in [
+        "zfill(5)",
+        "csv",
+        "lookup(\"plant\", \"0000\")",
+        "dateformat",
+        "datetimeformat",
+        "timeformat",
+    ] {
+        let template = format!("{{{{ event.data.order | {filter} }}}}");
+        let err = render(
+            "a.txt.j2",
+            &template,
+            "[sinks.erp.lookup.plant]\nD07 = \"1010\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("undefined value given to") && err.contains("default"),
+            "{filter}: {err}"
+        );
+    }
+    assert_eq!(
+        render(
+            "a.txt.j2",
+            "{{ event.data.order | default(7) | zfill(3) }}",
+            ""
+        )
+        .unwrap(),
+        "007"
+    );
 }
 
 #[test]
