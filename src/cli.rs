@@ -536,15 +536,15 @@ pub async fn replay(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<()> {
     )
     .await?;
     let n = value.get("replayed").and_then(Value::as_u64).unwrap_or(0);
-    match &args.event {
-        Some(id) if n == 0 => out!(
-            "Event {id} is neither dead nor delivered on {}: nothing put back (it is pending or \
+    if let (Some(id), 0) = (&args.event, n) {
+        bail!(
+            "event {id} is neither dead nor delivered on {}: nothing put back (it is pending or \
              held there, or not routed to it; `dockgate events --sink {}` lists its events)",
             args.sink,
             args.sink
-        ),
-        _ => out!("{n} events put back for delivery to {}", args.sink),
+        );
     }
+    out!("{n} events put back for delivery to {}", args.sink);
     Ok(())
 }
 
