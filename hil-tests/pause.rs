@@ -1,5 +1,6 @@
 //! (d) A 401 pauses the sink: nothing is dead-lettered, events stay pending, the sink is
 //! probed every `retry_max`; once the credentials are accepted again everything is delivered.
+//! A redirect pauses it too, and its error says where it points.
 
 use std::time::Duration;
 
@@ -85,5 +86,35 @@ async fn unauthorized_pauses_the_sink_until_the_probe_succeeds() {
     assert_eq!(
         metric_total(&daemon.metrics().await, "dockgate_sink_paused"),
         0.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_pauses_the_sink_and_says_where_it_points() {
+    let to = "http://127.0.0.1:9/erp/v2/events";
+    let erp = StandIn::start("erp", Mode::Redirect(to.into())).await;
+    let daemon = Daemon::start(Setup::new(vec![
+        SinkSpec::new("erp", &erp).retry_max("500ms")
+    ]))
+    .await;
+    daemon
+        .post_events(&json!([event("pick.confirmed", "SO-1", json!({}))]), None)
+        .await
+        .ids();
+    let s = wait_for(secs(20), "the ERP sink is paused", async || {
+        let s = daemon.sink("erp").await;
+        if s["state"] == "paused" {
+            Ok(s)
+        } else {
+            Err(s.to_string())
+        }
+    })
+    .await;
+    assert_eq!(s["paused_reason"], "redirect", "{s}");
+    assert!(
+        s["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains(&format!("HTTP 302 (redirect to {to})"))),
+        "{s}"
     );
 }

@@ -47,6 +47,8 @@ pub enum Mode {
     Html(u16),
     /// 401 with a JSON error body.
     Unauthorized,
+    /// 302 to this `Location` (a receiver that moved, or a login portal in front of it).
+    Redirect(String),
     /// 400 for a request carrying an event that matches the predicate; others are accepted.
     RefuseEvent(EventPredicate),
     /// 401 for a request whose headers the predicate refuses (a token that is not valid);
@@ -66,6 +68,7 @@ impl fmt::Debug for Mode {
             Mode::Reset => write!(f, "Reset"),
             Mode::Html(s) => write!(f, "Html({s})"),
             Mode::Unauthorized => write!(f, "Unauthorized"),
+            Mode::Redirect(to) => write!(f, "Redirect({to})"),
             Mode::RefuseEvent(_) => write!(f, "RefuseEvent"),
             Mode::RequireHeaders(_) => write!(f, "RequireHeaders"),
         }
@@ -495,6 +498,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Mutex<Shared>>) {
                 Mode::Reset => Outcome::Reset,
                 Mode::Html(code) => Outcome::Answered(*code),
                 Mode::Unauthorized => Outcome::Answered(401),
+                Mode::Redirect(_) => Outcome::Answered(302),
                 Mode::RefuseEvent(p) => {
                     if events.iter().any(|e| p(e)) {
                         Outcome::Answered(400)
@@ -558,6 +562,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             (Mode::Unauthorized | Mode::RequireHeaders(_), _) => {
                 json_answer(401, r#"{"error":"invalid token"}"#, "")
             }
+            (Mode::Redirect(to), _) => json_answer(302, "{}", &format!("Location: {to}\r\n")),
             (Mode::RefuseEvent(_), _) => json_answer(
                 400,
                 r#"{"error":"order line rejected: quantity must be positive"}"#,

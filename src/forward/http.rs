@@ -317,6 +317,7 @@ impl SinkClient {
         let content_type = header_str(response.headers(), CONTENT_TYPE);
         let retry_after = header_str(response.headers(), RETRY_AFTER)
             .and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let location = header_str(response.headers(), LOCATION);
         let mut body = Vec::new();
         let mut truncated_read = None;
         loop {
@@ -354,9 +355,13 @@ impl SinkClient {
             Verdict::Delivered => format!("HTTP {status}"),
             Verdict::Retry { reason, .. }
             | Verdict::Pause { reason }
-            | Verdict::Refused { reason } => {
-                format!("HTTP {status} ({reason})")
-            }
+            | Verdict::Refused { reason } => match &location {
+                // Where it points is what the sink's url should probably say.
+                Some(to) if (300..400).contains(&status) => {
+                    format!("HTTP {status} ({reason} to {to})")
+                }
+                _ => format!("HTTP {status} ({reason})"),
+            },
         };
         Answer {
             verdict,
