@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, Outgoing, QoS};
+use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
@@ -223,8 +223,9 @@ impl MqttInput {
 
     /// At a stop or a reload: keeps the connection going until the messages already taken in
     /// are committed and acknowledged, so their feedback and PUBACKs reach the broker, then
-    /// disconnects. Messages arriving meanwhile are not taken (never acknowledged, the broker
-    /// redelivers them to the next session). Bounded by [`FINISH_WITHIN`].
+    /// disconnects and reads until the broker has closed. Messages arriving meanwhile are not
+    /// taken (never acknowledged, the broker redelivers them to the next session). Bounded by
+    /// [`FINISH_WITHIN`].
     async fn finish(&mut self, mut acker: tokio::task::JoinHandle<()>, connected: bool) {
         let deadline = tokio::time::sleep(FINISH_WITHIN);
         tokio::pin!(deadline);
@@ -241,7 +242,10 @@ impl MqttInput {
                 _ = &mut deadline => break,
                 _ = &mut acker, if !acked => acked = true,
                 event = self.eventloop.poll(), if connected => match event {
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                    // Not closed yet: the broker may still be sending, and a socket closed with
+                    // unread data goes with a reset, which makes the broker drop what it has
+                    // not read of ours: the last PUBACKs and feedback. Reading on until the
+                    // broker closes (it does on DISCONNECT) lets the connection end cleanly.
                     Ok(_) => {}
                     // The connection is gone: nothing more can be written.
                     Err(_) if acked => return,
