@@ -108,19 +108,6 @@ async fn wait_drained(daemon: &Daemon, name: &str, timeout: Duration) {
     .await;
 }
 
-/// Waits until sink `name` shows `state`; returns its status.
-async fn wait_state(daemon: &Daemon, name: &str, state: &str) -> Value {
-    wait_for(secs(30), &format!("sink {name} is {state}"), async || {
-        let s = daemon.sink(name).await;
-        if s["state"] == state {
-            Ok(s)
-        } else {
-            Err(s.to_string())
-        }
-    })
-    .await
-}
-
 /// Reads the whole stream and checks it holds exactly `acked`, once each, in order per subject,
 /// as CloudEvents JSON; returns what was read.
 async fn check_stream(jet: &Jet, stream: &str, acked: &[String]) -> Vec<StreamMsg> {
@@ -291,7 +278,7 @@ async fn a_server_stopped_under_load_gets_everything_once_in_order_after_its_res
 
     server.stop().await;
     let at_stop = acked_posts.load(Ordering::SeqCst);
-    let s = wait_state(&daemon, "backbone", "retrying").await;
+    let s = daemon.wait_sink_state("backbone", "retrying").await;
     assert!(s["last_error"].is_string(), "the error is shown: {s}");
     let down = std::time::Instant::now();
     // Inputs keep being acknowledged while the server is down (for a few retry_max at least).
@@ -629,7 +616,7 @@ async fn a_subject_stored_by_another_stream_pauses_the_sink_until_the_config_is_
     .await;
     let body = events_over(6, "pick.confirmed", "SO", 2);
     let acked = daemon.post_events(&json!(body), None).await.ids();
-    let s = wait_state(&daemon, "backbone", "paused").await;
+    let s = daemon.wait_sink_state("backbone", "paused").await;
     assert_eq!(s["paused_reason"], "nats_wrong_stream", "{s}");
     assert_eq!(s["pending"], 6, "{s}");
     assert_eq!(s["dead"], 0, "{s}");

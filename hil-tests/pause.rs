@@ -27,15 +27,7 @@ async fn unauthorized_pauses_the_sink_until_the_probe_succeeds() {
         .collect();
     let ids = daemon.post_events(&json!(body), None).await.ids();
 
-    wait_for(secs(20), "the ERP sink is paused", async || {
-        let s = daemon.sink("erp").await;
-        if s["state"] == "paused" {
-            Ok(())
-        } else {
-            Err(s.to_string())
-        }
-    })
-    .await;
+    daemon.wait_sink_state("erp", "paused").await;
     wait_until(
         secs(20),
         "the paused sink was probed three times",
@@ -101,15 +93,7 @@ async fn a_redirect_pauses_the_sink_and_says_where_it_points() {
         .post_events(&json!([event("pick.confirmed", "SO-1", json!({}))]), None)
         .await
         .ids();
-    let s = wait_for(secs(20), "the ERP sink is paused", async || {
-        let s = daemon.sink("erp").await;
-        if s["state"] == "paused" {
-            Ok(s)
-        } else {
-            Err(s.to_string())
-        }
-    })
-    .await;
+    let s = daemon.wait_sink_state("erp", "paused").await;
     assert_eq!(s["paused_reason"], "redirect", "{s}");
     assert!(
         s["last_error"]

@@ -142,15 +142,7 @@ async fn a_refused_client_pauses_the_sink_and_names_what_to_check() {
     let tokens = TokenServer::start(CLIENT, SECRET, Duration::from_secs(60)).await;
     let (erp, daemon, _dir) = setup(&tokens, "not-the-secret").await;
     post(&daemon, 1).await;
-    let sink = wait_for(secs(10), "the sink paused", async || {
-        let sink = daemon.sink("erp").await;
-        if sink["state"] == "paused" {
-            Ok(sink)
-        } else {
-            Err(sink.to_string())
-        }
-    })
-    .await;
+    let sink = daemon.wait_sink_state("erp", "paused").await;
     assert_eq!(sink["paused_reason"], "token_refused", "{sink}");
     let error = sink["last_error"].as_str().unwrap_or_default();
     assert!(

@@ -384,6 +384,23 @@ impl Daemon {
             .unwrap_or_else(|| panic!("no device {id} in status: {st}"))
     }
 
+    /// Waits until sink `name` shows `state`; returns its status entry.
+    pub async fn wait_sink_state(&self, name: &str, state: &str) -> Value {
+        super::wait_for(
+            super::secs(30),
+            &format!("sink {name} is {state}"),
+            async || {
+                let s = self.sink(name).await;
+                if s["state"] == state {
+                    Ok(s)
+                } else {
+                    Err(s.to_string())
+                }
+            },
+        )
+        .await
+    }
+
     /// The status entry of one sink (`/api/v1/status` `sinks[]`).
     pub async fn sink(&self, name: &str) -> Value {
         let st = self.status().await;

@@ -5,7 +5,7 @@
 use async_nats::ConnectOptions;
 use serde_json::json;
 
-use super::{check_stream, events_over, reload_with, setup, wait_drained, wait_state, STREAM};
+use super::{check_stream, events_over, reload_with, setup, wait_drained, STREAM};
 use crate::harness::nats::*;
 use crate::harness::*;
 
@@ -43,7 +43,7 @@ async fn a_wrong_password_pauses_the_sink_and_a_reload_with_the_right_one_delive
     let body = events_over(20, "pick.confirmed", "SO", 5);
     let mut acked = daemon.post_events(&json!(body), None).await.ids();
 
-    let s = wait_state(&daemon, "backbone", "paused").await;
+    let s = daemon.wait_sink_state("backbone", "paused").await;
     let reason = s["paused_reason"].as_str().unwrap_or_default();
     assert!(
         reason.to_lowercase().contains("unauthorized"),

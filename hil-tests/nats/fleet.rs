@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{check_stream, poster, setup, wait_drained, wait_state, STREAM};
+use super::{check_stream, poster, setup, wait_drained, STREAM};
 use crate::harness::nats::*;
 use crate::harness::*;
 
@@ -93,7 +93,7 @@ async fn a_site_behind_a_leaf_node_keeps_its_events_while_the_centre_is_cut_off(
     // The centre goes away; the leaf node stays, so dockgate's own connection is fine.
     centre.stop().await;
     let at_cut = acked_posts.load(Ordering::SeqCst);
-    let s = wait_state(&daemon, "backbone", "retrying").await;
+    let s = daemon.wait_sink_state("backbone", "retrying").await;
     assert!(
         s["last_error"]
             .as_str()
@@ -224,7 +224,7 @@ async fn a_leaf_node_logged_in_as_another_site_is_named_by_doctor_and_nothing_is
 
     let body = super::events_over(12, "shipment.loaded", "SSCC", 4);
     let acked = daemon.post_events(&body, None).await.ids();
-    let s = wait_state(&daemon, "backbone", "retrying").await;
+    let s = daemon.wait_sink_state("backbone", "retrying").await;
     assert!(
         s["last_error"]
             .as_str()
